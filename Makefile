@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:
+#   make run   - set up, then run the main job on the embedded default store
+#   make test  - set up, then run the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test lint format bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: setup
+	$(PY) examples/quickstart.py
+
+test: setup
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check dagster_artifacts tests benchmarks examples
+	$(PY) -m ruff format --check dagster_artifacts tests benchmarks examples
+
+format: setup
+	$(PY) -m ruff format dagster_artifacts tests benchmarks examples
+	$(PY) -m ruff check --fix dagster_artifacts tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

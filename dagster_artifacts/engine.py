@@ -1,0 +1,147 @@
+"""The engine: settings + registry + blob store, doing all the work behind the thin faces.
+
+``Run``, ``Api``, ``Artifact`` and the Dagster resource hold an :class:`Engine` and call it; none of
+them touches storage or SQL directly. One engine per distinct configuration is shared by the
+process (see :func:`get_engine`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+
+from dagster_artifacts.digests import digest_file
+from dagster_artifacts.errors import InvalidPathError
+from dagster_artifacts.manifest import Manifest, ManifestEntry
+from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
+from dagster_artifacts.settings import Settings
+from dagster_artifacts.storage import BlobStore, handler_for
+from dagster_artifacts.storage.blobstore import BlobUpload
+from dagster_artifacts.storage.parallel import parallel_map
+
+def safe_join(root: str, entry_path: str) -> str:
+    """Join an entry path under ``root``, refusing anything that would land outside it."""
+    root_abs = os.path.abspath(root)
+    target = os.path.abspath(os.path.join(root_abs, entry_path))
+    if os.path.commonpath([root_abs, target]) != root_abs:
+        raise InvalidPathError(
+            f"Entry path {entry_path!r} would be written outside {root_abs}; refusing."
+        )
+    return target
+
+
+class Engine:
+    """Does the work: commit, resolve, download. Thread-safe; one per configuration."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.blobs = BlobStore(settings.root, settings.storage_options)
+        self.registry = Registry(settings.database)
+        self._manifests: dict[str, Manifest] = {}
+
+    # -- writing ----------------------------------------------------------------------------------
+    def upload_blobs(self, manifest: Manifest) -> None:
+        """Put every stored (non-reference) entry's bytes into the blob store, skipping known ones."""
+        algorithm = manifest.digest_algorithm
+        self.blobs.put_files(
+            BlobUpload(
+                local_path=entry.local_path or "",
+                key=self.blobs.blob_key(entry.digest, algorithm),
+                digest=entry.digest,
+                algorithm=algorithm,
+            )
+            for entry in manifest.entries.values()
+            if not entry.is_reference
+        )
+
+    def write_manifest(self, manifest: Manifest) -> str:
+        data = manifest.to_bytes()
+        key = self.blobs.manifest_key(data)
+        if not self.blobs.exists(key):
+            self.blobs.put_bytes(data, key)
+        return key
+
+    def commit(self, request: CommitRequest, manifest: Manifest) -> tuple[VersionRecord, bool]:
+        """Blobs first, then the manifest, then one registry transaction (invariant 2)."""
+        existing = self.registry.find_committed(
+            request.entity, request.project, request.name, request.digest
+        )
+        if existing is None or existing.type != request.type:
+            self.upload_blobs(manifest)
+            manifest_key = self.write_manifest(manifest)
+        else:  # same content is already committed: nothing to upload
+            manifest_key = existing.manifest_key or ""
+        return self.registry.commit_version(replace(request, manifest_key=manifest_key))
+
+    # -- reading ----------------------------------------------------------------------------------
+    def manifest(self, record: VersionRecord) -> Manifest:
+        assert record.manifest_key, "a committed version always has a manifest"
+        cached = self._manifests.get(record.manifest_key)
+        if cached is None:
+            cached = Manifest.from_bytes(self.blobs.read_bytes(record.manifest_key))
+            self._manifests[record.manifest_key] = cached
+        return cached
+
+    def fetch_entry(self, entry: ManifestEntry, dest: str, algorithm: str) -> str:
+        """Bring one entry's bytes to ``dest`` unless a file with the right digest is there."""
+        if self._is_current(entry, dest, algorithm):
+            return dest
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if entry.is_reference:
+            handler_for(entry.ref or "").load(entry, dest)
+        else:
+            self.blobs.get_file(
+                self.blobs.blob_key(entry.digest, algorithm),
+                dest,
+                digest=entry.digest,
+                algorithm=algorithm,
+                size=entry.size,
+            )
+        return dest
+
+    @staticmethod
+    def _is_current(entry: ManifestEntry, dest: str, algorithm: str) -> bool:
+        if not os.path.isfile(dest):
+            return False
+        if entry.size is not None and os.path.getsize(dest) != entry.size:
+            return False
+        if entry.is_reference and entry.digest == entry.ref:
+            return False  # nothing to compare against; fetch again
+        if entry.is_reference and not entry.ref.startswith("file://"):  # type: ignore[union-attr]
+            return False  # ETags are not content hashes
+        return digest_file(dest, algorithm)[0] == entry.digest
+
+    def download(
+        self, manifest: Manifest, root: str, entries: Iterable[ManifestEntry] | None = None
+    ) -> str:
+        chosen = list(manifest.entries.values() if entries is None else entries)
+        targets = [(entry, safe_join(root, entry.path)) for entry in chosen]
+        os.makedirs(root, exist_ok=True)
+        parallel_map(
+            lambda pair: self.fetch_entry(pair[0], pair[1], manifest.digest_algorithm), targets
+        )
+        return root
+
+
+_ENGINES: dict[tuple[object, ...], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def get_engine(settings: Settings) -> Engine:
+    """The process-wide engine for these settings (created on first use)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(settings.key)
+        if engine is None:
+            engine = Engine(settings)
+            _ENGINES[settings.key] = engine
+        return engine
+
+
+def reset_engines() -> None:
+    """Forget all engines (tests, and processes forked after use)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.registry.dispose()
+        _ENGINES.clear()

@@ -1,0 +1,152 @@
+"""Naming rules of artifacts, types, aliases and entry paths (as W&B enforces them).
+
+All validators return the normalised value or raise :class:`InvalidNameError` /
+:class:`InvalidPathError` with a message that says how to fix the input.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+
+from dagster_artifacts.errors import InvalidNameError, InvalidPathError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
+VERSION_PATTERN = re.compile(r"^v(\d+)$")
+MAX_NAME_LENGTH = 128
+MAX_ALIAS_LENGTH = 128
+LATEST = "latest"
+
+
+def validate_name(name: str) -> str:
+    """Check an artifact (or entity/project) name: letters, digits, ``_``, ``-``, ``.``."""
+    if not isinstance(name, str) or not name:
+        raise InvalidNameError(f"Artifact name must be a non-empty string, got {name!r}.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(
+            f"Artifact name {name[:40]!r}... is {len(name)} characters long; "
+            f"use at most {MAX_NAME_LENGTH}."
+        )
+    if not NAME_PATTERN.match(name):
+        raise InvalidNameError(
+            f"Invalid artifact name {name!r}: use only letters, digits, '_', '-' and '.' "
+            "(to refer to a version, use run.use_artifact('name:v0') instead)."
+        )
+    return name
+
+
+def validate_type(artifact_type: str) -> str:
+    """Check an artifact type; ``job`` and ``wandb-*`` are reserved as in W&B."""
+    if not isinstance(artifact_type, str) or not artifact_type:
+        raise InvalidNameError(
+            f"Artifact type must be a non-empty string such as 'dataset' or 'model', "
+            f"got {artifact_type!r}."
+        )
+    if len(artifact_type) > MAX_NAME_LENGTH:
+        raise InvalidNameError(f"Artifact type is longer than {MAX_NAME_LENGTH} characters.")
+    if not NAME_PATTERN.match(artifact_type):
+        raise InvalidNameError(
+            f"Invalid artifact type {artifact_type!r}: use only letters, digits, '_', '-' and '.'."
+        )
+    if artifact_type == "job" or artifact_type.startswith("wandb-"):
+        raise InvalidNameError(
+            f"Artifact type {artifact_type!r} is reserved; choose another, such as 'dataset'."
+        )
+    return artifact_type
+
+
+def validate_alias(alias: str) -> str:
+    """Check an alias: no ``/`` or ``:``, and ``vN`` is reserved for version indices."""
+    if not isinstance(alias, str) or not alias:
+        raise InvalidNameError(f"Alias must be a non-empty string, got {alias!r}.")
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise InvalidNameError(f"Alias is longer than {MAX_ALIAS_LENGTH} characters.")
+    if "/" in alias or ":" in alias:
+        raise InvalidNameError(f"Invalid alias {alias!r}: aliases may not contain '/' or ':'.")
+    if VERSION_PATTERN.match(alias):
+        raise InvalidNameError(
+            f"Alias {alias!r} looks like a version index; 'vN' names are reserved for versions. "
+            "Pick another alias, such as 'best' or 'prod'."
+        )
+    return alias
+
+
+def validate_aliases(aliases: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Validate a list of aliases and drop duplicates, keeping order."""
+    if aliases is None:
+        return []
+    if isinstance(aliases, str):
+        aliases = [aliases]
+    seen: dict[str, None] = {}
+    for alias in aliases:
+        seen[validate_alias(alias)] = None
+    return list(seen)
+
+
+def normalize_entry_path(path: str) -> str:
+    """Return a clean POSIX entry path, refusing absolute paths and ``..`` escapes."""
+    if not isinstance(path, str) or not path:
+        raise InvalidPathError(f"Entry path must be a non-empty string, got {path!r}.")
+    candidate = path.replace("\\", "/")
+    if candidate.startswith("/") or re.match(r"^[A-Za-z]:/", candidate):
+        raise InvalidPathError(
+            f"Entry path {path!r} is absolute; pass a relative name such as 'data/train.csv'."
+        )
+    if any(part == ".." for part in candidate.split("/")):
+        raise InvalidPathError(
+            f"Entry path {path!r} contains '..'; entries must stay inside the artifact."
+        )
+    normalized = posixpath.normpath(candidate)
+    if normalized in ("", "."):
+        raise InvalidPathError(f"Entry path {path!r} names no file; give a file name.")
+    return normalized
+
+
+@dataclass(frozen=True)
+class ArtifactPath:
+    """A parsed ``[[entity/]project/]name[:alias_or_version]`` reference."""
+
+    name: str
+    alias_or_version: str = LATEST
+    project: str | None = None
+    entity: str | None = None
+
+    @property
+    def version_index(self) -> int | None:
+        match = VERSION_PATTERN.match(self.alias_or_version)
+        return int(match.group(1)) if match else None
+
+
+def parse_artifact_path(path: str) -> ArtifactPath:
+    """Parse ``name:alias``, ``project/name:v0`` or ``entity/project/name:alias``."""
+    if not isinstance(path, str) or not path:
+        raise InvalidNameError(f"Artifact path must be a string like 'name:latest', got {path!r}.")
+    head, sep, tag = path.rpartition(":")
+    if not sep:
+        head, tag = path, LATEST
+    if sep and not tag:
+        raise InvalidNameError(
+            f"Artifact path {path!r} ends with ':'; add a version or alias, e.g. 'name:latest'."
+        )
+    parts = head.split("/")
+    if len(parts) > 3 or any(not part for part in parts):
+        raise InvalidNameError(
+            f"Malformed artifact path {path!r}; expected "
+            "'name:alias', 'project/name:alias' or 'entity/project/name:alias'."
+        )
+    entity = project = None
+    if len(parts) == 3:
+        entity, project, name = parts
+    elif len(parts) == 2:
+        project, name = parts
+    else:
+        (name,) = parts
+    validate_name(name)
+    if project is not None:
+        validate_name(project)
+    if entity is not None:
+        validate_name(entity)
+    if "/" in tag:
+        raise InvalidNameError(f"Malformed artifact path {path!r}: the alias may not contain '/'.")
+    return ArtifactPath(name=name, alias_or_version=tag, project=project, entity=entity)

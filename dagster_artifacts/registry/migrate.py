@@ -1,0 +1,46 @@
+"""Create or upgrade the registry schema with the packaged Alembic migrations.
+
+Safe to run from many processes at once: on SQLite the migration runs inside ``BEGIN IMMEDIATE``;
+on PostgreSQL under a transaction-level advisory lock. A database already at head is a no-op.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+ADVISORY_LOCK_ID = 0x0DA6A27F
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    head = head_revision()
+    with engine.connect() as probe:
+        if current_revision(probe) == head:
+            return
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+        if current_revision(connection) != head:
+            command.upgrade(alembic_config(connection), "head")

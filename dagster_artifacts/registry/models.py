@@ -1,0 +1,172 @@
+"""SQLAlchemy 2 typed ORM models of the registry.
+
+The schema is created and upgraded only by the Alembic migrations in ``migrations/``; a test
+checks that these models and the migrated schema never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+COMMITTED = "COMMITTED"
+PENDING = "PENDING"
+DELETED = "DELETED"
+LOGGED = "logged"
+USED = "used"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("entity", "name", name="uq_projects_entity_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Collection(Base):
+    """An artifact: a name and a type in a project, holding versions."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_collections_project_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(128), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    #: The next version index to hand out; incremented under the row lock so numbers never repeat.
+    next_index: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Version(Base):
+    __tablename__ = "versions"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "index", name="uq_versions_collection_index"),
+        # Same content, same version: at most one committed version per digest (invariant 4).
+        Index(
+            "uq_versions_collection_digest_committed",
+            "collection_id",
+            "digest",
+            unique=True,
+            sqlite_where=text("state = 'COMMITTED'"),
+            postgresql_where=text("state = 'COMMITTED'"),
+        ),
+        Index(
+            "uq_versions_collection_distributed_pending",
+            "collection_id",
+            "distributed_id",
+            unique=True,
+            sqlite_where=text("state = 'PENDING'"),
+            postgresql_where=text("state = 'PENDING'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    index: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=COMMITTED)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    manifest_key: Mapped[str | None] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    partition_key: Mapped[str | None] = mapped_column(String(512), index=True)
+    distributed_id: Mapped[str | None] = mapped_column(String(256))
+    ttl_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    producer_run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    committed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Alias(Base):
+    __tablename__ = "aliases"
+    __table_args__ = (UniqueConstraint("collection_id", "alias", name="uq_aliases_collection_alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    )
+    alias: Mapped[str] = mapped_column(String(128))
+
+
+class RunRecord(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    job_type: Mapped[str | None] = mapped_column(String(128))
+    group: Mapped[str | None] = mapped_column("group_name", String(256), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class Lineage(Base):
+    """An edge between a run and a version: the run logged it, or used it."""
+
+    __tablename__ = "lineage"
+    __table_args__ = (
+        UniqueConstraint("run_id", "version_id", "direction", name="uq_lineage_run_version_dir"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PendingEntry(Base):
+    """A file that a parallel writer upserted into a pending version, until it is finished."""
+
+    __tablename__ = "pending_entries"
+    __table_args__ = (UniqueConstraint("version_id", "path", name="uq_pending_entries_version_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(1024))
+    entry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))

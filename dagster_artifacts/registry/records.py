@@ -1,0 +1,79 @@
+"""Plain, detached records the registry hands to the layers above (no ORM sessions leak out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    id: int
+    entity: str
+    project: str
+    name: str
+    type: str
+    index: int | None
+    state: str
+    digest: str | None
+    manifest_key: str | None
+    size: int
+    file_count: int
+    description: str | None
+    metadata: dict[str, Any]
+    aliases: list[str]
+    created_at: datetime
+    committed_at: datetime | None
+    producer_run_id: str | None
+    partition_key: str | None
+    ttl_seconds: int | None
+    collection_id: int
+
+
+@dataclass(frozen=True)
+class RunRecordView:
+    id: str
+    entity: str
+    project: str
+    name: str
+    job_type: str | None
+    group: str | None
+    config: dict[str, Any] = field(default_factory=dict)
+    state: str = "running"
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    id: int
+    entity: str
+    project: str
+    name: str
+    type: str
+    description: str | None
+    version_count: int
+    size: int
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """Everything the registry needs to commit one version in one transaction."""
+
+    entity: str
+    project: str
+    name: str
+    type: str
+    digest: str
+    manifest_key: str
+    size: int
+    file_count: int
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    run_id: str | None = None
+    partition_key: str | None = None
+    ttl_seconds: int | None = None
+    #: Set by finish_artifact: seal this pending version instead of inserting a new one.
+    pending_version_id: int | None = None

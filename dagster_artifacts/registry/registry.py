@@ -1,0 +1,679 @@
+"""The registry: artifacts, versions, aliases, runs and lineage in one SQL database.
+
+One implementation serves SQLite and PostgreSQL through SQLAlchemy; the few dialect details
+(SQLite's WAL and ``BEGIN IMMEDIATE``, PostgreSQL's row locks) stay inside this module.
+Concurrency safety comes from the database, not the client: the collection row is locked while a
+version number is handed out, unique constraints catch every race that slips through, and the
+whole transaction is retried with jitter when one does.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from dagster_artifacts.errors import (
+    ArtifactHasAliasesError,
+    ArtifactNotFoundError,
+    ArtifactTypeMismatchError,
+    ConfigurationError,
+    RegistryError,
+    RunNotFoundError,
+)
+from dagster_artifacts.names import VERSION_PATTERN
+from dagster_artifacts.registry import migrate
+from dagster_artifacts.registry.models import (
+    COMMITTED,
+    DELETED,
+    LOGGED,
+    USED,
+    Alias,
+    Collection,
+    Lineage,
+    Project,
+    RunRecord,
+    Version,
+    utcnow,
+)
+from dagster_artifacts.registry.records import (
+    CollectionRecord,
+    CommitRequest,
+    RunRecordView,
+    VersionRecord,
+)
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 12
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine tuned for the registry's access pattern."""
+    if url.startswith("sqlite"):
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            engine = create_engine(
+                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            engine = create_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=True
+            )
+        _configure_sqlite(engine)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as error:  # unknown dialect, missing driver
+        raise ConfigurationError(
+            f"Cannot open registry database {_redact(url)}: {error}. For PostgreSQL install "
+            "the extra: pip install 'dagster-artifacts[postgres]'."
+        ) from error
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Take the write lock up front so two writers never both read the same next index.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _redact(url: str) -> str:
+    """Hide the password of a database URL before it reaches a message or a log."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"
+
+
+class Registry:
+    """All registry reads and writes. Every public method is one transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(url)
+        try:
+            migrate.upgrade(self.engine)
+        except OperationalError as error:
+            raise RegistryError(
+                f"Cannot reach the registry database {_redact(url)}: {error.orig}. Check that "
+                "it is running and that DAGSTER_ARTIFACTS_DATABASE is right."
+            ) from error
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions ---------------------------------------------------------------------------
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction, retrying races with jittered backoff."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                    return work(session)
+            except (IntegrityError, OperationalError) as error:
+                if attempt == MAX_ATTEMPTS - 1 or not _is_retryable(error):
+                    raise RegistryError(
+                        f"Registry transaction failed on {_redact(self.url)}: {error.orig}"
+                    ) from error
+                time.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
+            except DBAPIError as error:
+                raise RegistryError(
+                    f"Registry error on {_redact(self.url)}: {error.orig}"
+                ) from error
+        raise AssertionError("unreachable")
+
+    # -- projects and runs ----------------------------------------------------------------------
+    @staticmethod
+    def _project(session: Session, entity: str, project: str, create: bool) -> Project | None:
+        found = session.scalar(select(Project).where(Project.entity == entity, Project.name == project))
+        if found is None and create:
+            found = Project(entity=entity, name=project)
+            session.add(found)
+            session.flush()
+        return found
+
+    def create_run(
+        self,
+        entity: str,
+        project: str,
+        run_id: str,
+        name: str,
+        job_type: str | None,
+        group: str | None,
+        config: dict[str, Any],
+    ) -> RunRecordView:
+        def work(session: Session) -> RunRecordView:
+            project_row = self._project(session, entity, project, create=True)
+            assert project_row is not None
+            existing = session.get(RunRecord, run_id)
+            if existing is None:
+                existing = RunRecord(
+                    id=run_id,
+                    project_id=project_row.id,
+                    name=name,
+                    job_type=job_type,
+                    group=group,
+                    config=config,
+                    state="running",
+                )
+                session.add(existing)
+                session.flush()
+            else:  # resume, as wandb.init(id=..., resume=True) does
+                existing.state = "running"
+                existing.finished_at = None
+            return _run_view(existing, entity, project)
+
+        return self._transaction(work)
+
+    def finish_run(self, run_id: str, state: str = "finished") -> None:
+        def work(session: Session) -> None:
+            session.execute(
+                update(RunRecord)
+                .where(RunRecord.id == run_id)
+                .values(state=state, finished_at=utcnow())
+            )
+
+        self._transaction(work)
+
+    def get_run(self, run_id: str, entity: str | None = None, project: str | None = None) -> RunRecordView:
+        def work(session: Session) -> RunRecordView:
+            query = select(RunRecord, Project).join(Project).where(RunRecord.id == run_id)
+            if entity:
+                query = query.where(Project.entity == entity)
+            if project:
+                query = query.where(Project.name == project)
+            row = session.execute(query).first()
+            if row is None:
+                where = f" in {entity}/{project}" if entity and project else ""
+                raise RunNotFoundError(
+                    f"No run {run_id!r}{where}; list runs with Api().runs() to find its id."
+                )
+            return _run_view(row[0], row[1].entity, row[1].name)
+
+        return self._transaction(work)
+
+    def list_runs(
+        self,
+        entity: str,
+        project: str,
+        job_type: str | None = None,
+        group: str | None = None,
+    ) -> list[RunRecordView]:
+        def work(session: Session) -> list[RunRecordView]:
+            query = (
+                select(RunRecord)
+                .join(Project)
+                .where(Project.entity == entity, Project.name == project)
+                .order_by(RunRecord.created_at, RunRecord.id)
+            )
+            if job_type:
+                query = query.where(RunRecord.job_type == job_type)
+            if group:
+                query = query.where(RunRecord.group == group)
+            return [_run_view(run, entity, project) for run in session.scalars(query)]
+
+        return self._transaction(work)
+
+    # -- commit -----------------------------------------------------------------------------------
+    def commit_version(self, request: CommitRequest) -> tuple[VersionRecord, bool]:
+        """Commit a version atomically; returns it and whether it is new (False = deduplicated)."""
+
+        def work(session: Session) -> tuple[VersionRecord, bool]:
+            collection = self._locked_collection(session, request, create=True)
+            assert collection is not None
+            version = session.scalar(
+                select(Version).where(
+                    Version.collection_id == collection.id,
+                    Version.digest == request.digest,
+                    Version.state == COMMITTED,
+                )
+            )
+            created = version is None
+            if version is None:
+                if request.pending_version_id is not None:
+                    version = session.get(Version, request.pending_version_id)
+                    assert version is not None
+                else:
+                    version = Version(collection_id=collection.id, created_at=utcnow())
+                    session.add(version)
+                version.index = collection.next_index
+                collection.next_index += 1
+                version.state = COMMITTED
+                version.digest = request.digest
+                version.manifest_key = request.manifest_key
+                version.size = request.size
+                version.file_count = request.file_count
+                version.description = request.description
+                version.metadata_ = dict(request.metadata)
+                version.partition_key = request.partition_key
+                version.ttl_seconds = request.ttl_seconds
+                version.producer_run_id = request.run_id
+                version.committed_at = utcnow()
+                session.flush()
+            elif request.pending_version_id is not None:
+                # The finished parallel artifact equals an existing version: drop the pending one.
+                session.execute(delete(Version).where(Version.id == request.pending_version_id))
+            self._move_aliases(session, collection.id, version.id, request.aliases)
+            if request.run_id:
+                self._add_edge(session, request.run_id, version.id, LOGGED)
+            return self._record(session, version, collection), created
+
+        return self._transaction(work)
+
+    def _locked_collection(
+        self, session: Session, request: CommitRequest, create: bool
+    ) -> Collection | None:
+        project = self._project(session, request.entity, request.project, create=create)
+        if project is None:
+            return None
+        query = select(Collection).where(
+            Collection.project_id == project.id, Collection.name == request.name
+        )
+        collection = session.scalar(query.with_for_update())
+        if collection is None:
+            if not create:
+                return None
+            collection = Collection(project_id=project.id, name=request.name, type=request.type)
+            session.add(collection)
+            session.flush()
+        elif collection.type != request.type:
+            raise ArtifactTypeMismatchError(
+                f"Artifact {request.name!r} in {request.entity}/{request.project} has type "
+                f"{collection.type!r}, not {request.type!r}; use type={collection.type!r} or "
+                "another name."
+            )
+        return collection
+
+    @staticmethod
+    def _move_aliases(
+        session: Session, collection_id: int, version_id: int, aliases: Iterable[str]
+    ) -> None:
+        for alias in aliases:
+            session.execute(
+                delete(Alias).where(Alias.collection_id == collection_id, Alias.alias == alias)
+            )
+            session.add(Alias(collection_id=collection_id, version_id=version_id, alias=alias))
+        session.flush()
+
+    @staticmethod
+    def _add_edge(session: Session, run_id: str, version_id: int, direction: str) -> None:
+        exists = session.scalar(
+            select(Lineage.id).where(
+                Lineage.run_id == run_id,
+                Lineage.version_id == version_id,
+                Lineage.direction == direction,
+            )
+        )
+        if exists is None:
+            session.add(Lineage(run_id=run_id, version_id=version_id, direction=direction))
+            session.flush()
+
+    def add_lineage(self, run_id: str, version_id: int, direction: str = USED) -> None:
+        self._transaction(lambda session: self._add_edge(session, run_id, version_id, direction))
+
+    # -- reads ------------------------------------------------------------------------------------
+    def _record(self, session: Session, version: Version, collection: Collection) -> VersionRecord:
+        project = session.get(Project, collection.project_id)
+        assert project is not None
+        aliases = list(
+            session.scalars(
+                select(Alias.alias).where(Alias.version_id == version.id).order_by(Alias.id)
+            )
+        )
+        return VersionRecord(
+            id=version.id,
+            entity=project.entity,
+            project=project.name,
+            name=collection.name,
+            type=collection.type,
+            index=version.index,
+            state=version.state,
+            digest=version.digest,
+            manifest_key=version.manifest_key,
+            size=version.size,
+            file_count=version.file_count,
+            description=version.description,
+            metadata=dict(version.metadata_ or {}),
+            aliases=aliases,
+            created_at=version.created_at,
+            committed_at=version.committed_at,
+            producer_run_id=version.producer_run_id,
+            partition_key=version.partition_key,
+            ttl_seconds=version.ttl_seconds,
+            collection_id=collection.id,
+        )
+
+    def _records(self, session: Session, versions: Sequence[Version]) -> list[VersionRecord]:
+        records = []
+        for version in versions:
+            collection = session.get(Collection, version.collection_id)
+            assert collection is not None
+            records.append(self._record(session, version, collection))
+        return records
+
+    def resolve(
+        self,
+        entity: str,
+        project: str,
+        name: str,
+        alias_or_version: str,
+        type: str | None = None,
+    ) -> VersionRecord:
+        """Find the committed version ``name:alias_or_version`` or raise ArtifactNotFoundError."""
+
+        def work(session: Session) -> VersionRecord:
+            collection = session.scalar(
+                select(Collection)
+                .join(Project)
+                .where(
+                    Project.entity == entity, Project.name == project, Collection.name == name
+                )
+            )
+            where = f"{entity}/{project}/{name}"
+            if collection is None:
+                raise ArtifactNotFoundError(
+                    f"No artifact {where!r}; log it first, or check the name and project "
+                    "(Api().artifact_collections() lists them)."
+                )
+            if type is not None and collection.type != type:
+                raise ArtifactNotFoundError(
+                    f"Artifact {where!r} has type {collection.type!r}, not {type!r}."
+                )
+            match = VERSION_PATTERN.match(alias_or_version)
+            query = select(Version).where(
+                Version.collection_id == collection.id, Version.state == COMMITTED
+            )
+            if match:
+                query = query.where(Version.index == int(match.group(1)))
+            else:
+                query = query.join(Alias, Alias.version_id == Version.id).where(
+                    Alias.alias == alias_or_version
+                )
+            version = session.scalar(query)
+            if version is None:
+                available = self._version_names(session, collection.id)
+                raise ArtifactNotFoundError(
+                    f"Artifact {where!r} has no version or alias {alias_or_version!r}; "
+                    f"it has {available}. Use one of those."
+                )
+            return self._record(session, version, collection)
+
+        return self._transaction(work)
+
+    @staticmethod
+    def _version_names(session: Session, collection_id: int) -> str:
+        indices = list(
+            session.scalars(
+                select(Version.index)
+                .where(Version.collection_id == collection_id, Version.state == COMMITTED)
+                .order_by(Version.index)
+            )
+        )
+        aliases = list(
+            session.scalars(select(Alias.alias).where(Alias.collection_id == collection_id))
+        )
+        shown = [f"v{i}" for i in indices[:5]] + (["..."] if len(indices) > 5 else [])
+        shown += [f"v{i}" for i in indices[5:][-2:]] if len(indices) > 5 else []
+        return f"versions {', '.join(shown) or 'none'} and aliases {', '.join(sorted(aliases)) or 'none'}"
+
+    def find_committed(
+        self, entity: str, project: str, name: str, digest: str
+    ) -> VersionRecord | None:
+        """The committed version of ``name`` with this digest, if any (a cheap dedupe probe)."""
+
+        def work(session: Session) -> VersionRecord | None:
+            version = session.scalar(
+                select(Version)
+                .join(Collection)
+                .join(Project)
+                .where(
+                    Project.entity == entity,
+                    Project.name == project,
+                    Collection.name == name,
+                    Version.digest == digest,
+                    Version.state == COMMITTED,
+                )
+            )
+            return None if version is None else self._records(session, [version])[0]
+
+        return self._transaction(work)
+
+    def get_version(self, version_id: int) -> VersionRecord:
+        def work(session: Session) -> VersionRecord:
+            version = session.get(Version, version_id)
+            if version is None or version.state == DELETED:
+                raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
+            return self._records(session, [version])[0]
+
+        return self._transaction(work)
+
+    def list_versions(
+        self,
+        entity: str,
+        project: str,
+        name: str,
+        type: str | None = None,
+        partition_key: str | None = None,
+    ) -> list[VersionRecord]:
+        """Committed versions of one artifact, oldest first."""
+
+        def work(session: Session) -> list[VersionRecord]:
+            query = (
+                select(Version)
+                .join(Collection)
+                .join(Project)
+                .where(
+                    Project.entity == entity,
+                    Project.name == project,
+                    Collection.name == name,
+                    Version.state == COMMITTED,
+                )
+                .order_by(Version.index)
+            )
+            if type is not None:
+                query = query.where(Collection.type == type)
+            if partition_key is not None:
+                query = query.where(Version.partition_key == partition_key)
+            return self._records(session, list(session.scalars(query)))
+
+        return self._transaction(work)
+
+    def list_collections(
+        self, entity: str, project: str, type: str | None = None
+    ) -> list[CollectionRecord]:
+        def work(session: Session) -> list[CollectionRecord]:
+            committed = (Version.state == COMMITTED)
+            query = (
+                select(
+                    Collection,
+                    func.count(Version.id).filter(committed),
+                    func.coalesce(func.sum(Version.size).filter(committed), 0),
+                )
+                .join(Project)
+                .outerjoin(Version, Version.collection_id == Collection.id)
+                .where(Project.entity == entity, Project.name == project)
+                .group_by(Collection.id)
+                .order_by(Collection.name)
+            )
+            if type is not None:
+                query = query.where(Collection.type == type)
+            return [
+                CollectionRecord(
+                    id=collection.id,
+                    entity=entity,
+                    project=project,
+                    name=collection.name,
+                    type=collection.type,
+                    description=collection.description,
+                    version_count=int(count),
+                    size=int(size),
+                )
+                for collection, count, size in session.execute(query)
+            ]
+
+        return self._transaction(work)
+
+    def list_types(self, entity: str, project: str) -> list[str]:
+        def work(session: Session) -> list[str]:
+            query = (
+                select(Collection.type)
+                .join(Project)
+                .where(Project.entity == entity, Project.name == project)
+                .distinct()
+                .order_by(Collection.type)
+            )
+            return list(session.scalars(query))
+
+        return self._transaction(work)
+
+    def list_projects(self) -> list[tuple[str, str]]:
+        def work(session: Session) -> list[tuple[str, str]]:
+            rows = session.execute(select(Project.entity, Project.name).order_by(Project.entity, Project.name))
+            return [(entity, name) for entity, name in rows]
+
+        return self._transaction(work)
+
+    # -- updates ----------------------------------------------------------------------------------
+    def update_version(
+        self,
+        version_id: int,
+        description: str | None,
+        metadata: dict[str, Any],
+        aliases: Sequence[str],
+        ttl_seconds: int | None = None,
+    ) -> VersionRecord:
+        """Set the mutable fields of a version; ``aliases`` becomes its full alias set."""
+
+        def work(session: Session) -> VersionRecord:
+            version = session.get(Version, version_id, with_for_update=True)
+            if version is None or version.state != COMMITTED:
+                raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
+            collection = session.get(Collection, version.collection_id, with_for_update=True)
+            assert collection is not None
+            version.description = description
+            version.metadata_ = dict(metadata)
+            version.ttl_seconds = ttl_seconds
+            session.execute(
+                delete(Alias).where(Alias.version_id == version.id, Alias.alias.not_in(list(aliases)))
+            )
+            self._move_aliases(session, collection.id, version.id, aliases)
+            return self._record(session, version, collection)
+
+        return self._transaction(work)
+
+    def delete_version(self, version_id: int, delete_aliases: bool = False) -> None:
+        def work(session: Session) -> None:
+            version = session.get(Version, version_id, with_for_update=True)
+            if version is None or version.state == DELETED:
+                raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
+            aliases = list(session.scalars(select(Alias.alias).where(Alias.version_id == version_id)))
+            if aliases and not delete_aliases:
+                raise ArtifactHasAliasesError(
+                    f"Version v{version.index} still has aliases {aliases}; remove them first, "
+                    "or call delete(delete_aliases=True)."
+                )
+            session.execute(delete(Alias).where(Alias.version_id == version_id))
+            version.state = DELETED
+
+        self._transaction(work)
+
+    # -- lineage ----------------------------------------------------------------------------------
+    def logged_by(self, version_id: int) -> RunRecordView | None:
+        def work(session: Session) -> RunRecordView | None:
+            version = session.get(Version, version_id)
+            if version is None or version.producer_run_id is None:
+                return None
+            return self._run_by_id(session, version.producer_run_id)
+
+        return self._transaction(work)
+
+    def used_by(self, version_id: int) -> list[RunRecordView]:
+        return self._edge_runs(version_id, USED)
+
+    def logging_runs(self, version_id: int) -> list[RunRecordView]:
+        """Every run that logged this version (the producer and each deduplicated re-log)."""
+        return self._edge_runs(version_id, LOGGED)
+
+    def _edge_runs(self, version_id: int, direction: str) -> list[RunRecordView]:
+        def work(session: Session) -> list[RunRecordView]:
+            run_ids = session.scalars(
+                select(Lineage.run_id)
+                .where(Lineage.version_id == version_id, Lineage.direction == direction)
+                .order_by(Lineage.id)
+            )
+            return [self._run_by_id(session, run_id) for run_id in run_ids]
+
+        return self._transaction(work)
+
+    def run_versions(self, run_id: str, direction: str) -> list[VersionRecord]:
+        def work(session: Session) -> list[VersionRecord]:
+            query = (
+                select(Version)
+                .join(Lineage, Lineage.version_id == Version.id)
+                .where(
+                    Lineage.run_id == run_id,
+                    Lineage.direction == direction,
+                    Version.state == COMMITTED,
+                )
+                .order_by(Lineage.id)
+            )
+            return self._records(session, list(session.scalars(query)))
+
+        return self._transaction(work)
+
+    @staticmethod
+    def _run_by_id(session: Session, run_id: str) -> RunRecordView:
+        run = session.get(RunRecord, run_id)
+        assert run is not None
+        project = session.get(Project, run.project_id)
+        assert project is not None
+        return _run_view(run, project.entity, project.name)
+
+
+def _run_view(run: RunRecord, entity: str, project: str) -> RunRecordView:
+    return RunRecordView(
+        id=run.id,
+        entity=entity,
+        project=project,
+        name=run.name,
+        job_type=run.job_type,
+        group=run.group,
+        config=dict(run.config or {}),
+        state=run.state,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+    )
+
+
+def _is_retryable(error: DBAPIError) -> bool:
+    """Races (unique violations, lock timeouts, serialization failures) and lost connections."""
+    if isinstance(error, IntegrityError):
+        return True
+    message = str(error.orig).lower()
+    return any(
+        marker in message
+        for marker in ("locked", "busy", "deadlock", "serializ", "could not obtain lock",
+                       "connection", "terminating", "server closed")
+    )
+

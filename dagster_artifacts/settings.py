@@ -1,0 +1,130 @@
+"""Configuration shared by the plain API, the CLI and the Dagster resource.
+
+Arguments win over environment variables, which win over defaults:
+
+=============================== =============================================================
+``DAGSTER_ARTIFACTS_ROOT``      fsspec URL of the store (``/path``, ``file://``, ``memory://``,
+                                ``s3://``, ``gs://``). Default: :func:`default_root`.
+``DAGSTER_ARTIFACTS_DATABASE``  SQLAlchemy URL of the registry. Default: SQLite file
+                                ``registry.db`` inside a local root.
+``DAGSTER_ARTIFACTS_ENTITY``    default entity (``default``)
+``DAGSTER_ARTIFACTS_PROJECT``   default project (``uncategorized``, as in W&B)
+``DAGSTER_ARTIFACTS_CACHE_DIR`` local download cache (platform cache dir)
+``DAGSTER_ARTIFACTS_DIR``       parent of default download folders (``./artifacts``)
+=============================== =============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from dagster_artifacts.errors import ConfigurationError
+from dagster_artifacts.names import validate_name
+
+APP_NAME = "dagster-artifacts"
+ENV_ROOT = "DAGSTER_ARTIFACTS_ROOT"
+ENV_DATABASE = "DAGSTER_ARTIFACTS_DATABASE"
+ENV_ENTITY = "DAGSTER_ARTIFACTS_ENTITY"
+ENV_PROJECT = "DAGSTER_ARTIFACTS_PROJECT"
+ENV_CACHE_DIR = "DAGSTER_ARTIFACTS_CACHE_DIR"
+ENV_DOWNLOAD_DIR = "DAGSTER_ARTIFACTS_DIR"
+DEFAULT_ENTITY = "default"
+DEFAULT_PROJECT = "uncategorized"
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+def default_root() -> str:
+    """The one local store every entry point uses when nothing is configured."""
+    return str(platformdirs.user_data_path(APP_NAME) / "store")
+
+
+def default_cache_dir() -> str:
+    return str(platformdirs.user_cache_path(APP_NAME))
+
+
+def split_protocol(url: str) -> tuple[str, str]:
+    """``("s3", "bucket/prefix")`` for ``s3://bucket/prefix``; ``("file", path)`` for paths."""
+    if "://" in url:
+        protocol, rest = url.split("://", 1)
+        return protocol.lower(), rest
+    return "file", url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build with :meth:`Settings.resolve`."""
+
+    root: str
+    database: str
+    entity: str = DEFAULT_ENTITY
+    project: str = DEFAULT_PROJECT
+    cache_dir: str = field(default_factory=default_cache_dir)
+    download_dir: str = "./artifacts"
+    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def protocol(self) -> str:
+        return split_protocol(self.root)[0]
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol in LOCAL_PROTOCOLS
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Identity of the engine these settings need (storage options included)."""
+        options = tuple(sorted((k, repr(v)) for k, v in self.storage_options.items()))
+        return (self.root, self.database, self.cache_dir, options)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **clean) if clean else self
+
+    @classmethod
+    def resolve(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        database: str | None = None,
+        entity: str | None = None,
+        project: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        download_dir: str | os.PathLike[str] | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> Settings:
+        env = os.environ
+        root_url = str(root or env.get(ENV_ROOT) or default_root())
+        protocol, rest = split_protocol(root_url)
+        if protocol in LOCAL_PROTOCOLS:
+            root_url = str(Path(rest).expanduser().resolve())
+        database_url = database or env.get(ENV_DATABASE)
+        if not database_url:
+            database_url = _default_database(protocol, root_url)
+        entity_name = validate_name(entity or env.get(ENV_ENTITY) or DEFAULT_ENTITY)
+        project_name = validate_name(project or env.get(ENV_PROJECT) or DEFAULT_PROJECT)
+        return cls(
+            root=root_url,
+            database=database_url,
+            entity=entity_name,
+            project=project_name,
+            cache_dir=str(cache_dir or env.get(ENV_CACHE_DIR) or default_cache_dir()),
+            download_dir=str(download_dir or env.get(ENV_DOWNLOAD_DIR) or "./artifacts"),
+            storage_options=dict(storage_options or {}),
+        )
+
+
+def _default_database(protocol: str, root_url: str) -> str:
+    if protocol in LOCAL_PROTOCOLS:
+        return f"sqlite:///{Path(root_url) / 'registry.db'}"
+    if protocol == "memory":
+        # A memory store lives and dies with this process, so a process-local registry matches it.
+        return "sqlite://"
+    raise ConfigurationError(
+        f"The store {root_url!r} is remote but no registry database is configured. Set "
+        f"{ENV_DATABASE} (for example postgresql+psycopg://user@host/db) or pass database=...; "
+        "a per-machine registry over a shared bucket would fork version numbers."
+    )
