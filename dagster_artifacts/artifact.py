@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 
+import pathspec
+
 from dagster_artifacts.digests import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS, digest_file
 from dagster_artifacts.errors import (
     ArtifactError,
@@ -330,7 +332,7 @@ class Artifact:
         skip_cache: bool | None = None,
         policy: str | None = None,
         overwrite: bool = False,
-    ) -> ArtifactEntry | ManifestEntry:
+    ) -> ManifestEntry:
         """Add one local file, stored as ``name`` (default: its base name)."""
         self._check_mutable()
         path = os.fspath(local_path)
@@ -351,8 +353,13 @@ class Artifact:
         name: str | None = None,
         skip_cache: bool | None = None,
         policy: str | None = None,
+        ignore: list[str] | None = None,
     ) -> None:
-        """Add every file under a folder, under the prefix ``name`` (default: none)."""
+        """Add every file under a folder, under the prefix ``name`` (default: none).
+
+        ``ignore`` takes gitignore-style patterns (``["*.tmp", ".git/"]``) matched against paths
+        relative to the folder.
+        """
         self._check_mutable()
         root = os.fspath(local_path)
         if not os.path.isdir(root):
@@ -360,14 +367,21 @@ class Artifact:
                 f"No such folder {root!r}; check the path (use add_file() for single files)."
             )
         prefix = normalize_entry_path(name) if name else None
+        spec = pathspec.PathSpec.from_lines("gitwildmatch", ignore) if ignore else None
         paths: list[tuple[str, str]] = []
         for directory, dirs, files in os.walk(root):
+            relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
+            relative_dir = "" if relative_dir == "." else relative_dir + "/"
+            if spec is not None:
+                dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
             dirs.sort()
             for file_name in sorted(files):
-                full = os.path.join(directory, file_name)
-                relative = os.path.relpath(full, root).replace(os.sep, "/")
+                relative = relative_dir + file_name
+                if spec is not None and spec.match_file(relative):
+                    continue
                 entry_path = f"{prefix}/{relative}" if prefix else relative
-                paths.append((os.path.abspath(full), normalize_entry_path(entry_path)))
+                full = os.path.abspath(os.path.join(directory, file_name))
+                paths.append((full, normalize_entry_path(entry_path)))
         self._add_entries([self._file_entry(full, entry_path) for full, entry_path in paths])
 
     @contextlib.contextmanager

@@ -225,7 +225,6 @@ class Run:
             raise first
 
     def finish(self, exit_code: int | None = None) -> None:
-        global _current
         try:
             self.wait()
         except BaseException:
@@ -274,6 +273,32 @@ def _default_name(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "-", base)[:128]
 
 
+def start_run(
+    settings: Settings,
+    job_type: str | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    config: dict[str, Any] | None = None,
+    id: str | None = None,
+) -> Run:
+    """Create (or resume, given an existing ``id``) a run without making it the current run.
+
+    Integrations that run many steps in one process (Dagster) use this; :func:`init` wraps it.
+    """
+    engine = get_engine(settings)
+    run_id = id or generate_run_id()
+    record = engine.registry.create_run(
+        settings.entity,
+        settings.project,
+        run_id,
+        name or f"{job_type or 'run'}-{run_id}",
+        job_type,
+        group,
+        dict(config or {}),
+    )
+    return Run(engine, record, live=True)
+
+
 def init(
     job_type: str | None = None,
     project: str | None = None,
@@ -287,27 +312,18 @@ def init(
     database: str | None = None,
     settings: Settings | None = None,
 ) -> Run:
-    """Start a run. ``root``/``database`` override the configured store for this run only."""
+    """Start a run and make it ``dagster_artifacts.run``.
+
+    ``root``/``database`` override the configured store for this run only.
+    """
     global _current
-    resolved = settings or Settings.resolve(
-        root=root, database=database, entity=entity, project=project
-    )
-    if settings is not None:
+    if settings is None:
+        resolved = Settings.resolve(root=root, database=database, entity=entity, project=project)
+    else:
         resolved = settings.with_overrides(
             entity=entity and validate_name(entity), project=project and validate_name(project)
         )
-    engine = get_engine(resolved)
-    run_id = id or generate_run_id()
-    record = engine.registry.create_run(
-        resolved.entity,
-        resolved.project,
-        run_id,
-        name or f"{job_type or 'run'}-{run_id}",
-        job_type,
-        group,
-        dict(config or {}),
-    )
-    run = Run(engine, record, live=True)
+    run = start_run(resolved, job_type=job_type, name=name, group=group, config=config, id=id)
     with _current_lock:
         _current = run
     return run
