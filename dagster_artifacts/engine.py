@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.errors import InvalidPathError
+from dagster_artifacts.errors import ArtifactTypeMismatchError, InvalidPathError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
 from dagster_artifacts.settings import Settings
@@ -62,6 +62,15 @@ class Engine:
         if not self.blobs.exists(key):
             self.blobs.put_bytes(data, key)
         return key
+
+    def check_type(self, entity: str, project: str, name: str, artifact_type: str) -> None:
+        """Refuse, before anything is written, to log ``name`` under a second type."""
+        existing = self.registry.collection_type(entity, project, name)
+        if existing is not None and existing != artifact_type:
+            raise ArtifactTypeMismatchError(
+                f"Artifact {name!r} in {entity}/{project} has type {existing!r}, not "
+                f"{artifact_type!r}; use type={existing!r} or another name."
+            )
 
     def commit(self, request: CommitRequest, manifest: Manifest) -> tuple[VersionRecord, bool]:
         """Blobs first, then the manifest, then one registry transaction (invariant 2)."""

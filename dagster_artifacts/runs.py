@@ -92,6 +92,7 @@ class Run:
                 f"Artifact {artifact.collection_name!r} was already logged; build a new "
                 "Artifact to log another version."
             )
+        self._engine.check_type(self.entity, self.project, artifact.collection_name, artifact.type)
         if partition_key is not None:
             artifact.partition_key = partition_key
         artifact._finalized = True
@@ -183,6 +184,9 @@ class Run:
                 alias_list = validate_aliases(aliases)
                 if LATEST not in alias_list:
                     alias_list.append(LATEST)
+                self._engine.check_type(
+                    self.entity, self.project, artifact.collection_name, artifact.type
+                )
                 artifact._finalized = True
                 artifact._engine = self._engine
                 self._commit(artifact, alias_list, run_id=None)

@@ -459,6 +459,18 @@ class Registry:
 
         return self._transaction(work)
 
+    def collection_type(self, entity: str, project: str, name: str) -> str | None:
+        """The type of artifact ``name``, or None if it has never been logged."""
+
+        def work(session: Session) -> str | None:
+            return session.scalar(
+                select(Collection.type)
+                .join(Project)
+                .where(Project.entity == entity, Project.name == project, Collection.name == name)
+            )
+
+        return self._transaction(work)
+
     def get_version(self, version_id: int) -> VersionRecord:
         def work(session: Session) -> VersionRecord:
             version = session.get(Version, version_id)
