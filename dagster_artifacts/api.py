@@ -23,7 +23,15 @@ class Api:
         **kwargs: Any,
     ) -> None:
         options = {**(overrides or {}), **kwargs}
-        known = {"root", "database", "entity", "project", "cache_dir", "download_dir", "storage_options"}
+        known = {
+            "root",
+            "database",
+            "entity",
+            "project",
+            "cache_dir",
+            "download_dir",
+            "storage_options",
+        }
         unknown = set(options) - known
         if unknown:
             raise TypeError(f"Unknown Api options {sorted(unknown)}; use {sorted(known)}.")
@@ -123,7 +131,10 @@ class Api:
                 entity = parts[-2]
         filters = dict(filters or {})
         records = self._engine.registry.list_runs(
-            entity, project, job_type=filters.pop("job_type", None), group=filters.pop("group", None)
+            entity,
+            project,
+            job_type=filters.pop("job_type", None),
+            group=filters.pop("group", None),
         )
         if filters:
             raise TypeError(f"Unsupported run filters {sorted(filters)}; use job_type or group.")

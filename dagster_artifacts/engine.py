@@ -21,6 +21,7 @@ from dagster_artifacts.storage import BlobStore, handler_for
 from dagster_artifacts.storage.blobstore import BlobUpload
 from dagster_artifacts.storage.parallel import parallel_map
 
+
 def safe_join(root: str, entry_path: str) -> str:
     """Join an entry path under ``root``, refusing anything that would land outside it."""
     root_abs = os.path.abspath(root)

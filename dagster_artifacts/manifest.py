@@ -98,7 +98,9 @@ class Manifest:
             path: ManifestEntry.from_json(path, entry)
             for path, entry in (data.get("contents") or {}).items()
         }
-        return cls(entries=entries, digest_algorithm=config.get("digestAlgorithm", DEFAULT_ALGORITHM))
+        return cls(
+            entries=entries, digest_algorithm=config.get("digestAlgorithm", DEFAULT_ALGORITHM)
+        )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:

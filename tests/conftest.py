@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,10 +50,8 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
     run = wandb.run
     if run is not None:
-        try:
+        with contextlib.suppress(Exception):
             run.finish()
-        except Exception:
-            pass
     reset_engines()
 
 

@@ -117,7 +117,9 @@ def test_manifest_paths_can_never_escape_the_download_root(tmp_path: Path) -> No
     """A hand-crafted manifest with '..' in a path is refused at download (invariant 6)."""
     engine = get_engine(wandb.Api().settings)
     manifest = Manifest()
-    manifest.entries["../../evil.txt"] = ManifestEntry("../../evil.txt", "XUFAKrxLKna5cZ2REBfFkg==", 5)
+    manifest.entries["../../evil.txt"] = ManifestEntry(
+        "../../evil.txt", "XUFAKrxLKna5cZ2REBfFkg==", 5
+    )
     with pytest.raises(errors.InvalidPathError, match="outside"):
         engine.download(manifest, str(tmp_path / "root"))
     assert not (tmp_path / "evil.txt").exists()

@@ -33,37 +33,145 @@ def _log(run: wandb.Run, artifact: wandb.Artifact, **kwargs: object) -> None:
     run.log_artifact(artifact, **kwargs).wait()  # type: ignore[arg-type]
 
 
-CASES: dict[str, tuple[type[Exception], str, Callable[[wandb.Run, Path, wandb.Artifact], object]]] = {
-    "invalid name": (errors.InvalidNameError, "letters, digits", lambda r, t, a: wandb.Artifact("bad name", "dataset")),
-    "name too long": (errors.InvalidNameError, "at most 128", lambda r, t, a: wandb.Artifact("x" * 129, "dataset")),
-    "invalid type": (errors.InvalidNameError, "type", lambda r, t, a: wandb.Artifact("data", "bad/type")),
-    "reserved type": (errors.InvalidNameError, "reserved", lambda r, t, a: wandb.Artifact("data", "job")),
-    "alias with colon": (errors.InvalidNameError, "may not contain", lambda r, t, a: _log(r, _draft(t), aliases=["a:b"])),
-    "alias like a version": (errors.InvalidNameError, "reserved for versions", lambda r, t, a: _log(r, _draft(t), aliases=["v3"])),
-    "absolute entry path": (errors.InvalidPathError, "absolute", lambda r, t, a: wandb.Artifact("data", "dataset").add_file(str(t / "a.txt"), name="/etc/a.txt")),
-    "escaping entry path": (errors.InvalidPathError, "'..'", lambda r, t, a: wandb.Artifact("data", "dataset").add_file(str(t / "a.txt"), name="../a.txt")),
-    "missing local file": (errors.ArtifactFileNotFoundError, "No such file", lambda r, t, a: wandb.Artifact("data", "dataset").add_file(str(t / "missing.txt"))),
-    "missing local folder": (errors.ArtifactFileNotFoundError, "No such folder", lambda r, t, a: wandb.Artifact("data", "dataset").add_dir(str(t / "missing"))),
-    "same path, other content": (errors.DuplicateEntryError, "other content", lambda r, t, a: _draft(t).add_file(str(t / "b.txt"), name="a.txt")),
-    "unknown version": (errors.ArtifactNotFoundError, "v0", lambda r, t, a: r.use_artifact("data:v99")),
-    "unknown alias": (errors.ArtifactNotFoundError, "best", lambda r, t, a: r.use_artifact("data:nope")),
-    "unknown artifact": (errors.ArtifactNotFoundError, "log it first", lambda r, t, a: r.use_artifact("ghost:latest")),
-    "unlogged attribute": (errors.ArtifactNotLoggedError, "log_artifact", lambda r, t, a: _draft(t).version),
-    "change a logged artifact": (errors.ArtifactFinalizedError, "immutable", lambda r, t, a: a.add_file(str(t / "b.txt"))),
-    "new_file on a logged artifact": (errors.ArtifactFinalizedError, "immutable", lambda r, t, a: a.new_file("x.txt").__enter__()),
-    "delete an aliased version": (errors.ArtifactHasAliasesError, "delete_aliases=True", lambda r, t, a: a.delete()),
-    "second type for a name": (errors.ArtifactTypeMismatchError, "type='dataset'", lambda r, t, a: _log(r, wandb.Artifact("data", "model"))),
-    "untracked scheme without name": (errors.InvalidReferenceError, "name=", lambda r, t, a: wandb.Artifact("data", "dataset").add_reference("ftp://host/file")),
-    "reference without scheme": (errors.InvalidReferenceError, "no scheme", lambda r, t, a: wandb.Artifact("data", "dataset").add_reference("relative/path")),
-    "save an invalid alias": (errors.InvalidNameError, "may not contain", lambda r, t, a: (a.aliases.append("x/y"), a.save())),
-    "non-JSON metadata": (errors.ArtifactError, "JSON-serializable", lambda r, t, a: wandb.Artifact("data", "dataset", metadata={"f": object()})),
-    "malformed artifact path": (errors.InvalidNameError, "Malformed", lambda r, t, a: wandb.Api().artifact("a/b/c/d:v0")),
-    "unknown digest algorithm": (errors.ConfigurationError, "xxh128", lambda r, t, a: wandb.Artifact("data", "dataset", digest_algorithm="sha1")),
+CASES: dict[
+    str, tuple[type[Exception], str, Callable[[wandb.Run, Path, wandb.Artifact], object]]
+] = {
+    "invalid name": (
+        errors.InvalidNameError,
+        "letters, digits",
+        lambda r, t, a: wandb.Artifact("bad name", "dataset"),
+    ),
+    "name too long": (
+        errors.InvalidNameError,
+        "at most 128",
+        lambda r, t, a: wandb.Artifact("x" * 129, "dataset"),
+    ),
+    "invalid type": (
+        errors.InvalidNameError,
+        "type",
+        lambda r, t, a: wandb.Artifact("data", "bad/type"),
+    ),
+    "reserved type": (
+        errors.InvalidNameError,
+        "reserved",
+        lambda r, t, a: wandb.Artifact("data", "job"),
+    ),
+    "alias with colon": (
+        errors.InvalidNameError,
+        "may not contain",
+        lambda r, t, a: _log(r, _draft(t), aliases=["a:b"]),
+    ),
+    "alias like a version": (
+        errors.InvalidNameError,
+        "reserved for versions",
+        lambda r, t, a: _log(r, _draft(t), aliases=["v3"]),
+    ),
+    "absolute entry path": (
+        errors.InvalidPathError,
+        "absolute",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_file(
+            str(t / "a.txt"), name="/etc/a.txt"
+        ),
+    ),
+    "escaping entry path": (
+        errors.InvalidPathError,
+        "'..'",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_file(
+            str(t / "a.txt"), name="../a.txt"
+        ),
+    ),
+    "missing local file": (
+        errors.ArtifactFileNotFoundError,
+        "No such file",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_file(str(t / "missing.txt")),
+    ),
+    "missing local folder": (
+        errors.ArtifactFileNotFoundError,
+        "No such folder",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_dir(str(t / "missing")),
+    ),
+    "same path, other content": (
+        errors.DuplicateEntryError,
+        "other content",
+        lambda r, t, a: _draft(t).add_file(str(t / "b.txt"), name="a.txt"),
+    ),
+    "unknown version": (
+        errors.ArtifactNotFoundError,
+        "v0",
+        lambda r, t, a: r.use_artifact("data:v99"),
+    ),
+    "unknown alias": (
+        errors.ArtifactNotFoundError,
+        "best",
+        lambda r, t, a: r.use_artifact("data:nope"),
+    ),
+    "unknown artifact": (
+        errors.ArtifactNotFoundError,
+        "log it first",
+        lambda r, t, a: r.use_artifact("ghost:latest"),
+    ),
+    "unlogged attribute": (
+        errors.ArtifactNotLoggedError,
+        "log_artifact",
+        lambda r, t, a: _draft(t).version,
+    ),
+    "change a logged artifact": (
+        errors.ArtifactFinalizedError,
+        "immutable",
+        lambda r, t, a: a.add_file(str(t / "b.txt")),
+    ),
+    "new_file on a logged artifact": (
+        errors.ArtifactFinalizedError,
+        "immutable",
+        lambda r, t, a: a.new_file("x.txt").__enter__(),
+    ),
+    "delete an aliased version": (
+        errors.ArtifactHasAliasesError,
+        "delete_aliases=True",
+        lambda r, t, a: a.delete(),
+    ),
+    "second type for a name": (
+        errors.ArtifactTypeMismatchError,
+        "type='dataset'",
+        lambda r, t, a: _log(r, wandb.Artifact("data", "model")),
+    ),
+    "untracked scheme without name": (
+        errors.InvalidReferenceError,
+        "name=",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_reference("ftp://host/file"),
+    ),
+    "reference without scheme": (
+        errors.InvalidReferenceError,
+        "no scheme",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_reference("relative/path"),
+    ),
+    "save an invalid alias": (
+        errors.InvalidNameError,
+        "may not contain",
+        lambda r, t, a: (a.aliases.append("x/y"), a.save()),
+    ),
+    "non-JSON metadata": (
+        errors.ArtifactError,
+        "JSON-serializable",
+        lambda r, t, a: wandb.Artifact("data", "dataset", metadata={"f": object()}),
+    ),
+    "malformed artifact path": (
+        errors.InvalidNameError,
+        "Malformed",
+        lambda r, t, a: wandb.Api().artifact("a/b/c/d:v0"),
+    ),
+    "unknown digest algorithm": (
+        errors.ConfigurationError,
+        "xxh128",
+        lambda r, t, a: wandb.Artifact("data", "dataset", digest_algorithm="sha1"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_raises_typed_error_and_changes_nothing(case: str, tmp_path: Path, logged: wandb.Artifact, store_snapshot) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_raises_typed_error_and_changes_nothing(
+    case: str, tmp_path: Path, logged: wandb.Artifact, store_snapshot
+) -> None:  # type: ignore[no-untyped-def]
     error_type, message, action = CASES[case]
     run = wandb.init(job_type="bad-input")
     before = store_snapshot()

@@ -6,7 +6,13 @@ import io
 from pathlib import Path
 
 import dagster_artifacts as wandb
-from dagster_artifacts.digests import artifact_digest, b64_to_hex, digest_bytes, digest_stream, hex_to_b64
+from dagster_artifacts.digests import (
+    artifact_digest,
+    b64_to_hex,
+    digest_bytes,
+    digest_stream,
+    hex_to_b64,
+)
 
 
 def test_file_digest_of_hello_is_wandb_golden_value() -> None:

@@ -93,8 +93,10 @@ def test_use_artifact_from_other_project_and_entity(project_directory: Path) -> 
     with wandb.init(job_type="use", entity="my-entity") as run:
         by_project = run.use_artifact("my-project/bike-model:v0")
         by_entity = run.use_artifact("my-entity/my-project/bike-model:v0")
-        assert by_project.qualified_name == by_entity.qualified_name == (
-            "my-entity/my-project/bike-model:v0"
+        assert (
+            by_project.qualified_name
+            == by_entity.qualified_name
+            == ("my-entity/my-project/bike-model:v0")
         )
     with wandb.init(job_type="use") as run, pytest.raises(ArtifactNotFoundError):
         run.use_artifact("bike-model:v0")  # other project: not found in the default one
@@ -186,7 +188,9 @@ def test_get_path_download_and_ref(project_directory: Path, httpserver) -> None:
             f"file://{project_directory / 'images' / 'cat.png'}"
         )
         datadir = Path(artifact.download(root="somewhere"))
-        assert sorted(p.relative_to(datadir).as_posix() for p in datadir.rglob("*") if p.is_file()) == [
+        assert sorted(
+            p.relative_to(datadir).as_posix() for p in datadir.rglob("*") if p.is_file()
+        ) == [
             "data.csv",
             "imgs/cat.png",
             "imgs/dog.png",
@@ -257,7 +261,9 @@ def test_traversing_the_artifact_graph(project_directory: Path) -> None:
     assert [r.job_type for r in api.runs()] == ["preprocess", "train"]
 
 
-def test_relogging_unchanged_content_records_lineage_for_the_new_run(project_directory: Path) -> None:
+def test_relogging_unchanged_content_records_lineage_for_the_new_run(
+    project_directory: Path,
+) -> None:
     runs = []
     for _ in range(2):
         with wandb.init(job_type="preprocess") as run:
