@@ -17,6 +17,7 @@ Arguments win over environment variables, which win over defaults:
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,26 @@ def _default_database(protocol: str, root_url: str) -> str:
     if protocol in LOCAL_PROTOCOLS:
         return f"sqlite:///{Path(root_url) / 'registry.db'}"
     if protocol == "memory":
-        # A memory store lives and dies with this process, so a process-local registry matches it.
-        return "sqlite://"
+        return _memory_database(root_url)
     raise ConfigurationError(
         f"The store {root_url!r} is remote but no registry database is configured. Set "
         f"{ENV_DATABASE} (for example postgresql+psycopg://user@host/db) or pass database=...; "
         "a per-machine registry over a shared bucket would fork version numbers."
     )
+
+
+_MEMORY_DATABASES: dict[str, tempfile.TemporaryDirectory[str]] = {}
+
+
+def _memory_database(root_url: str) -> str:
+    """A registry that lives and dies with this process, like the ``memory://`` store itself.
+
+    fsspec keeps memory filesystems in process-global state; the registry for one mirrors that
+    with a SQLite file in a temporary folder removed at exit (a file, not ``:memory:``, so that
+    the run's commit thread and the caller get their own connections).
+    """
+    folder = _MEMORY_DATABASES.get(root_url)
+    if folder is None:
+        folder = tempfile.TemporaryDirectory(prefix="dagster-artifacts-memory-registry-")
+        _MEMORY_DATABASES[root_url] = folder
+    return f"sqlite:///{Path(folder.name) / 'registry.db'}"
