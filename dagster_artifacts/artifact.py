@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -449,6 +450,8 @@ class Artifact:
     def _staging_dir(self) -> str:
         if self._staging is None:
             self._staging = tempfile.mkdtemp(prefix="dagster-artifacts-staging-")
+            # A draft that is never logged must not leave its new_file()/add() copies behind.
+            weakref.finalize(self, shutil.rmtree, self._staging, ignore_errors=True)
         return self._staging
 
     def _staging_path(self, entry_path: str) -> str:
