@@ -416,9 +416,19 @@ class Artifact:
         if name is not None:
             name = normalize_entry_path(name)
         limit = DEFAULT_MAX_OBJECTS if max_objects is None else max_objects
-        entries = handler_for(uri).store(uri, name, checksum, limit)
+        entries = handler_for(uri, self._reference_options(uri)).store(uri, name, checksum, limit)
         self._add_entries(entries)
         return entries
+
+    def _reference_options(self, uri: str) -> dict[str, Any] | None:
+        """The store's connection options for ``uri`` (this artifact's, or the current run's)."""
+        engine = self._engine
+        if engine is None:
+            from dagster_artifacts.runs import current_run
+
+            run = current_run()
+            engine = run._engine if run is not None else None
+        return engine.blobs.options_for(uri) if engine is not None else None
 
     def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
         """Add a ``Table`` (``name.table.json``), ``PartitionedTable`` or DataFrame (Parquet)."""

@@ -18,7 +18,7 @@ from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.storage import BlobStore, handler_for
-from dagster_artifacts.storage.blobstore import BlobUpload
+from dagster_artifacts.storage.blobstore import BlobDownload, BlobUpload
 from dagster_artifacts.storage.parallel import parallel_map
 
 
@@ -100,7 +100,8 @@ class Engine:
             return dest
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if entry.is_reference:
-            handler_for(entry.ref or "").load(entry, dest)
+            ref = entry.ref or ""
+            handler_for(ref, self.blobs.options_for(ref)).load(entry, dest)
         else:
             self.blobs.get_file(
                 self.blobs.blob_key(entry.digest, algorithm),
@@ -129,8 +130,18 @@ class Engine:
         chosen = list(manifest.entries.values() if entries is None else entries)
         targets = [(entry, safe_join(root, entry.path)) for entry in chosen]
         os.makedirs(root, exist_ok=True)
+        algorithm = manifest.digest_algorithm
+        current = parallel_map(lambda pair: self._is_current(pair[0], pair[1], algorithm), targets)
+        pending = [pair for pair, ok in zip(targets, current, strict=True) if not ok]
+        # Stored blobs in one batched, concurrent transfer; references through their handlers.
+        self.blobs.get_files(
+            BlobDownload(self.blobs.blob_key(e.digest, algorithm), d, e.digest, algorithm, e.size)
+            for e, d in pending
+            if not e.is_reference
+        )
         parallel_map(
-            lambda pair: self.fetch_entry(pair[0], pair[1], manifest.digest_algorithm), targets
+            lambda pair: self.fetch_entry(pair[0], pair[1], algorithm),
+            [pair for pair in pending if pair[0].is_reference],
         )
         return root
 

@@ -7,23 +7,42 @@ Layout under the store root (documented, but internal)::
 
 Every blob is written once: an existing key is never rewritten. Writes are atomic: on a local
 filesystem through a temp file and a rename; on object stores a single PUT is already atomic.
+
+On object stores (any fsspec ``AsyncFileSystem``: s3fs, gcsfs) transfers are batched: one
+listing per fan-out folder tells which blobs are already stored, then the missing ones go up
+concurrently on the filesystem's event loop, at most ``batch_size`` at a time, each retried on
+transient errors (see :mod:`.retry`). Downloads land in a temporary file and only become visible
+once they hash to the manifest's digest (:func:`.verified.adopt_verified`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import fsspec
+from fsspec.asyn import AsyncFileSystem, sync
 from fsspec.implementations.local import LocalFileSystem
 
-from dagster_artifacts.digests import b64_to_hex
-from dagster_artifacts.errors import StorageError
+from dagster_artifacts.digests import b64_to_hex, digest_file
+from dagster_artifacts.errors import ChecksumMismatchError, StorageError
+from dagster_artifacts.storage.cloud import cloud_options, protocol_of
 from dagster_artifacts.storage.parallel import parallel_map
-from dagster_artifacts.storage.verified import iter_stream, write_verified
+from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
+from dagster_artifacts.storage.verified import (
+    adopt_verified,
+    iter_stream,
+    temp_path_beside,
+    write_verified,
+)
+
+T = TypeVar("T")
+DEFAULT_BATCH_SIZE = 32
 
 BLOBS = "blobs"
 MANIFESTS = "manifests"
@@ -39,16 +58,49 @@ class BlobUpload:
     algorithm: str = "md5"
 
 
-class BlobStore:
-    """Blobs and manifests under one fsspec root URL."""
+@dataclass(frozen=True)
+class BlobDownload:
+    """One stored blob to copy to local ``dest``, verified against ``digest`` (and ``size``)."""
 
-    def __init__(self, root_url: str, storage_options: dict[str, Any] | None = None) -> None:
+    key: str
+    dest: str
+    digest: str
+    algorithm: str = "md5"
+    size: int | None = None
+
+
+class BlobStore:
+    """Blobs and manifests under one fsspec root URL.
+
+    ``batch_size`` bounds how many transfers run at once on an object store.
+    """
+
+    def __init__(
+        self,
+        root_url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
         self.root_url = root_url
-        self.fs, root_path = fsspec.core.url_to_fs(root_url, **(storage_options or {}))
+        self.protocol = protocol_of(root_url)
+        self.storage_options = dict(storage_options or {})
+        options = cloud_options(self.protocol, self.storage_options)
+        self.fs, root_path = fsspec.core.url_to_fs(root_url, **options)
         self.root = root_path.rstrip("/")
+        self.batch_size = max(1, batch_size)
         self._renames_atomically = isinstance(self.fs, LocalFileSystem)
+        self._async = isinstance(self.fs, AsyncFileSystem) and not self._renames_atomically
         if self._renames_atomically:
             self.fs.makedirs(self.root, exist_ok=True)
+
+    def options_for(self, uri: str) -> dict[str, Any] | None:
+        """The store's fsspec options if ``uri`` lives on the same kind of store, else None.
+
+        Reference handlers use them so that references into the store's own endpoint (a MinIO,
+        an emulator, a bucket needing the same credentials) work without more configuration.
+        """
+        return dict(self.storage_options) if protocol_of(uri) == self.protocol else None
 
     # -- keys -----------------------------------------------------------------------------------
     @staticmethod
@@ -72,17 +124,51 @@ class BlobStore:
 
     # -- queries --------------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
-        return bool(self._call("exists", key, self.fs.exists, self.path(key)))
+        if self._async:
+            self.fs.invalidate_cache(self.path(key))
+        return bool(self._call("check", key, self.fs.exists, self.path(key)))
 
     def size(self, key: str) -> int:
         return int(self._call("size", key, self.fs.size, self.path(key)))
 
     def iter_keys(self, prefix: str) -> Iterator[str]:
         base = self.path(prefix)
-        if not self.fs.exists(base):
+        if self._async:
+            self.fs.invalidate_cache(base)
+        if not self._call("check", prefix, self.fs.exists, base):
             return
-        for full in self.fs.find(base):
+        for full in self._call("list", prefix, self.fs.find, base):
             yield full[len(self.root) + 1 :] if full.startswith(self.root) else full
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the store already has, with one listing per fan-out folder.
+
+        Blob keys share 256 folders per algorithm, so a batch of N blobs costs at most
+        min(N, 256) listings instead of N HEAD requests.
+        """
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        if not self._async:
+            return {key for key in wanted if self.exists(key)}
+        folders = sorted({key.rsplit("/", 1)[0] for key in wanted})
+        listings = self._gather([lambda f=folder: self._list_folder(f) for folder in folders])
+        present: set[str] = set()
+        for listing in listings:
+            present.update(listing)
+        return wanted & present
+
+    async def _list_folder(self, folder: str) -> set[str]:
+        base = self.path(folder)
+        self.fs.invalidate_cache(base)
+        try:
+            names = await retry_async(
+                lambda: self.fs._ls(base, detail=False), "list", self.url(folder)
+            )
+        except FileNotFoundError:
+            return set()
+        prefix = self.root + "/"
+        return {name[len(prefix) :] for name in names if name.startswith(prefix)}
 
     # -- writes ---------------------------------------------------------------------------------
     def put_file(
@@ -90,43 +176,70 @@ class BlobStore:
     ) -> bool:
         """Store a local file under ``key`` unless already there. Returns True if written.
 
-        On a local store the copy is hashed as it is written and only renamed into place when it
-        matches ``digest``, so a file changed after it was added can never become a wrong blob.
+        The bytes are checked against ``digest`` so that a file changed after it was added can
+        never become a wrong blob: on a local store the copy is hashed as it is written and only
+        renamed into place when it matches; on an object store the file is hashed just before
+        its single PUT.
         """
-        if self.exists(key):
-            return False
-        target = self.path(key)
-        if self._renames_atomically:
-            with open(local_path, "rb") as stream:
-                write_verified(
-                    iter_stream(stream),
-                    target,
-                    expected_digest=digest,
-                    algorithm=algorithm,
-                    source=local_path,
-                )
-        else:
-            self._call("put", key, self.fs.put_file, local_path, target)
-        return True
+        return self.put_files([BlobUpload(local_path, key, digest, algorithm)]) == 1
 
     def put_files(self, uploads: Iterable[BlobUpload]) -> int:
         """Store many blobs concurrently, skipping keys already present. Returns how many written."""
         unique = list({upload.key: upload for upload in uploads}.values())
-        written = parallel_map(
-            lambda u: self.put_file(u.local_path, u.key, digest=u.digest, algorithm=u.algorithm),
-            unique,
-        )
-        return sum(written)
+        if not unique:
+            return 0
+        present = self.existing(upload.key for upload in unique)
+        missing = [upload for upload in unique if upload.key not in present]
+        if self._async:
+            self._gather([lambda u=upload: self._put_async(u) for upload in missing])
+        else:
+            parallel_map(self._put_sync, missing)
+        return len(missing)
+
+    def _put_sync(self, upload: BlobUpload) -> None:
+        target = self.path(upload.key)
+        if self._renames_atomically:
+            with open(upload.local_path, "rb") as stream:
+                write_verified(
+                    iter_stream(stream),
+                    target,
+                    expected_digest=upload.digest,
+                    algorithm=upload.algorithm,
+                    source=upload.local_path,
+                )
+        else:
+            self._check_source(upload)
+            self._call("upload", upload.key, self.fs.put_file, upload.local_path, target)
+
+    @staticmethod
+    def _check_source(upload: BlobUpload) -> None:
+        if upload.digest is None:
+            return
+        actual, _size = digest_file(upload.local_path, upload.algorithm)
+        if actual != upload.digest:
+            raise ChecksumMismatchError(
+                f"{upload.local_path} changed after it was added to the artifact (digest "
+                f"{actual}, added as {upload.digest}); add it again and re-log."
+            )
+
+    async def _put_async(self, upload: BlobUpload) -> None:
+        await asyncio.to_thread(self._check_source, upload)
+        target = self.path(upload.key)
+        url = self.url(upload.key)
+        try:
+            await retry_async(lambda: self.fs._put_file(upload.local_path, target), "upload", url)
+        except FileNotFoundError as error:  # no such bucket: retrying will not create it
+            raise storage_error("upload", url, error) from error
 
     def put_bytes(self, data: bytes, key: str) -> None:
         target = self.path(key)
-        self.fs.makedirs(self.fs._parent(target), exist_ok=True)
         if self._renames_atomically:
+            self.fs.makedirs(self.fs._parent(target), exist_ok=True)
             tmp = f"{target}.tmp-{uuid.uuid4().hex[:12]}"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, target)
         else:
-            self._call("put", key, self.fs.pipe_file, target, data)
+            self._call("upload", key, self.fs.pipe_file, target, data)
 
     def delete(self, key: str) -> None:
         self._call("delete", key, self.fs.rm, self.path(key))
@@ -136,27 +249,84 @@ class BlobStore:
         return bytes(self._call("read", key, self.fs.cat_file, self.path(key)))
 
     def open(self, key: str) -> BinaryIO:
-        return self._call("open", key, self.fs.open, self.path(key), "rb")
+        return self._call("open", key, self.fs.open, self.path(key), "rb")  # type: ignore[no-any-return]
 
     def get_file(
         self, key: str, dest: str, *, digest: str, algorithm: str = "md5", size: int | None = None
     ) -> None:
         """Copy a blob to ``dest``, verifying it against ``digest`` before it becomes visible."""
-        with self.open(key) as stream:
+        self.get_files([BlobDownload(key, dest, digest, algorithm, size)])
+
+    def get_files(self, downloads: Iterable[BlobDownload]) -> None:
+        """Copy many blobs to local files concurrently, each verified before it becomes visible."""
+        items = list(downloads)
+        if self._async:
+            self._gather([lambda d=download: self._get_async(d) for download in items])
+        else:
+            parallel_map(self._get_sync, items)
+
+    def _get_sync(self, download: BlobDownload) -> None:
+        with self.open(download.key) as stream:
             write_verified(
                 iter_stream(stream),
-                dest,
-                expected_digest=digest,
-                algorithm=algorithm,
-                expected_size=size,
-                source=self.url(key),
+                download.dest,
+                expected_digest=download.digest,
+                algorithm=download.algorithm,
+                expected_size=download.size,
+                source=self.url(download.key),
             )
+
+    async def _get_async(self, download: BlobDownload) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(download.dest)), exist_ok=True)
+        tmp = temp_path_beside(download.dest)
+        url = self.url(download.key)
+        try:
+            await retry_async(
+                lambda: self.fs._get_file(self.path(download.key), tmp), "download", url
+            )
+            await asyncio.to_thread(
+                adopt_verified,
+                tmp,
+                download.dest,
+                expected_digest=download.digest,
+                algorithm=download.algorithm,
+                expected_size=download.size,
+                source=url,
+            )
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _gather(self, factories: list[Callable[[], Awaitable[T]]]) -> list[T]:
+        """Run coroutines on the filesystem's loop, at most ``batch_size`` at once.
+
+        Every coroutine finishes (or fails) before this returns, so no transfer is left running
+        behind an error; the first error is raised.
+        """
+        if not factories:
+            return []
+        semaphore = asyncio.Semaphore(self.batch_size)
+
+        async def bounded(factory: Callable[[], Awaitable[T]]) -> T:
+            async with semaphore:
+                return await factory()
+
+        async def run_all() -> list[T | BaseException]:
+            return await asyncio.gather(*(bounded(f) for f in factories), return_exceptions=True)
+
+        results = sync(self.fs.loop, run_all)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results  # type: ignore[return-value]
 
     def _call(self, action: str, key: str, func: Any, *args: Any) -> Any:
         try:
-            return func(*args)
-        except FileNotFoundError:
+            return retry_sync(lambda: func(*args), action, self.url(key))
+        except StorageError:
             raise
-        except OSError as error:
-            raise StorageError(f"Could not {action} {self.url(key)}: {error}") from error
-
+        except FileNotFoundError as error:
+            if action in ("upload", "list"):
+                raise storage_error(action, self.url(key), error) from error
+            raise

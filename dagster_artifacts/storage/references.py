@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
@@ -205,17 +206,42 @@ def register_handler(scheme: str, handler: ReferenceHandler) -> None:
     _HANDLERS[scheme] = handler
 
 
-def handler_for(uri: str) -> ReferenceHandler:
+def handler_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> ReferenceHandler:
+    """The handler for ``uri``'s scheme.
+
+    ``storage_options`` are the fsspec options of the store when it has the same scheme (see
+    :meth:`BlobStore.options_for`): a handler that connects somewhere (s3, gs) uses them for its
+    endpoint and credentials, on top of the cloud's standard environment variables. Handlers
+    that need nothing ignore them.
+    """
     scheme = urlparse(uri).scheme.lower()
     if not scheme:
         raise InvalidReferenceError(
             f"Reference {uri!r} has no scheme; use file:///absolute/path or add_file() for "
             "local files."
         )
-    return _HANDLERS.get(scheme, _UNTRACKED)
+    handler = _HANDLERS.get(scheme, _UNTRACKED)
+    with_options = getattr(handler, "with_options", None)
+    if storage_options and with_options is not None:
+        return with_options(storage_options)  # type: ignore[no-any-return]
+    return handler
 
 
 register_handler("file", FileReferenceHandler())
 _http = HttpReferenceHandler()
 register_handler("http", _http)
 register_handler("https", _http)
+
+
+def _register_object_stores() -> None:
+    from dagster_artifacts.storage.cloud import (
+        GCS_PROTOCOLS,
+        S3_PROTOCOLS,
+        ObjectReferenceHandler,
+    )
+
+    for protocol in (*S3_PROTOCOLS, *GCS_PROTOCOLS):
+        register_handler(protocol, ObjectReferenceHandler(protocol))
+
+
+_register_object_stores()

@@ -46,18 +46,69 @@ def write_verified(
                 hasher.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-        actual = encode_digest(hasher.digest())
-        if expected_size is not None and size != expected_size:
-            raise ChecksumMismatchError(
-                f"{source or dest}: expected {expected_size} bytes but read {size}; the stored "
-                "object changed or is damaged. Re-log the artifact from a good copy."
-            )
-        if expected_digest is not None and actual != expected_digest:
-            raise ChecksumMismatchError(
-                f"{source or dest}: digest {actual} does not match the manifest's "
-                f"{expected_digest}; the stored object changed or is damaged. "
-                "Re-log the artifact from a good copy."
-            )
+        check_content(
+            encode_digest(hasher.digest()),
+            size,
+            expected_digest=expected_digest,
+            expected_size=expected_size,
+            source=source or dest,
+        )
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def check_content(
+    actual_digest: str,
+    actual_size: int,
+    *,
+    expected_digest: str | None,
+    expected_size: int | None,
+    source: str,
+) -> None:
+    """Raise :class:`ChecksumMismatchError` naming ``source`` if size or digest disagree."""
+    if expected_size is not None and actual_size != expected_size:
+        raise ChecksumMismatchError(
+            f"{source}: expected {expected_size} bytes but read {actual_size}; the stored "
+            "object changed or is damaged. Re-log the artifact from a good copy."
+        )
+    if expected_digest is not None and actual_digest != expected_digest:
+        raise ChecksumMismatchError(
+            f"{source}: digest {actual_digest} does not match the manifest's "
+            f"{expected_digest}; the stored object changed or is damaged. "
+            "Re-log the artifact from a good copy."
+        )
+
+
+def adopt_verified(
+    tmp: str,
+    dest: str,
+    *,
+    expected_digest: str | None,
+    algorithm: str = "md5",
+    expected_size: int | None = None,
+    source: str = "",
+) -> None:
+    """Move a file downloaded to ``tmp`` into ``dest`` only if it hashes right; else delete it.
+
+    Bulk downloads (fsspec's async ``get``) write straight to a temporary file; this gives them
+    the same guarantee as :func:`write_verified`: a reader never sees a wrong or partial ``dest``.
+    """
+    try:
+        with open(tmp, "rb") as stream:
+            hasher = new_hasher(algorithm)
+            size = 0
+            for chunk in iter_stream(stream):
+                hasher.update(chunk)
+                size += len(chunk)
+        check_content(
+            encode_digest(hasher.digest()),
+            size,
+            expected_digest=expected_digest,
+            expected_size=expected_size,
+            source=source or dest,
+        )
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
