@@ -154,7 +154,13 @@ class ObjectReferenceHandler:
             versioned = single.version_id is not None
             path = normalize_entry_path(name or posixpath.basename(key))
             return [self._entry(path, bucket, single, versioned)]
-        objects, versioned = sync(fs.loop, self._list, fs, bucket, key, max_objects + 1)
+        try:
+            objects, versioned = sync(fs.loop, self._list, fs, bucket, key, max_objects + 1)
+        except FileNotFoundError as error:
+            raise ArtifactFileNotFoundError(
+                f"Reference {uri!r} cannot be listed: {error}. Check that bucket {bucket!r} "
+                "exists and that the endpoint and credentials point at the right store."
+            ) from error
         check_limit(len(objects), max_objects, uri)
         if not objects:
             raise ArtifactFileNotFoundError(
@@ -183,6 +189,7 @@ class ObjectReferenceHandler:
     ) -> ObjectInfo | None:
         """One object's metadata, or None if no object has exactly this key."""
         url = self._uri(bucket, key) + (f" (version {version_id})" if version_id else "")
+        fs.invalidate_cache(f"{bucket}/{key}")  # metadata must be fresh, never a cached listing
         if self.is_s3:
 
             async def head() -> dict[str, Any]:
@@ -329,9 +336,15 @@ class ObjectReferenceHandler:
         if version_id and not untracked:
             extra = {"version_id": version_id} if self.is_s3 else {"generation": version_id}
         try:
-            await retry_async(
-                lambda: fs._get_file(f"{bucket}/{key}", tmp, **extra), "download", entry.ref
-            )
+            try:
+                await retry_async(
+                    lambda: fs._get_file(f"{bucket}/{key}", tmp, **extra), "download", entry.ref
+                )
+            except FileNotFoundError as error:  # deleted between the HEAD and the GET
+                raise ArtifactFileNotFoundError(
+                    f"Referenced object {entry.ref} no longer exists; restore it or re-log "
+                    "the artifact."
+                ) from error
             await asyncio.to_thread(
                 adopt_verified,
                 tmp,
