@@ -84,11 +84,13 @@ def test_corrupted_blob_on_gcs_fails_download(gcs: GCSService, tmp_path: Path) -
 def test_missing_gcs_bucket_commits_nothing(gcs: GCSService, tmp_path: Path) -> None:
     settings = gs_settings(gcs, "no-such-gcs-bucket", tmp_path)
     folder = make_files(tmp_path / "data", 2)
-    with pytest.raises(StorageError, match="gs://no-such-gcs-bucket/artifacts"):  # noqa: PT012
-        with wandb.init(settings=settings) as run:
-            artifact = wandb.Artifact("dataset", type="dataset")
-            artifact.add_dir(str(folder))
-            run.log_artifact(artifact).wait()
+    with (
+        pytest.raises(StorageError, match="gs://no-such-gcs-bucket/artifacts"),
+        wandb.init(settings=settings) as run,
+    ):
+        artifact = wandb.Artifact("dataset", type="dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact).wait()
     with pytest.raises(ArtifactError):
         Api(settings=settings).artifact("dataset:latest")
 
