@@ -23,7 +23,6 @@ from dagster_artifacts.errors import (
     InvalidReferenceError,
     ReferenceLimitError,
     ReferenceNotDownloadableError,
-    StorageError,
 )
 from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
@@ -156,26 +155,41 @@ class HttpReferenceHandler:
         return [entry]
 
     def load(self, entry: ManifestEntry, dest: str) -> None:
-        assert entry.ref is not None
-        try:
-            with self.session.get(entry.ref, stream=True, timeout=self.timeout) as response:
+        """Download, refusing a changed ETag, and checking size (and MD5 for MD5 ETags).
+
+        Transient failures (connection resets, 5xx, 429) are retried with backoff.
+        """
+        from dagster_artifacts.storage.cloud import md5_from_etag
+        from dagster_artifacts.storage.retry import retry_sync
+
+        ref = entry.ref
+        assert ref is not None
+        untracked = entry.digest == ref and not entry.extra  # checksum=False
+        recorded = entry.extra.get("etag") if entry.extra else None
+
+        def attempt() -> None:
+            with self.session.get(ref, stream=True, timeout=self.timeout) as response:
+                if response.status_code in (404, 410):
+                    raise ArtifactFileNotFoundError(
+                        f"Referenced URL {ref} is gone (HTTP {response.status_code}); restore "
+                        "it or re-log the artifact."
+                    )
                 response.raise_for_status()
-                recorded = entry.extra.get("etag")
                 served = self._etag(response.headers)
                 if recorded and served != recorded:
                     raise ChecksumMismatchError(
-                        f"{entry.ref} changed since it was referenced (ETag {served!r}, "
+                        f"{ref} changed since it was referenced (ETag {served!r}, "
                         f"recorded {recorded!r}); re-log the artifact to track the new content."
                     )
                 write_verified(
                     response.iter_content(1024 * 1024),
                     dest,
-                    expected_digest=None,
-                    expected_size=entry.size,
-                    source=entry.ref,
+                    expected_digest=None if untracked else md5_from_etag(recorded),
+                    expected_size=None if untracked else entry.size,
+                    source=ref,
                 )
-        except requests.RequestException as error:
-            raise StorageError(f"Could not download {entry.ref}: {error}") from error
+
+        retry_sync(attempt, "download", ref)
 
 
 class UntrackedReferenceHandler:

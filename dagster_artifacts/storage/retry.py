@@ -39,6 +39,9 @@ def is_transient(error: BaseException) -> bool:
     """True for failures that a later attempt may not see (network, throttling, timeouts)."""
     if isinstance(error, ArtifactError):
         return False  # our own verdicts (checksum mismatch, ...) are final
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(status, int):  # an HTTP answer: only server errors and throttling pass
+        return status >= 500 or status == 429
     if isinstance(error, (ConnectionError, TimeoutError, asyncio.TimeoutError)):
         return True
     if isinstance(
