@@ -19,6 +19,7 @@ from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.storage import BlobStore, handler_for
 from dagster_artifacts.storage.blobstore import BlobDownload, BlobUpload
+from dagster_artifacts.storage.cache import fetch_through_cache
 from dagster_artifacts.storage.parallel import parallel_map
 
 
@@ -134,11 +135,15 @@ class Engine:
         current = parallel_map(lambda pair: self._is_current(pair[0], pair[1], algorithm), targets)
         pending = [pair for pair, ok in zip(targets, current, strict=True) if not ok]
         # Stored blobs in one batched, concurrent transfer; references through their handlers.
-        self.blobs.get_files(
-            BlobDownload(self.blobs.blob_key(e.digest, algorithm), d, e.digest, algorithm, e.size)
-            for e, d in pending
-            if not e.is_reference
-        )
+        # The local download cache, when on, serves and keeps stored blobs (storage/cache.py).
+        stored = [pair for pair in pending if not pair[0].is_reference]
+        if not fetch_through_cache(
+            self.blobs, stored, algorithm, self.settings.cache_dir, self.settings.is_local
+        ):
+            self.blobs.get_files(
+                BlobDownload(self.blobs.blob_key(e.digest, algorithm), d, e.digest, algorithm, e.size)
+                for e, d in stored
+            )
         parallel_map(
             lambda pair: self.fetch_entry(pair[0], pair[1], algorithm),
             [pair for pair in pending if pair[0].is_reference],

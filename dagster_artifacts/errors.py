@@ -94,3 +94,7 @@ class ConflictError(ArtifactError):
 
 class RegistryError(ArtifactError):
     """The registry database failed or is unreachable."""
+
+
+class InvalidArgumentError(ArtifactError, ValueError):
+    """An option value is out of range or unreadable (a size, a duration, ``keep_last=0``)."""
