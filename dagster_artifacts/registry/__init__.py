@@ -3,9 +3,21 @@
 from dagster_artifacts.registry.records import (
     CollectionRecord,
     CommitRequest,
+    PendingChangedError,
+    PendingSnapshot,
+    PendingUpsert,
     RunRecordView,
     VersionRecord,
 )
 from dagster_artifacts.registry.registry import Registry
 
-__all__ = ["CollectionRecord", "CommitRequest", "Registry", "RunRecordView", "VersionRecord"]
+__all__ = [
+    "CollectionRecord",
+    "CommitRequest",
+    "PendingChangedError",
+    "PendingSnapshot",
+    "PendingUpsert",
+    "Registry",
+    "RunRecordView",
+    "VersionRecord",
+]

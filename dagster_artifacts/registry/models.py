@@ -118,7 +118,9 @@ class Version(Base):
 
 class Alias(Base):
     __tablename__ = "aliases"
-    __table_args__ = (UniqueConstraint("collection_id", "alias", name="uq_aliases_collection_alias"),)
+    __table_args__ = (
+        UniqueConstraint("collection_id", "alias", name="uq_aliases_collection_alias"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
@@ -132,7 +134,9 @@ class RunRecord(Base):
     __tablename__ = "runs"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(256))
     job_type: Mapped[str | None] = mapped_column(String(128))
     group: Mapped[str | None] = mapped_column("group_name", String(256), index=True)
@@ -163,7 +167,9 @@ class PendingEntry(Base):
     """A file that a parallel writer upserted into a pending version, until it is finished."""
 
     __tablename__ = "pending_entries"
-    __table_args__ = (UniqueConstraint("version_id", "path", name="uq_pending_entries_version_path"),)
+    __table_args__ = (
+        UniqueConstraint("version_id", "path", name="uq_pending_entries_version_path"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dagster_artifacts.errors import ConflictError
+
 
 @dataclass(frozen=True)
 class VersionRecord:
@@ -77,3 +79,44 @@ class CommitRequest:
     ttl_seconds: int | None = None
     #: Set by finish_artifact: seal this pending version instead of inserting a new one.
     pending_version_id: int | None = None
+    #: (count, max id) of the pending entries the manifest was built from; the commit refuses
+    #: (PendingChangedError) if a writer upserted since.
+    pending_marker: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class PendingUpsert:
+    """One parallel writer's contribution to the pending version of ``distributed_id``."""
+
+    entity: str
+    project: str
+    name: str
+    type: str
+    distributed_id: str
+    #: path -> W&B manifest entry JSON (digest, size, ref, extra)
+    entries: dict[str, dict[str, Any]]
+    digest_algorithm: str
+    run_id: str | None = None
+    aliases: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingSnapshot:
+    """What the writers upserted so far into one pending version."""
+
+    version_id: int
+    entries: dict[str, dict[str, Any]]
+    marker: tuple[int, int]
+    digest_algorithm: str
+    aliases: tuple[str, ...]
+    metadata: dict[str, Any]
+    description: str | None
+
+
+class PendingChangedError(ConflictError):
+    """A writer upserted into a pending version while ``finish_artifact`` was sealing it.
+
+    ``finish_artifact`` catches it and builds the manifest again from the new entries.
+    """

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -24,6 +24,7 @@ from dagster_artifacts.errors import (
     ArtifactNotFoundError,
     ArtifactTypeMismatchError,
     ConfigurationError,
+    ConflictError,
     RegistryError,
     RunNotFoundError,
 )
@@ -33,10 +34,12 @@ from dagster_artifacts.registry.models import (
     COMMITTED,
     DELETED,
     LOGGED,
+    PENDING,
     USED,
     Alias,
     Collection,
     Lineage,
+    PendingEntry,
     Project,
     RunRecord,
     Version,
@@ -45,12 +48,21 @@ from dagster_artifacts.registry.models import (
 from dagster_artifacts.registry.records import (
     CollectionRecord,
     CommitRequest,
+    PendingChangedError,
+    PendingSnapshot,
+    PendingUpsert,
     RunRecordView,
     VersionRecord,
 )
 
 T = TypeVar("T")
 MAX_ATTEMPTS = 12
+#: Execution option marking a read-only transaction (SQLite: deferred instead of IMMEDIATE).
+READ_ONLY_OPTION = "dagster_artifacts_read_only"
+#: SQLSTATEs of PostgreSQL errors that a retry of the whole transaction can fix: unique
+#: violation (a race lost), serialization failure, deadlock, lock timeout, admin shutdown and
+#: the connection exceptions class.
+RETRYABLE_SQLSTATES = ("23505", "40001", "40P01", "55P03", "57P01", "57P02", "57P03")
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
@@ -89,8 +101,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front so two writers never both read the same next index.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front so two of them never both read the same next
+        # index; readers use a deferred transaction, which WAL never blocks behind a writer.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _redact(url: str) -> str:
@@ -113,40 +129,66 @@ class Registry:
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url)
+        self._read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
         try:
             migrate.upgrade(self.engine)
         except OperationalError as error:
+            self.engine.dispose()
             raise RegistryError(
-                f"Cannot reach the registry database {_redact(url)}: {error.orig}. Check that "
-                "it is running and that DAGSTER_ARTIFACTS_DATABASE is right."
+                f"Cannot reach the registry database {_redact(url)}: {_first_line(error.orig)}. "
+                "Check that it is running and that DAGSTER_ARTIFACTS_DATABASE is right."
+            ) from error
+        except DBAPIError as error:
+            self.engine.dispose()
+            raise RegistryError(
+                f"Cannot prepare the registry database {_redact(url)}: "
+                f"{_first_line(error.orig)}. Check the URL, the user's rights and that the "
+                "database exists."
             ) from error
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     # -- transactions ---------------------------------------------------------------------------
-    def _transaction(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one transaction, retrying races with jittered backoff."""
+    def _transaction(self, work: Callable[[Session], T], write: bool = True) -> T:
+        """Run ``work`` in one transaction, retrying races with jittered backoff.
+
+        A retry re-runs ``work`` from the start in a new transaction, so a lost race (a unique
+        violation, a deadlock, a serialization failure) or a dropped connection never leaves
+        half of a change behind. ``write=False`` marks a read: on SQLite it does not take the
+        write lock, so readers never queue behind writers.
+        """
+        engine = self.engine if write else self._read_engine
         for attempt in range(MAX_ATTEMPTS):
             try:
-                with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                with Session(engine, expire_on_commit=False) as session, session.begin():
                     return work(session)
-            except (IntegrityError, OperationalError) as error:
-                if attempt == MAX_ATTEMPTS - 1 or not _is_retryable(error):
+            except DBAPIError as error:
+                if not _is_retryable(error):
                     raise RegistryError(
-                        f"Registry transaction failed on {_redact(self.url)}: {error.orig}"
+                        f"Registry error on {_redact(self.url)}: {_first_line(error.orig)}"
+                    ) from error
+                if attempt == MAX_ATTEMPTS - 1:
+                    if _is_disconnect(error):
+                        raise RegistryError(
+                            f"Lost the registry database {_redact(self.url)} and could not "
+                            f"reconnect after {MAX_ATTEMPTS} attempts: "
+                            f"{_first_line(error.orig)}. Nothing was half-committed; check that "
+                            "the database is running, then run the same step again."
+                        ) from error
+                    raise RegistryError(
+                        f"Registry transaction on {_redact(self.url)} kept losing races after "
+                        f"{MAX_ATTEMPTS} attempts: {_first_line(error.orig)}"
                     ) from error
                 time.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
-            except DBAPIError as error:
-                raise RegistryError(
-                    f"Registry error on {_redact(self.url)}: {error.orig}"
-                ) from error
         raise AssertionError("unreachable")
 
     # -- projects and runs ----------------------------------------------------------------------
     @staticmethod
     def _project(session: Session, entity: str, project: str, create: bool) -> Project | None:
-        found = session.scalar(select(Project).where(Project.entity == entity, Project.name == project))
+        found = session.scalar(
+            select(Project).where(Project.entity == entity, Project.name == project)
+        )
         if found is None and create:
             found = Project(entity=entity, name=project)
             session.add(found)
@@ -196,7 +238,9 @@ class Registry:
 
         self._transaction(work)
 
-    def get_run(self, run_id: str, entity: str | None = None, project: str | None = None) -> RunRecordView:
+    def get_run(
+        self, run_id: str, entity: str | None = None, project: str | None = None
+    ) -> RunRecordView:
         def work(session: Session) -> RunRecordView:
             query = select(RunRecord, Project).join(Project).where(RunRecord.id == run_id)
             if entity:
@@ -211,7 +255,7 @@ class Registry:
                 )
             return _run_view(row[0], row[1].entity, row[1].name)
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def list_runs(
         self,
@@ -233,15 +277,26 @@ class Registry:
                 query = query.where(RunRecord.group == group)
             return [_run_view(run, entity, project) for run in session.scalars(query)]
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     # -- commit -----------------------------------------------------------------------------------
     def commit_version(self, request: CommitRequest) -> tuple[VersionRecord, bool]:
-        """Commit a version atomically; returns it and whether it is new (False = deduplicated)."""
+        """Commit a version atomically; returns it and whether it is new (False = deduplicated).
+
+        The collection row is locked first (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN
+        IMMEDIATE`` locks the whole database), so the dedupe probe, the next index and the alias
+        moves all see every earlier commit. With ``pending_version_id`` (``finish_artifact``) the
+        pending version is sealed in place, after checking that no writer upserted into it since
+        its entries were read (``pending_marker``); otherwise :class:`PendingChangedError` asks
+        the caller to read them again.
+        """
 
         def work(session: Session) -> tuple[VersionRecord, bool]:
             collection = self._locked_collection(session, request, create=True)
             assert collection is not None
+            pending: Version | None = None
+            if request.pending_version_id is not None:
+                pending = self._check_pending(session, collection, request)
             version = session.scalar(
                 select(Version).where(
                     Version.collection_id == collection.id,
@@ -251,9 +306,11 @@ class Registry:
             )
             created = version is None
             if version is None:
-                if request.pending_version_id is not None:
-                    version = session.get(Version, request.pending_version_id)
-                    assert version is not None
+                if pending is not None:
+                    version = pending
+                    session.execute(
+                        delete(PendingEntry).where(PendingEntry.version_id == pending.id)
+                    )
                 else:
                     version = Version(collection_id=collection.id, created_at=utcnow())
                     session.add(version)
@@ -271,9 +328,17 @@ class Registry:
                 version.producer_run_id = request.run_id
                 version.committed_at = utcnow()
                 session.flush()
-            elif request.pending_version_id is not None:
-                # The finished parallel artifact equals an existing version: drop the pending one.
-                session.execute(delete(Version).where(Version.id == request.pending_version_id))
+            elif pending is not None:
+                # The finished parallel artifact equals an existing version: the writers' edges
+                # move to that version and the pending one goes away.
+                writers = session.scalars(
+                    select(Lineage.run_id).where(
+                        Lineage.version_id == pending.id, Lineage.direction == LOGGED
+                    )
+                )
+                for writer in list(writers):
+                    self._add_edge(session, writer, version.id, LOGGED)
+                session.execute(delete(Version).where(Version.id == pending.id))
             self._move_aliases(session, collection.id, version.id, request.aliases)
             if request.run_id:
                 self._add_edge(session, request.run_id, version.id, LOGGED)
@@ -281,29 +346,213 @@ class Registry:
 
         return self._transaction(work)
 
+    @staticmethod
+    def _check_pending(session: Session, collection: Collection, request: CommitRequest) -> Version:
+        """The pending version ``request`` seals, unchanged since the caller read it."""
+        pending = session.get(Version, request.pending_version_id)
+        if pending is None or pending.state != PENDING or pending.collection_id != collection.id:
+            raise ConflictError(
+                f"The parallel artifact {request.name!r} that this finish_artifact read was "
+                "finished (or removed) by another run meanwhile; call finish_artifact once per "
+                "distributed_id, after every writer is done."
+            )
+        if request.pending_marker is not None:
+            marker = _pending_marker(session, pending.id)
+            if marker != request.pending_marker:
+                raise PendingChangedError(
+                    f"Writers upserted into {request.name!r} while it was being finished."
+                )
+        return pending
+
     def _locked_collection(
         self, session: Session, request: CommitRequest, create: bool
     ) -> Collection | None:
-        project = self._project(session, request.entity, request.project, create=create)
+        return self._lock_collection(
+            session, request.entity, request.project, request.name, request.type, create
+        )
+
+    def _lock_collection(
+        self,
+        session: Session,
+        entity: str,
+        project_name: str,
+        name: str,
+        artifact_type: str,
+        create: bool,
+    ) -> Collection | None:
+        """Lock (creating if asked) the collection row that serializes writes to one artifact."""
+        project = self._project(session, entity, project_name, create=create)
         if project is None:
             return None
         query = select(Collection).where(
-            Collection.project_id == project.id, Collection.name == request.name
+            Collection.project_id == project.id, Collection.name == name
         )
         collection = session.scalar(query.with_for_update())
         if collection is None:
             if not create:
                 return None
-            collection = Collection(project_id=project.id, name=request.name, type=request.type)
+            collection = Collection(project_id=project.id, name=name, type=artifact_type)
             session.add(collection)
             session.flush()
-        elif collection.type != request.type:
+        elif collection.type != artifact_type:
             raise ArtifactTypeMismatchError(
-                f"Artifact {request.name!r} in {request.entity}/{request.project} has type "
-                f"{collection.type!r}, not {request.type!r}; use type={collection.type!r} or "
+                f"Artifact {name!r} in {entity}/{project_name} has type "
+                f"{collection.type!r}, not {artifact_type!r}; use type={collection.type!r} or "
                 "another name."
             )
         return collection
+
+    # -- parallel writers (upsert_artifact / finish_artifact) --------------------------------------
+    def pending_conflicts(
+        self,
+        entity: str,
+        project: str,
+        name: str,
+        distributed_id: str,
+        entries: dict[str, dict[str, Any]],
+    ) -> list[str]:
+        """Paths of ``entries`` that the pending version already holds with other content.
+
+        A cheap read before uploading anything; :meth:`upsert_pending` checks again
+        authoritatively under the collection lock.
+        """
+
+        def work(session: Session) -> list[str]:
+            version_id = session.scalar(
+                select(Version.id)
+                .join(Collection)
+                .join(Project)
+                .where(
+                    Project.entity == entity,
+                    Project.name == project,
+                    Collection.name == name,
+                    Version.distributed_id == distributed_id,
+                    Version.state == PENDING,
+                )
+            )
+            if version_id is None:
+                return []
+            held = _pending_entries(session, version_id)
+            return sorted(
+                path
+                for path, entry in entries.items()
+                if path in held and held[path][0].get("digest") != entry.get("digest")
+            )
+
+        return self._transaction(work, write=False)
+
+    def upsert_pending(self, request: PendingUpsert) -> int:
+        """Add a writer's entries to the pending version of ``distributed_id``; its id.
+
+        Creates the pending version on first use (after a finish, the partial unique index on
+        ``(collection_id, distributed_id) WHERE state = 'PENDING'`` lets a new one start). A
+        path already held with another digest is a :class:`ConflictError`, and then nothing is
+        recorded. The writer's run gets a ``logged`` edge, which becomes visible when the
+        version is committed.
+        """
+
+        def work(session: Session) -> int:
+            collection = self._lock_collection(
+                session, request.entity, request.project, request.name, request.type, True
+            )
+            assert collection is not None
+            version = session.scalar(
+                select(Version).where(
+                    Version.collection_id == collection.id,
+                    Version.distributed_id == request.distributed_id,
+                    Version.state == PENDING,
+                )
+            )
+            if version is None:
+                version = Version(
+                    collection_id=collection.id,
+                    state=PENDING,
+                    distributed_id=request.distributed_id,
+                    created_at=utcnow(),
+                    metadata_={
+                        "digest_algorithm": request.digest_algorithm,
+                        "aliases": [],
+                        "metadata": {},
+                        "description": None,
+                    },
+                )
+                session.add(version)
+                session.flush()
+            info = dict(version.metadata_ or {})
+            if info.get("digest_algorithm", request.digest_algorithm) != request.digest_algorithm:
+                raise ConflictError(
+                    f"Parallel artifact {request.name!r} ({request.distributed_id}) hashes with "
+                    f"{info.get('digest_algorithm')}, this writer with "
+                    f"{request.digest_algorithm}; every writer must use the same "
+                    "digest_algorithm."
+                )
+            held = _pending_entries(session, version.id)
+            conflicts = sorted(
+                path
+                for path, entry in request.entries.items()
+                if path in held and held[path][0].get("digest") != entry.get("digest")
+            )
+            if conflicts:
+                owners = sorted({held[path][1] or "?" for path in conflicts})
+                raise ConflictError(
+                    f"Parallel artifact {request.name!r} ({request.distributed_id}) already has "
+                    f"{', '.join(conflicts[:10])}{' ...' if len(conflicts) > 10 else ''} with "
+                    f"other content (upserted by run {', '.join(owners)}); give each writer its "
+                    "own file names, e.g. parts/table_<writer>."
+                )
+            fresh = [
+                {"version_id": version.id, "path": path, "entry": entry, "run_id": request.run_id}
+                for path, entry in request.entries.items()
+                if path not in held
+            ]
+            if fresh:
+                session.execute(insert(PendingEntry), fresh)
+            info["aliases"] = list(dict.fromkeys([*info.get("aliases", []), *request.aliases]))
+            info["metadata"] = {**info.get("metadata", {}), **request.metadata}
+            if request.description is not None:
+                info["description"] = request.description
+            version.metadata_ = info
+            if request.run_id:
+                self._add_edge(session, request.run_id, version.id, LOGGED)
+            return version.id
+
+        return self._transaction(work)
+
+    def pending_snapshot(
+        self, entity: str, project: str, name: str, distributed_id: str
+    ) -> PendingSnapshot | None:
+        """Everything upserted so far into the pending version of ``distributed_id``, if any."""
+
+        def work(session: Session) -> PendingSnapshot | None:
+            version = session.scalar(
+                select(Version)
+                .join(Collection)
+                .join(Project)
+                .where(
+                    Project.entity == entity,
+                    Project.name == project,
+                    Collection.name == name,
+                    Version.distributed_id == distributed_id,
+                    Version.state == PENDING,
+                )
+            )
+            if version is None:
+                return None
+            info = dict(version.metadata_ or {})
+            entries = {
+                path: entry for path, (entry, _run) in _pending_entries(session, version.id).items()
+            }
+            return PendingSnapshot(
+                version_id=version.id,
+                entries=entries,
+                marker=_pending_marker(session, version.id),
+                digest_algorithm=str(info.get("digest_algorithm") or ""),
+                aliases=tuple(info.get("aliases", [])),
+                metadata=dict(info.get("metadata", {})),
+                description=info.get("description"),
+            )
+
+        return self._transaction(work, write=False)
 
     @staticmethod
     def _move_aliases(
@@ -386,9 +635,7 @@ class Registry:
             collection = session.scalar(
                 select(Collection)
                 .join(Project)
-                .where(
-                    Project.entity == entity, Project.name == project, Collection.name == name
-                )
+                .where(Project.entity == entity, Project.name == project, Collection.name == name)
             )
             where = f"{entity}/{project}/{name}"
             if collection is None:
@@ -419,7 +666,7 @@ class Registry:
                 )
             return self._record(session, version, collection)
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     @staticmethod
     def _version_names(session: Session, collection_id: int) -> str:
@@ -457,7 +704,7 @@ class Registry:
             )
             return None if version is None else self._records(session, [version])[0]
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def collection_type(self, entity: str, project: str, name: str) -> str | None:
         """The type of artifact ``name``, or None if it has never been logged."""
@@ -469,7 +716,7 @@ class Registry:
                 .where(Project.entity == entity, Project.name == project, Collection.name == name)
             )
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def get_version(self, version_id: int) -> VersionRecord:
         def work(session: Session) -> VersionRecord:
@@ -478,7 +725,7 @@ class Registry:
                 raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
             return self._records(session, [version])[0]
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def list_versions(
         self,
@@ -509,13 +756,13 @@ class Registry:
                 query = query.where(Version.partition_key == partition_key)
             return self._records(session, list(session.scalars(query)))
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def list_collections(
         self, entity: str, project: str, type: str | None = None
     ) -> list[CollectionRecord]:
         def work(session: Session) -> list[CollectionRecord]:
-            committed = (Version.state == COMMITTED)
+            committed = Version.state == COMMITTED
             query = (
                 select(
                     Collection,
@@ -544,7 +791,7 @@ class Registry:
                 for collection, count, size in session.execute(query)
             ]
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def list_types(self, entity: str, project: str) -> list[str]:
         def work(session: Session) -> list[str]:
@@ -557,14 +804,16 @@ class Registry:
             )
             return list(session.scalars(query))
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def list_projects(self) -> list[tuple[str, str]]:
         def work(session: Session) -> list[tuple[str, str]]:
-            rows = session.execute(select(Project.entity, Project.name).order_by(Project.entity, Project.name))
+            rows = session.execute(
+                select(Project.entity, Project.name).order_by(Project.entity, Project.name)
+            )
             return [(entity, name) for entity, name in rows]
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     # -- updates ----------------------------------------------------------------------------------
     def update_version(
@@ -578,28 +827,44 @@ class Registry:
         """Set the mutable fields of a version; ``aliases`` becomes its full alias set."""
 
         def work(session: Session) -> VersionRecord:
+            # Lock the collection before the version, in the same order as commit_version, so
+            # two writers can never deadlock on each other's rows.
+            collection = self._collection_of(session, version_id)
             version = session.get(Version, version_id, with_for_update=True)
-            if version is None or version.state != COMMITTED:
+            if collection is None or version is None or version.state != COMMITTED:
                 raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
-            collection = session.get(Collection, version.collection_id, with_for_update=True)
-            assert collection is not None
             version.description = description
             version.metadata_ = dict(metadata)
             version.ttl_seconds = ttl_seconds
             session.execute(
-                delete(Alias).where(Alias.version_id == version.id, Alias.alias.not_in(list(aliases)))
+                delete(Alias).where(
+                    Alias.version_id == version.id, Alias.alias.not_in(list(aliases))
+                )
             )
             self._move_aliases(session, collection.id, version.id, aliases)
             return self._record(session, version, collection)
 
         return self._transaction(work)
 
+    @staticmethod
+    def _collection_of(session: Session, version_id: int) -> Collection | None:
+        """Lock and return the collection that holds ``version_id`` (None if it is gone)."""
+        collection_id = session.scalar(
+            select(Version.collection_id).where(Version.id == version_id)
+        )
+        if collection_id is None:
+            return None
+        return session.get(Collection, collection_id, with_for_update=True)
+
     def delete_version(self, version_id: int, delete_aliases: bool = False) -> None:
         def work(session: Session) -> None:
+            self._collection_of(session, version_id)  # lock order: collection, then version
             version = session.get(Version, version_id, with_for_update=True)
             if version is None or version.state == DELETED:
                 raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
-            aliases = list(session.scalars(select(Alias.alias).where(Alias.version_id == version_id)))
+            aliases = list(
+                session.scalars(select(Alias.alias).where(Alias.version_id == version_id))
+            )
             if aliases and not delete_aliases:
                 raise ArtifactHasAliasesError(
                     f"Version v{version.index} still has aliases {aliases}; remove them first, "
@@ -618,7 +883,7 @@ class Registry:
                 return None
             return self._run_by_id(session, version.producer_run_id)
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def used_by(self, version_id: int) -> list[RunRecordView]:
         return self._edge_runs(version_id, USED)
@@ -636,7 +901,7 @@ class Registry:
             )
             return [self._run_by_id(session, run_id) for run_id in run_ids]
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     def run_versions(self, run_id: str, direction: str) -> list[VersionRecord]:
         def work(session: Session) -> list[VersionRecord]:
@@ -652,7 +917,7 @@ class Registry:
             )
             return self._records(session, list(session.scalars(query)))
 
-        return self._transaction(work)
+        return self._transaction(work, write=False)
 
     @staticmethod
     def _run_by_id(session: Session, run_id: str) -> RunRecordView:
@@ -678,14 +943,59 @@ def _run_view(run: RunRecord, entity: str, project: str) -> RunRecordView:
     )
 
 
-def _is_retryable(error: DBAPIError) -> bool:
-    """Races (unique violations, lock timeouts, serialization failures) and lost connections."""
-    if isinstance(error, IntegrityError):
+def _pending_entries(
+    session: Session, version_id: int
+) -> dict[str, tuple[dict[str, Any], str | None]]:
+    rows = session.execute(
+        select(PendingEntry.path, PendingEntry.entry, PendingEntry.run_id).where(
+            PendingEntry.version_id == version_id
+        )
+    )
+    return {path: (dict(entry or {}), run_id) for path, entry, run_id in rows}
+
+
+def _pending_marker(session: Session, version_id: int) -> tuple[int, int]:
+    """(count, max id) of a pending version's entries: entries are only ever added while it is
+    pending, so the pair changes whenever a writer upserts."""
+    count, last = session.execute(
+        select(func.count(PendingEntry.id), func.coalesce(func.max(PendingEntry.id), 0)).where(
+            PendingEntry.version_id == version_id
+        )
+    ).one()
+    return int(count), int(last)
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+
+
+def _is_disconnect(error: DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
+    sqlstate = str(getattr(error.orig, "sqlstate", "") or "")
+    if sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03"):
         return True
     message = str(error.orig).lower()
     return any(
         marker in message
-        for marker in ("locked", "busy", "deadlock", "serializ", "could not obtain lock",
-                       "connection", "terminating", "server closed")
+        for marker in ("connection", "terminating", "server closed", "could not connect")
     )
 
+
+def _is_retryable(error: DBAPIError) -> bool:
+    """Races (unique violations, lock timeouts, serialization failures) and lost connections.
+
+    Other integrity errors (a foreign key or NOT NULL violation) are bugs or bad input that a
+    retry cannot fix, so they are not retried.
+    """
+    sqlstate = str(getattr(error.orig, "sqlstate", "") or "")
+    if sqlstate:
+        return sqlstate in RETRYABLE_SQLSTATES or sqlstate.startswith("08")
+    message = str(error.orig).lower()
+    if isinstance(error, IntegrityError):
+        return "unique constraint" in message
+    if _is_disconnect(error):
+        return True
+    return isinstance(error, OperationalError) and any(
+        marker in message for marker in ("locked", "busy", "deadlock", "serializ")
+    )
