@@ -634,12 +634,23 @@ def delete_command(ctx: Context, name: str, force: bool) -> None:
     click.echo(f"Deleted {artifact.qualified_name}; run `dagster-artifacts gc` to free its bytes.")
 
 
+def _check_keep_last(value: int) -> int:
+    if value < 1:
+        raise click.BadParameter(
+            f"{value} would delete every version, including the one `latest` points to; keep at "
+            "least 1 (delete a last version explicitly with `dagster-artifacts delete`).",
+            param_hint="'--keep-last'",
+        )
+    return value
+
+
 @main.command("prune", epilog=EPILOG)
 @click.argument("name")
 @click.option(
     "--keep-last",
-    type=click.IntRange(min=1),
+    type=int,
     required=True,
+    callback=lambda _ctx, _param, value: _check_keep_last(value),
     help="Keep the newest N versions (N >= 1; 0 is a usage error, exit 2).",
 )
 @click.option("--keep-aliased", is_flag=True, help="Also keep every version that has an alias.")

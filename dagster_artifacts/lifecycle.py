@@ -230,21 +230,25 @@ def gc(
     protected.update(
         key for key, info in manifests.items() if not _older(info, cutoff)
     )  # a fresh manifest may be about to be committed
-    keep_blobs: set[tuple[str, str]] = set()
-    for key in protected:
+    keep_blobs: set[tuple[str, str]] = set()  # referenced by a live version
+    young_blobs: set[tuple[str, str]] = set()  # referenced only by a young, uncommitted manifest
+    for key in sorted(protected, key=lambda k: k not in live_manifests):
         manifest = _read_manifest(engine, key, required=key in live_manifests)
         if manifest is None:
             continue
+        target = keep_blobs if key in live_manifests else young_blobs
         for entry in manifest.entries.values():
             if not entry.is_reference:
-                keep_blobs.add(
-                    _split_blob_key(engine.blobs.blob_key(entry.digest, manifest.digest_algorithm))
-                )
+                blob_key = engine.blobs.blob_key(entry.digest, manifest.digest_algorithm)
+                target.add(_split_blob_key(blob_key))
 
     examined = 0
     for key, info in sorted(manifests.items()):
         examined += 1
+        if key in live_manifests:
+            continue
         if key in protected:
+            result.recent_kept += 1
             continue
         _collect(engine, key, info, cutoff, result, is_manifest=True)
     for key, info in sorted(blobs.items()):
@@ -254,6 +258,9 @@ def gc(
         parts = _split_blob_key(key)
         if parts in keep_blobs or parts[1] in live.pending_hex:
             result.blobs_kept += 1
+            continue
+        if parts in young_blobs:
+            result.recent_kept += 1
             continue
         _collect(engine, key, info, cutoff, result, is_manifest=False)
     if on_progress is not None:
