@@ -104,6 +104,12 @@ class Api:
         entity, project = self._scope(project_name, None)
         return self._engine.registry.list_collections(entity, project, type=type_name)
 
+    def prune(self, name: str, keep_last: int, **options: Any) -> Any:
+        """Delete old versions of ``name``; see :func:`dagster_artifacts.lifecycle.prune`."""
+        from dagster_artifacts.lifecycle import prune
+
+        return prune(self._engine, name, keep_last, **options)
+
     def projects(self) -> list[tuple[str, str]]:
         return self._engine.registry.list_projects()
 

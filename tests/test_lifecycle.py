@@ -1,0 +1,183 @@
+"""Retention, TTL expiry and garbage collection through the Python API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+import dagster_artifacts as wandb
+from dagster_artifacts.engine import get_engine
+from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
+from dagster_artifacts.lifecycle import format_size, gc, parse_duration, parse_size, prune
+from dagster_artifacts.registry.models import PENDING, Collection, PendingEntry, Version
+from dagster_artifacts.settings import Settings
+
+
+def engine() -> Any:
+    return get_engine(Settings.resolve())
+
+
+def log(
+    name: str, files: dict[str, str], aliases: list[str] | None = None, ttl: timedelta | None = None
+) -> wandb.Artifact:
+    with wandb.init(job_type="test") as run:
+        artifact = wandb.Artifact(name, type="dataset")
+        for path, text in files.items():
+            with artifact.new_file(path) as handle:
+                handle.write(text)
+        if ttl is not None:
+            artifact.ttl = ttl
+        run.log_artifact(artifact, aliases=aliases)
+        artifact.wait()
+    return artifact
+
+
+def blob_count(store: Path) -> int:
+    return sum(1 for p in (store / "blobs").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("1h30m", timedelta(minutes=90)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("0", timedelta(0)),
+        ("1.5h", timedelta(minutes=90)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10", "5x", "1h junk", "-1h"])
+def test_parse_duration_refuses_garbage(text: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="e.g. 90s"):
+        parse_duration(text)
+
+
+def test_parse_and_format_size() -> None:
+    assert parse_size("500MB") == 500_000_000
+    assert parse_size("2GiB") == 2 * 1024**3
+    assert parse_size("4kB") == 4000
+    assert parse_size("1024") == 1024
+    assert format_size(6000) == "6.0 kB"
+    assert format_size(12) == "12 B"
+    with pytest.raises(InvalidArgumentError):
+        parse_size("lots")
+
+
+def test_prune_rejects_keep_last_zero_before_anything_changes(store_snapshot: Any) -> None:
+    log("bikes", {"a": "1"})
+    before = store_snapshot()
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(InvalidArgumentError, match="keep_last must be 1 or more"):
+            prune(engine(), "bikes", bad)  # type: ignore[arg-type]
+    with pytest.raises(ArtifactNotFoundError, match="No artifact"):
+        prune(engine(), "nope", 1)
+    assert store_snapshot() == before
+
+
+def test_prune_older_than_uses_creation_time() -> None:
+    for index in range(4):
+        log("bikes", {"a": str(index)})
+    later = datetime.now(timezone.utc) + timedelta(days=10)
+    young = prune(engine(), "bikes", 1, older_than="30d", now=later, dry_run=True)
+    assert young.deleted == []
+    old = prune(engine(), "bikes", 1, older_than=timedelta(days=5), now=later)
+    assert [r.index for r in old.deleted] == [0, 1, 2]
+    assert [a.version for a in wandb.Api().artifact_versions("dataset", "bikes")] == ["v3"]
+
+
+def test_prune_in_another_project_by_path() -> None:
+    with wandb.init(project="other", job_type="t") as run:
+        for index in range(3):
+            artifact = wandb.Artifact("bikes", type="dataset")
+            with artifact.new_file("a") as handle:
+                handle.write(str(index))
+            run.log_artifact(artifact).wait()
+    result = prune(engine(), "other/bikes", keep_last=2)
+    assert [r.index for r in result.deleted] == [0]
+    assert result.freed_size == 1
+
+
+def test_ttl_expiry_in_gc_deletes_even_aliased_versions(isolated_store: Path) -> None:
+    log("tmp", {"a": "short-lived"}, aliases=["best"], ttl=timedelta(hours=1))
+    log("kept", {"a": "forever"})
+    now = datetime.now(timezone.utc)
+    assert gc(engine(), grace="0", now=now).expired == []
+    report = gc(engine(), grace=timedelta(0), now=now + timedelta(hours=2))
+    assert [r.name for r in report.expired] == ["tmp"]
+    with pytest.raises(ArtifactNotFoundError):
+        wandb.Api().artifact("tmp:best")
+    wandb.Api().artifact("kept:latest").download()
+
+
+def test_ttl_is_editable_after_logging() -> None:
+    artifact = log("tmp", {"a": "x"})
+    artifact.ttl = timedelta(days=1)
+    artifact.save()
+    now = datetime.now(timezone.utc)
+    assert [r.name for r in gc(engine(), now=now + timedelta(days=2), dry_run=True).expired] == [
+        "tmp"
+    ]
+    artifact.ttl = None
+    artifact.save()
+    assert gc(engine(), now=now + timedelta(days=2), dry_run=True).expired == []
+
+
+def test_deleted_version_blobs_stay_while_shared(isolated_store: Path) -> None:
+    log("a", {"shared": "same bytes", "mine": "only a"})
+    log("b", {"shared": "same bytes"})  # another artifact shares the blob
+    wandb.Api().artifact("a:v0").delete(delete_aliases=True)
+    report = gc(engine(), grace="0")
+    assert (report.blobs_deleted, report.bytes_freed > 0) == (1, True)
+    assert blob_count(isolated_store) == 1
+    path = wandb.Api().artifact("b:v0").download()
+    assert Path(path, "shared").read_text() == "same bytes"
+
+
+def test_gc_keeps_blobs_of_pending_versions(isolated_store: Path) -> None:
+    """A parallel writer's upserted files (pending_entries) are live until finished."""
+    artifact = log("p", {"f": "pending content"})
+    digest = artifact.manifest.entries["f"].digest
+    registry = engine().registry
+    with Session(registry.engine) as session, session.begin():
+        collection_id = session.query(Collection.id).filter_by(name="p").scalar()
+        pending = Version(collection_id=collection_id, state=PENDING, distributed_id="d1", size=0)
+        session.add(pending)
+        session.flush()
+        session.add(
+            PendingEntry(version_id=pending.id, path="f", entry={"digest": digest, "size": 15})
+        )
+    artifact.delete(delete_aliases=True)
+    report = gc(engine(), grace="0")
+    assert report.blobs_deleted == 0 and report.blobs_kept == 1
+    assert report.manifests_deleted == 1  # the deleted version's manifest is not needed
+    assert blob_count(isolated_store) == 1
+
+
+def test_gc_dry_run_changes_nothing(store_snapshot: Any) -> None:
+    log("a", {"x": "1"}, ttl=timedelta(seconds=1))
+    log("a", {"x": "2"})
+    wandb.Api().artifact("a:v1").delete(delete_aliases=True)
+    before = store_snapshot()
+    report = gc(
+        engine(), grace="0", dry_run=True, now=datetime.now(timezone.utc) + timedelta(hours=1)
+    )
+    assert len(report.expired) == 1 and report.blobs_deleted == 2 and report.manifests_deleted == 2
+    assert store_snapshot() == before
+
+
+def test_api_prune_delegates() -> None:
+    for index in range(3):
+        log("bikes", {"a": str(index)})
+    api = wandb.Api()
+    result = api.prune("bikes", keep_last=1)
+    assert [r.index for r in result.deleted] == [0, 1]
+    assert [a.version for a in api.artifact_versions("dataset", "bikes")] == ["v2"]
