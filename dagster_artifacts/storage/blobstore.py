@@ -151,8 +151,18 @@ class BlobStore:
             return set()
         if not self._async:
             return {key for key in wanted if self.exists(key)}
-        folders = sorted({key.rsplit("/", 1)[0] for key in wanted})
-        listings = self._gather([lambda f=folder: self._list_folder(f) for folder in folders])
+        folders = {key.rsplit("/", 1)[0] for key in wanted}
+        # One listing of each parent (blobs/<algorithm>/) says which fan-out folders exist at
+        # all: a new or small store then costs one request instead of up to 256.
+        parents = {folder.rsplit("/", 1)[0] for folder in folders if "/" in folder}
+        parent_listings = self._gather(
+            [lambda p=parent: self._list_folder(p) for parent in parents]
+        )
+        existing_folders = set().union(*parent_listings) if parent_listings else set()
+        folders = {f for f in folders if f in existing_folders or "/" not in f}
+        listings = self._gather(
+            [lambda f=folder: self._list_folder(f) for folder in sorted(folders)]
+        )
         present: set[str] = set()
         for listing in listings:
             present.update(listing)

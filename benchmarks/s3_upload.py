@@ -1,0 +1,132 @@
+"""Files/s for logging many small files to an S3 store (moto), batched versus one by one.
+
+    .venv/bin/python benchmarks/s3_upload.py            # 1,000 files
+    .venv/bin/python benchmarks/s3_upload.py --quick    # 50 files, a smoke run
+
+Both modes log the same folder as an artifact through the public API (``init``, ``Artifact``,
+``log_artifact``) into a fresh bucket on a local moto server. "batched" is the code path every
+user gets: ``Engine.upload_blobs`` -> ``BlobStore.put_files`` (one listing per fan-out folder,
+then concurrent async PUTs). "one-by-one" swaps ``put_files`` for a loop of ``put_file`` calls,
+one blob after the other, to show what the batching buys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "benchmark")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "benchmark")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+import dagster_artifacts as wandb  # noqa: E402
+from dagster_artifacts.engine import get_engine, reset_engines  # noqa: E402
+from dagster_artifacts.settings import Settings  # noqa: E402
+from dagster_artifacts.storage.blobstore import BlobStore, BlobUpload  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"moto server did not start on port {port}")
+
+
+def one_by_one(store: BlobStore) -> None:
+    """Replace the batched upload with a sequential loop (what the batching replaces)."""
+
+    batched = store.put_files
+
+    def put_files(uploads: Iterable[BlobUpload]) -> int:
+        # Each blob alone: its own existence check and its own PUT, waited for in turn.
+        return sum(batched([upload]) for upload in uploads)
+
+    store.put_files = put_files  # type: ignore[method-assign]
+
+
+def run_mode(mode: str, folder: Path, endpoint: str, client: object, work: Path) -> float:
+    bucket = f"bench-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    settings = Settings.resolve(
+        root=f"s3://{bucket}/artifacts",
+        database=f"sqlite:///{work / f'{bucket}.db'}",
+        storage_options={"endpoint_url": endpoint},
+        cache_dir=str(work / "cache"),
+    )
+    engine = get_engine(settings)
+    if mode == "one-by-one":
+        one_by_one(engine.blobs)
+    start = time.perf_counter()
+    with wandb.init(settings=settings, job_type="benchmark") as run:
+        artifact = wandb.Artifact("small-files", type="dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact).wait()
+    elapsed = time.perf_counter() - start
+    reset_engines()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=1000, help="number of small files")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: 50 files")
+    args = parser.parse_args()
+    count = 50 if args.quick else args.files
+
+    import boto3
+
+    port = free_port()
+    # moto in its own process, so that the server does not share this process's GIL with the
+    # client being measured (ThreadedMotoServer, used by the tests, would).
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint)
+    try:
+        wait_for_port(port)
+        with tempfile.TemporaryDirectory(prefix="s3-upload-bench-") as tmp:
+            work = Path(tmp)
+            folder = work / "files"
+            folder.mkdir()
+            for index in range(count):
+                (folder / f"file-{index:05d}.txt").write_text(f"small file {index}\n" * 4)
+            results = {
+                mode: run_mode(mode, folder, endpoint, client, work)
+                for mode in ("one-by-one", "batched")
+            }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    print(f"Logging {count} small files to an S3 store (moto server on 127.0.0.1)")
+    print(f"{'mode':<12} {'files':>6} {'seconds':>9} {'files/s':>9}")
+    for mode, seconds in results.items():
+        print(f"{mode:<12} {count:>6} {seconds:>9.2f} {count / seconds:>9.1f}")
+    print(f"batched / one-by-one: {results['one-by-one'] / results['batched']:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
