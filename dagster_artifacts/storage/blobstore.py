@@ -31,7 +31,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dagster_artifacts.digests import b64_to_hex, digest_file
 from dagster_artifacts.errors import ChecksumMismatchError, StorageError
-from dagster_artifacts.storage.cloud import cloud_options, protocol_of
+from dagster_artifacts.storage.cloud import GCS_PROTOCOLS, cloud_options, protocol_of
 from dagster_artifacts.storage.parallel import parallel_map
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
 from dagster_artifacts.storage.verified import (
@@ -43,6 +43,7 @@ from dagster_artifacts.storage.verified import (
 
 T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 32
+GCS_WRITE_OPTIONS = ("kms_key_name", "fixed_key_metadata")
 
 BLOBS = "blobs"
 MANIFESTS = "manifests"
@@ -86,6 +87,13 @@ class BlobStore:
         self.protocol = protocol_of(root_url)
         self.storage_options = dict(storage_options or {})
         options = cloud_options(self.protocol, self.storage_options)
+        # GCS encryption and fixed metadata are per-object arguments in gcsfs, not filesystem
+        # options: keep them aside and pass them to every write.
+        self._write_kwargs = {
+            name: options.pop(name)
+            for name in GCS_WRITE_OPTIONS
+            if self.protocol in GCS_PROTOCOLS and name in options
+        }
         self.fs, root_path = fsspec.core.url_to_fs(root_url, **options)
         self.root = root_path.rstrip("/")
         self.batch_size = max(1, batch_size)
@@ -236,10 +244,27 @@ class BlobStore:
         await asyncio.to_thread(self._check_source, upload)
         target = self.path(upload.key)
         url = self.url(upload.key)
+        if self._write_kwargs:
+            put = lambda: asyncio.to_thread(self._stream_to, upload.local_path, target)  # noqa: E731
+        else:
+            put = lambda: self.fs._put_file(upload.local_path, target)  # noqa: E731
         try:
-            await retry_async(lambda: self.fs._put_file(upload.local_path, target), "upload", url)
+            await retry_async(put, "upload", url)
         except FileNotFoundError as error:  # no such bucket: retrying will not create it
             raise storage_error("upload", url, error) from error
+
+    def _stream_to(self, local_path: str, target: str) -> None:
+        """Upload through the file API, which takes the per-object write options."""
+        with (
+            open(local_path, "rb") as source,
+            self.fs.open(target, "wb", **self._write_kwargs) as out,
+        ):
+            for chunk in iter_stream(source):
+                out.write(chunk)
+
+    def _pipe_to(self, target: str, data: bytes) -> None:
+        with self.fs.open(target, "wb", **self._write_kwargs) as out:
+            out.write(data)
 
     def put_bytes(self, data: bytes, key: str) -> None:
         target = self.path(key)
@@ -248,6 +273,8 @@ class BlobStore:
             tmp = f"{target}.tmp-{uuid.uuid4().hex[:12]}"
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, target)
+        elif self._write_kwargs:
+            self._call("upload", key, self._pipe_to, target, data)
         else:
             self._call("upload", key, self.fs.pipe_file, target, data)
 

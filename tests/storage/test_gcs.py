@@ -165,3 +165,27 @@ def test_gcs_prefix_limit_and_deleted_object(
     gcs.fs.rm(f"{gcs_bucket}/images/cat.png")
     with pytest.raises(ArtifactFileNotFoundError, match=f"gs://{gcs_bucket}/images/cat.png"):
         Api().artifact("limits:v0").download(str(tmp_path / "out"))
+
+
+def test_fixed_key_metadata_reaches_every_object(gcs: GCSService, tmp_path: Path) -> None:
+    """GCS per-object options (fixed_key_metadata, kms_key_name) go with each write."""
+    bucket = gcs.make_bucket()
+    settings = Settings.resolve(
+        root=f"gs://{bucket}/artifacts",
+        database=f"sqlite:///{tmp_path / 'registry.db'}",
+        storage_options={
+            **gcs.storage_options,
+            "fixed_key_metadata": {"cache_control": "no-store"},
+        },
+    )
+    with wandb.init(settings=settings) as run:
+        artifact = wandb.Artifact("dataset", type="dataset")
+        artifact.add_dir(str(make_files(tmp_path / "data", 2)))
+        run.log_artifact(artifact).wait()
+    keys = gcs.keys(bucket, "artifacts/")
+    assert len(keys) == 3
+    fs = gcs.fs
+    for key in keys:
+        assert fs.info(f"{bucket}/{key}").get("cacheControl") == "no-store", key
+    root = Path(Api(settings=settings).artifact("dataset:v0").download(str(tmp_path / "out")))
+    assert sorted(p.name for p in root.iterdir()) == ["file-000.txt", "file-001.txt"]
