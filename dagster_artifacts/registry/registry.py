@@ -124,6 +124,8 @@ class Registry:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        #: How many times a transaction is tried before a race or an outage becomes an error.
+        self.max_attempts = MAX_ATTEMPTS
         if url.startswith("sqlite:///"):
             from pathlib import Path
 
@@ -159,7 +161,8 @@ class Registry:
         write lock, so readers never queue behind writers.
         """
         engine = self.engine if write else self._read_engine
-        for attempt in range(MAX_ATTEMPTS):
+        attempts = self.max_attempts
+        for attempt in range(attempts):
             try:
                 with Session(engine, expire_on_commit=False) as session, session.begin():
                     return work(session)
@@ -168,17 +171,17 @@ class Registry:
                     raise RegistryError(
                         f"Registry error on {_redact(self.url)}: {_first_line(error.orig)}"
                     ) from error
-                if attempt == MAX_ATTEMPTS - 1:
+                if attempt == attempts - 1:
                     if _is_disconnect(error):
                         raise RegistryError(
                             f"Lost the registry database {_redact(self.url)} and could not "
-                            f"reconnect after {MAX_ATTEMPTS} attempts: "
+                            f"reconnect after {attempts} attempts: "
                             f"{_first_line(error.orig)}. Nothing was half-committed; check that "
                             "the database is running, then run the same step again."
                         ) from error
                     raise RegistryError(
                         f"Registry transaction on {_redact(self.url)} kept losing races after "
-                        f"{MAX_ATTEMPTS} attempts: {_first_line(error.orig)}"
+                        f"{attempts} attempts: {_first_line(error.orig)}"
                     ) from error
                 time.sleep(min(2.0, 0.01 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")

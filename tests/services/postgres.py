@@ -96,10 +96,14 @@ class PostgresCluster:
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
 
-    def start(self) -> PostgresCluster:
-        """Start on a free port (retrying if another process grabbed it first)."""
+    def start(self, same_port: bool = False) -> PostgresCluster:
+        """Start on a free port (retrying if another process grabbed it first).
+
+        ``same_port=True`` restarts on the previous port, so existing URLs work again.
+        """
         for attempt in range(5):
-            self.port = _free_port()
+            if not (same_port and self.port):
+                self.port = _free_port()
             options = (
                 f"-h 127.0.0.1 -p {self.port} -k {self.base} -c fsync=off "
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"

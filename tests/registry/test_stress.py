@@ -1,0 +1,74 @@
+"""Invariants 3 to 5 under real concurrency: 8 processes x 50 logs of one artifact name.
+
+Each process logs a mix of content shared with every other process (deduplicated to one version
+each) and content of its own. Its last log is always new content, so the globally last commit
+is a new version and ``latest`` must end on the newest one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import dagster_artifacts as wandb
+
+PROCESSES = 8
+LOGS = 50
+SHARED = 8
+
+
+def _content(process: int, log: int) -> str:
+    if log % 2 == 0 and log != LOGS - 1:
+        return f"shared-{(log // 2) % SHARED}"
+    return f"own-{process}-{log}"
+
+
+def _writer(args: tuple[int, str, str, float]) -> tuple[str, dict[str, str]]:
+    """One writer process: returns its run id and content -> version name it got."""
+    process, root, database, start_at = args
+    time.sleep(max(0.0, start_at - time.time()))  # start all writers together
+    got: dict[str, str] = {}
+    with wandb.init(root=root, database=database, job_type="stress", name=f"w{process}") as run:
+        for log in range(LOGS):
+            content = _content(process, log)
+            artifact = wandb.Artifact("stress", type="dataset")
+            with artifact.new_file("data.txt") as handle:
+                handle.write(content)
+            run.log_artifact(artifact)
+            artifact.wait()
+            got[content] = artifact.version
+    return run.id, got
+
+
+def test_eight_writers_fifty_logs_each(registry_url: str, isolated_store: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    started = time.monotonic()
+    with context.Pool(PROCESSES) as pool:
+        start_at = time.time() + 4.0  # after every worker has imported the package
+        results = pool.map(
+            _writer,
+            [(p, str(isolated_store), registry_url, start_at) for p in range(PROCESSES)],
+        )
+    elapsed = time.monotonic() - started
+
+    api = wandb.Api(root=str(isolated_store), database=registry_url)
+    versions = api.artifact_versions("dataset", "stress")
+    contents = {_content(p, log) for p in range(PROCESSES) for log in range(LOGS)}
+    # 0..N-1, no gaps, no duplicates, one version per distinct content.
+    assert [v.version_index for v in versions] == list(range(len(contents)))
+    assert len({v.digest for v in versions}) == len(contents)
+    by_name = {v.version: v for v in versions}
+    for _run_id, got in results:
+        for content, version in got.items():
+            data = Path(by_name[version].download()) / "data.txt"
+            assert data.read_text() == content
+    # Every process that logged shared content got the very same version for it.
+    for shared in (c for c in contents if c.startswith("shared-")):
+        assert len({got[shared] for _run, got in results}) == 1
+    assert api.artifact("stress:latest").version_index == len(contents) - 1
+    # Every run's lineage: exactly the versions it logged, deduplicated ones included.
+    for run_id, got in results:
+        run = api.run(run_id)
+        assert {a.version for a in run.logged_artifacts()} == set(got.values())
+    print(f"{PROCESSES}x{LOGS} logs -> {len(versions)} versions in {elapsed:.1f}s")
