@@ -80,6 +80,9 @@ class Engine:
             request.entity, request.project, request.name, request.digest
         )
         if existing is None or existing.type != request.type:
+            from dagster_artifacts.lifecycle import refresh_reused
+
+            refresh_reused(self, manifest)  # keep reused orphans out of a concurrent gc
             self.upload_blobs(manifest)
             manifest_key = self.write_manifest(manifest)
         else:  # same content is already committed: nothing to upload

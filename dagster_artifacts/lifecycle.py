@@ -19,19 +19,22 @@ deleted.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts.engine import Engine
 from dagster_artifacts.errors import InvalidArgumentError, StorageError
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry.lifecycle import expired_versions, live_references
 from dagster_artifacts.registry.records import VersionRecord
 from dagster_artifacts.storage.blobstore import BLOBS, MANIFESTS
+
+if TYPE_CHECKING:
+    from dagster_artifacts.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +173,32 @@ def expire(
         for record in expired:
             engine.registry.delete_version(record.id, delete_aliases=True)
     return expired
+
+
+def refresh_reused(engine: Engine, manifest: Manifest) -> None:
+    """Mark the blobs (and manifest) a writer is about to reuse as fresh, before it checks them.
+
+    A writer skips uploading a blob that already exists. If that blob is an old orphan (its
+    version was deleted), gc could collect it between the writer's check and its commit. Setting
+    its modification time to now puts it inside gc's grace period, and gc checks the time again
+    right before deleting. Only local stores can do this cheaply (object stores have no "touch"
+    that keeps the content); a missing file is left missing, never created empty.
+    """
+    if not getattr(engine.blobs, "_renames_atomically", False):
+        return
+    keys = {
+        engine.blobs.blob_key(entry.digest, manifest.digest_algorithm)
+        for entry in manifest.entries.values()
+        if not entry.is_reference
+    }
+    keys.add(engine.blobs.manifest_key(manifest.to_bytes()))
+    for key in keys:
+        try:
+            os.utime(engine.blobs.path(key))
+        except FileNotFoundError:
+            continue  # not there: the writer uploads it
+        except OSError as error:  # read-only store, permissions: gc grace still applies
+            log.debug("Could not refresh %s: %s", key, error)
 
 
 # -- garbage collection ----------------------------------------------------------------------------------

@@ -181,3 +181,38 @@ def test_api_prune_delegates() -> None:
     result = api.prune("bikes", keep_last=1)
     assert [r.index for r in result.deleted] == [0, 1]
     assert [a.version for a in api.artifact_versions("dataset", "bikes")] == ["v2"]
+
+
+def _age_store(store: Path, seconds: float) -> None:
+    import os
+    import time
+
+    stamp = time.time() - seconds
+    for path in store.rglob("*"):
+        if path.is_file() and ("blobs" in path.parts or "manifests" in path.parts):
+            os.utime(path, (stamp, stamp))
+
+
+def test_a_writer_reusing_an_old_orphan_blob_keeps_it_from_gc(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    """The dedupe race: a writer finds an orphan blob already stored and skips uploading it."""
+    from dagster_artifacts.lifecycle import refresh_reused
+
+    log("old", {"data": "reused bytes"}).delete(delete_aliases=True)
+    _age_store(isolated_store, 2 * 86400)
+    source = tmp_path / "data"
+    source.write_text("reused bytes")
+
+    control = wandb.Artifact("new", type="dataset")
+    control.add_file(str(source))
+    # Without the refresh, gc (grace 1 h) collects the orphan the writer is about to rely on.
+    assert gc(engine(), grace="1h", dry_run=True).blobs_deleted == 1
+
+    refresh_reused(engine(), control._manifest)  # what Engine.commit does before uploading
+    report = gc(engine(), grace="1h")
+    assert report.blobs_deleted == 0 and report.recent_kept >= 1
+    with wandb.init(job_type="writer") as run:
+        run.log_artifact(control).wait()
+    path = wandb.Api().artifact("new:v0").download(root=str(tmp_path / "out"))
+    assert Path(path, "data").read_text() == "reused bytes"
