@@ -443,6 +443,7 @@ def put_command(
     """Log a file or folder PATH as a new version of --name (a run records the lineage)."""
     from dagster_artifacts.artifact import Artifact
     from dagster_artifacts.names import validate_aliases
+    from dagster_artifacts.progress import status
     from dagster_artifacts.runs import start_run
 
     artifact = Artifact(artifact_name, type=artifact_type, description=description)
@@ -451,16 +452,17 @@ def put_command(
         if ttl.total_seconds() <= 0:
             raise InvalidArgumentError("--ttl must be more than 0; leave it out for no TTL.")
         artifact.ttl = ttl
-    if os.path.isdir(path):
-        artifact.add_dir(path, ignore=list(ignores) or None)
-    else:
-        if ignores:
-            raise InvalidArgumentError("--ignore only applies to folders; PATH is a file.")
-        artifact.add_file(path)
+    if not os.path.isdir(path) and ignores:
+        raise InvalidArgumentError("--ignore only applies to folders; PATH is a file.")
+    with status(f"Hashing {path}"):
+        if os.path.isdir(path):
+            artifact.add_dir(path, ignore=list(ignores) or None)
+        else:
+            artifact.add_file(path)
     if not artifact.manifest.entries:
         raise InvalidArgumentError(f"Nothing to log: every file under {path} is ignored.")
     run = start_run(ctx.api.settings, job_type=job_type)
-    with run:
+    with run, status(f"Uploading {len(artifact.manifest.entries)} files"):
         run.log_artifact(artifact, aliases=list(aliases))
         artifact.wait()
     record = artifact._record
@@ -724,8 +726,10 @@ def prune_command(
 def gc_command(ctx: Context, grace: timedelta, dry_run: bool, as_json: bool) -> None:
     """Delete TTL-expired versions, then blobs and manifests no version references."""
     from dagster_artifacts.lifecycle import gc
+    from dagster_artifacts.progress import status
 
-    result = gc(ctx.engine, grace=grace, dry_run=dry_run)
+    with status("Collecting garbage"):
+        result = gc(ctx.engine, grace=grace, dry_run=dry_run)
     if _want_json(ctx, as_json):
         _emit_json(result.to_json())
         return

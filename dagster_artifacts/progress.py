@@ -112,3 +112,15 @@ def watch_folder(description: str, path: str, total: int, interval: float = 0.2)
             thread.join()
             if total > shown:
                 advance(total - shown)
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on stderr for work of unknown length (hashing and uploading, gc's listing)."""
+    if not progress_enabled():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield

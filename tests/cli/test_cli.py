@@ -374,3 +374,21 @@ def test_memory_store_end_to_end(tmp_path: Path) -> None:
     assert (report["blobs_deleted"], report["manifests_deleted"]) == (1, 1)
     store = BlobStore(root)
     assert len(list(store.iter_keys("blobs"))) == 2
+
+
+def test_progress_goes_to_stderr_and_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from dagster_artifacts.progress import progress_enabled
+
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "0")
+    assert progress_enabled() is False
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "1")
+    assert progress_enabled() is True
+    folder = make_folder(tmp_path / "p", {"big.bin": "x" * 2_000_000})
+    data = cli_json("put", str(folder), "--name", "big", "--type", "blob")  # stdout is pure JSON
+    assert data["size"] == 2_000_000
+    out = cli("get", "big:v0", "--root", str(tmp_path / "got"))
+    assert out.stdout.strip() == str(tmp_path / "got")
+    monkeypatch.delenv("DAGSTER_ARTIFACTS_PROGRESS")
+    assert progress_enabled() is False  # the runner's stderr is not a terminal
