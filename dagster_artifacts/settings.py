@@ -66,7 +66,9 @@ class Settings:
     project: str = DEFAULT_PROJECT
     cache_dir: str = field(default_factory=default_cache_dir)
     download_dir: str = "./artifacts"
-    storage_options: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    storage_options: dict[str, Any] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )  # may hold credentials: never in a repr, so never in a log
 
     @property
     def protocol(self) -> str:

@@ -253,3 +253,29 @@ def registry_versions(tmp_path: Path) -> int:
         return int(connection.execute("SELECT COUNT(*) FROM versions").fetchone()[0])
     finally:
         connection.close()
+
+
+def test_settings_repr_hides_storage_options(s3: S3Service, tmp_path: Path) -> None:
+    settings = s3_settings(s3, "any-bucket", tmp_path, secret="very-secret-value")
+    assert "very-secret-value" not in repr(settings)
+
+
+def test_s3_root_with_each_registry_backend(
+    s3: S3Service, tmp_path: Path, registry_url: str
+) -> None:
+    """The same flow with the registry in SQLite and in PostgreSQL."""
+    bucket = s3.make_bucket()
+    settings = Settings.resolve(
+        root=f"s3://{bucket}/artifacts", database=registry_url, storage_options=s3.storage_options
+    )
+    folder = make_files(tmp_path / "data", 4)
+    assert log_dir(settings, folder).version == "v0"
+    (folder / "file-000.txt").write_text("new content\n")
+    assert log_dir(settings, folder).version == "v1"
+    fetched = Api(settings=settings).artifact("dataset:v0")
+    root = Path(fetched.download(str(tmp_path / "out")))
+    assert (root / "file-000.txt").read_text() == "file number 0\n"
+    assert [a.version for a in Api(settings=settings).artifact_versions("dataset", "dataset")] in (
+        ["v0", "v1"],
+        ["v1", "v0"],
+    )
