@@ -322,8 +322,38 @@ class Artifact:
         self._manifest.entries.update(incoming)
 
     def _file_entry(self, local_path: str, entry_path: str) -> ManifestEntry:
-        digest, size = digest_file(local_path, self._manifest.digest_algorithm)
-        return ManifestEntry(path=entry_path, digest=digest, size=size, local_path=local_path)
+        return self._file_entries([(local_path, entry_path)])[0]
+
+    def _file_entries(self, pairs: list[tuple[str, str]]) -> list[ManifestEntry]:
+        """Entries for ``(absolute local path, entry path)`` pairs, hashed as cheaply as possible.
+
+        Unchanged files come from the stat cache; the rest are hashed on a few threads (see
+        :mod:`dagster_artifacts.hashing`).
+        """
+        from dagster_artifacts.hashing import hash_files
+        from dagster_artifacts.statcache import stat_cache_for
+
+        engine = self._engine
+        if engine is None:
+            from dagster_artifacts.runs import current_run
+
+            run = current_run()
+            engine = run._engine if run is not None else None
+        if engine is not None:
+            cache_dir = engine.settings.cache_dir
+        else:
+            from dagster_artifacts.settings import ENV_CACHE_DIR, default_cache_dir
+
+            cache_dir = os.environ.get(ENV_CACHE_DIR) or default_cache_dir()
+        hashed = hash_files(
+            [local for local, _ in pairs],
+            self._manifest.digest_algorithm,
+            cache=stat_cache_for(cache_dir),
+        )
+        return [
+            ManifestEntry(path=entry_path, digest=h.digest, size=h.size, local_path=local)
+            for (local, entry_path), h in zip(pairs, hashed, strict=True)
+        ]
 
     def add_file(
         self,
@@ -383,7 +413,7 @@ class Artifact:
                 entry_path = f"{prefix}/{relative}" if prefix else relative
                 full = os.path.abspath(os.path.join(directory, file_name))
                 paths.append((full, normalize_entry_path(entry_path)))
-        self._add_entries([self._file_entry(full, entry_path) for full, entry_path in paths])
+        self._add_entries(self._file_entries(paths))
 
     @contextlib.contextmanager
     def new_file(

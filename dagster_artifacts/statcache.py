@@ -1,0 +1,250 @@
+"""A stat cache: ``(path, device, inode, size, mtime, ctime) -> digest``, per digest algorithm.
+
+Logging a folder that did not change should not read it again. Before a file is hashed we look
+up its path; when the file's identity and timestamps still equal what they were when it was
+hashed, the recorded digest is used and the file is not opened. The cache is a small SQLite file
+(``<cache_dir>/statcache.db``) shared by every process on the machine: WAL mode and a busy
+timeout make concurrent readers and writers safe, and every write is one short transaction.
+
+What it can and cannot detect
+-----------------------------
+A hit needs all of: same absolute path, same device and inode (a file replaced by rename or
+re-created is a miss), same size, same ``mtime_ns`` and same ``ctime_ns``. ``ctime`` is the key to
+``os.utime``: a program can set ``mtime`` back to its old value after changing a file, but the
+kernel then sets ``ctime`` to now, and no unprivileged call can set ``ctime``. So the cache is
+fooled only by a change that keeps size, inode, ``mtime`` *and* ``ctime``: a clock moved back, a
+raw disk edit, or a filesystem that does not keep ``ctime`` (some FUSE and network mounts).
+Whoever must exclude even that can turn the cache off (``DAGSTER_ARTIFACTS_STAT_CACHE=0``).
+
+Racy entries (git's "racy clean" rule): a file written in the same timestamp tick as the moment
+we hashed it could be written again after our read without its ``mtime`` changing. So each entry
+records when the hash began, and an entry whose ``mtime``/``ctime`` is not older than that
+moment by more than the timestamp granularity (:data:`RACY_WINDOW_NS`, 2 s, which also covers
+FAT and SMB) is not trusted: the file is hashed again, and the fresh entry becomes trustworthy
+once the file has aged.
+
+The cache only ever *saves* work: any SQLite error (read-only or full disk, corrupt file) turns
+it into a no-op for the rest of the process, and hashing proceeds as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+ENV_STAT_CACHE = "DAGSTER_ARTIFACTS_STAT_CACHE"
+FILE_NAME = "statcache.db"
+RACY_WINDOW_NS = 2_000_000_000
+MAX_ENTRIES = 2_000_000  # about 300 MB of SQLite; the oldest-hashed entries go first
+_LOOKUP_BATCH = 500  # below SQLite's default limit of host parameters
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat_cache (
+    path TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    hashed_at_ns INTEGER NOT NULL,
+    PRIMARY KEY (path, algorithm)
+) WITHOUT ROWID
+"""
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """The parts of ``os.stat`` that identify one state of a file's content."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def enabled() -> bool:
+    """False when ``DAGSTER_ARTIFACTS_STAT_CACHE`` is ``0``/``false``/``no``/``off``."""
+    value = os.environ.get(ENV_STAT_CACHE, "").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def is_racy(stat: FileStat, hashed_at_ns: int, window_ns: int = RACY_WINDOW_NS) -> bool:
+    """True when the file changed too close to ``hashed_at_ns`` for its timestamps to prove much."""
+    return max(stat.mtime_ns, stat.ctime_ns) + window_ns >= hashed_at_ns
+
+
+class StatCache:
+    """Digests of files that were already hashed, keyed by path and algorithm.
+
+    Thread-safe (one connection per thread) and process-safe (SQLite WAL, busy timeout).
+    """
+
+    def __init__(self, path: str, *, window_ns: int = RACY_WINDOW_NS) -> None:
+        self.path = path
+        self.window_ns = window_ns
+        self._local = threading.local()
+        self._broken = False
+        self._lock = threading.Lock()
+        with self._guard():
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            connection = self._connection()
+            if connection is not None:
+                with connection:
+                    connection.execute(_SCHEMA)
+                self._prune(connection)
+
+    # -- public -------------------------------------------------------------------------------
+    def lookup_many(self, files: Sequence[tuple[str, FileStat]], algorithm: str) -> dict[str, str]:
+        """Trusted digests for those of ``files`` (absolute path, current stat) that are known."""
+        found: dict[str, str] = {}
+        if self._broken or not files:
+            return found
+        wanted = dict(files)
+        paths = list(wanted)
+        with self._guard():
+            connection = self._connection()
+            if connection is None:
+                return found
+            for start in range(0, len(paths), _LOOKUP_BATCH):
+                batch = paths[start : start + _LOOKUP_BATCH]
+                marks = ",".join("?" * len(batch))
+                rows = connection.execute(
+                    "SELECT path, device, inode, size, mtime_ns, ctime_ns, digest, hashed_at_ns "
+                    f"FROM stat_cache WHERE algorithm = ? AND path IN ({marks})",
+                    [algorithm, *batch],
+                ).fetchall()
+                for path, device, inode, size, mtime_ns, ctime_ns, digest, hashed_at in rows:
+                    recorded = FileStat(device, inode, size, mtime_ns, ctime_ns)
+                    if recorded == wanted[path] and not is_racy(
+                        recorded, hashed_at, self.window_ns
+                    ):
+                        found[path] = digest
+        return found
+
+    def lookup(self, path: str, stat: FileStat, algorithm: str) -> str | None:
+        return self.lookup_many([(path, stat)], algorithm).get(path)
+
+    def record_many(
+        self, records: Iterable[tuple[str, FileStat, str, int]], algorithm: str
+    ) -> None:
+        """Remember ``(absolute path, stat before hashing, digest, hash start time_ns)``.
+
+        Racy entries are recorded too: they are refused on lookup until a later hash, made once
+        the file has aged, replaces them.
+        """
+        if self._broken:
+            return
+        rows = [
+            (
+                path,
+                algorithm,
+                s.device,
+                s.inode,
+                s.size,
+                s.mtime_ns,
+                s.ctime_ns,
+                digest,
+                hashed_at,
+            )
+            for path, s, digest, hashed_at in records
+        ]
+        if not rows:
+            return
+        with self._guard():
+            connection = self._connection()
+            if connection is None:
+                return
+            with connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO stat_cache (path, algorithm, device, inode, size, "
+                    "mtime_ns, ctime_ns, digest, hashed_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    def __len__(self) -> int:
+        with self._guard():
+            connection = self._connection()
+            if connection is None:
+                return 0
+            return int(connection.execute("SELECT COUNT(*) FROM stat_cache").fetchone()[0])
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._broken:
+            return None
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        pid = getattr(self._local, "pid", None)
+        if connection is None or pid != os.getpid():  # a forked child needs its own connection
+            connection = sqlite3.connect(self.path, timeout=30.0, isolation_level="DEFERRED")
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+            self._local.pid = os.getpid()
+        return connection
+
+    def _prune(self, connection: sqlite3.Connection) -> None:
+        (count,) = connection.execute("SELECT COUNT(*) FROM stat_cache").fetchone()
+        if count > MAX_ENTRIES:
+            with connection:
+                connection.execute(
+                    "DELETE FROM stat_cache WHERE (path, algorithm) IN (SELECT path, algorithm "
+                    "FROM stat_cache ORDER BY hashed_at_ns LIMIT ?)",
+                    (count - MAX_ENTRIES,),
+                )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn any SQLite or filesystem failure into a disabled cache, with one warning."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as error:
+            with self._lock:
+                if not self._broken:
+                    self._broken = True
+                    warnings.warn(
+                        f"The stat cache {self.path} is unusable ({error}); files are hashed "
+                        f"without it. Delete the file, or set {ENV_STAT_CACHE}=0 to silence this.",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+
+
+_CACHES: dict[str, StatCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def stat_cache_for(cache_dir: str) -> StatCache | None:
+    """The process-wide stat cache under ``cache_dir``, or None when turned off."""
+    if not enabled():
+        return None
+    path = os.path.join(os.path.abspath(cache_dir), FILE_NAME)
+    with _CACHES_LOCK:
+        cache = _CACHES.get(path)
+        if cache is None:
+            cache = StatCache(path)
+            _CACHES[path] = cache
+        return cache
+
+
+def now_ns() -> int:
+    """The moment a hash begins, on the same clock the filesystem stamps ``mtime`` with."""
+    return time.time_ns()
