@@ -186,7 +186,7 @@ class BlobStore:
         except FileNotFoundError:
             return set()
         prefix = self.root + "/"
-        return {name[len(prefix) :] for name in names if name.startswith(prefix)}
+        return {name[len(prefix) :].rstrip("/") for name in names if name.startswith(prefix)}
 
     # -- writes ---------------------------------------------------------------------------------
     def put_file(
