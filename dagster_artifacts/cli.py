@@ -133,7 +133,13 @@ def _when(value: datetime | None) -> str:
 
 
 def _ttl(seconds: int | None) -> str:
-    return "" if not seconds else str(timedelta(seconds=seconds))
+    from dagster_artifacts.lifecycle import format_duration
+
+    return "" if not seconds else format_duration(seconds)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 class DurationType(click.ParamType):
@@ -701,7 +707,7 @@ def prune_command(
             ],
         )
     click.echo(
-        f"{verb} {len(result.deleted)} versions ({_size(result.freed_size)}), kept "
+        f"{verb} {_plural(len(result.deleted), 'version')} ({_size(result.freed_size)}), kept "
         f"{len(result.kept)}: {', '.join(f'v{r.index}' for r in result.kept)}."
         + (
             ""
@@ -740,9 +746,11 @@ def gc_command(ctx: Context, grace: timedelta, dry_run: bool, as_json: bool) -> 
             + ", ".join(_qualified(r) for r in result.expired)
         )
     click.echo(
-        f"{verb} {_size(result.bytes_freed)}: {result.blobs_deleted} blobs, "
-        f"{result.manifests_deleted} manifests. Kept {result.blobs_kept} referenced blobs and "
-        f"{result.recent_kept} unreferenced files younger than {grace}."
+        f"{verb} {_size(result.bytes_freed)}: {_plural(result.blobs_deleted, 'blob')}, "
+        f"{_plural(result.manifests_deleted, 'manifest')}. Kept "
+        f"{_plural(result.blobs_kept, 'referenced blob')} and "
+        f"{_plural(result.recent_kept, 'unreferenced file')} younger than "
+        f"{_ttl(int(grace.total_seconds())) or '0s'}."
     )
 
 
@@ -790,8 +798,8 @@ def cache_prune(ctx: Context, max_size: int, as_json: bool) -> None:
         _emit_json(result.__dict__)
         return
     click.echo(
-        f"Removed {result.files_removed} files ({_size(result.bytes_freed)}); "
-        f"{result.files_left} files, {_size(result.bytes_left)} left."
+        f"Removed {_plural(result.files_removed, 'file')} ({_size(result.bytes_freed)}); "
+        f"{_plural(result.files_left, 'file')}, {_size(result.bytes_left)} left."
     )
 
 

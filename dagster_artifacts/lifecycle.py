@@ -76,6 +76,19 @@ def parse_duration(text: str | timedelta) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def format_duration(value: timedelta | float) -> str:
+    """``timedelta(hours=24)`` -> ``"1d"``, ``5400`` seconds -> ``"1h30m"``: the form parse_duration reads."""
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
 def parse_size(text: str | int) -> int:
     """``"500MB"``, ``"2GiB"``, ``"10G"``, ``"1024"`` -> bytes (k/M/G are powers of 1000, Ki/Mi/Gi of 1024)."""
     if isinstance(text, int):

@@ -251,7 +251,7 @@ def test_gc_frees_unique_blobs_and_keeps_shared_ones(isolated_store: Path, tmp_p
     assert len(_blob_files(isolated_store)) == 3
 
     report = cli("gc", "--grace", "0")
-    assert "Freed" in report.stdout and "1 blobs, 1 manifests" in report.stdout
+    assert "Freed" in report.stdout and "1 blob, 1 manifest." in report.stdout
     blobs = _blob_files(isolated_store)
     assert sorted(blobs.values()) == [len("only in v1"), len("shared bytes")]
     cli("get", "bikes:v1", "--root", str(tmp_path / "v1"))
