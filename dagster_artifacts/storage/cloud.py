@@ -185,7 +185,12 @@ class ObjectReferenceHandler:
         )
 
     async def _head(
-        self, fs: AsyncFileSystem, bucket: str, key: str, version_id: str | None
+        self,
+        fs: AsyncFileSystem,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        detect: bool = True,
     ) -> ObjectInfo | None:
         """One object's metadata, or None if no object has exactly this key."""
         url = self._uri(bucket, key) + (f" (version {version_id})" if version_id else "")
@@ -222,12 +227,14 @@ class ObjectReferenceHandler:
         if response.get("type") != "file":
             return None
         generation = str(response["generation"]) if response.get("generation") else None
-        versioned = await self._gcs_versioned(fs, bucket)
+        # Only recording needs to know whether the bucket keeps generations; a download
+        # already knows the generation it asks for.
+        versioned = bool(version_id) or (detect and await self._gcs_versioned(fs, bucket))
         return ObjectInfo(
             key,
             _strip_etag(response.get("etag")),
             int(response.get("size", 0)),
-            generation if (versioned or version_id) else None,
+            generation if versioned else None,
             response.get("md5Hash"),
         )
 
@@ -316,7 +323,7 @@ class ObjectReferenceHandler:
         assert entry.ref is not None
         bucket, key = self._split(entry.ref)
         untracked = entry.digest == entry.ref  # checksum=False: nothing to compare against
-        info = await self._head(fs, bucket, key, None if untracked else version_id)
+        info = await self._head(fs, bucket, key, None if untracked else version_id, detect=False)
         if info is None:
             raise ArtifactFileNotFoundError(
                 f"Referenced object {entry.ref}"

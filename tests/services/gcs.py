@@ -35,9 +35,14 @@ class GCSService:
 
         return gcsfs.GCSFileSystem(**self.storage_options)
 
-    def make_bucket(self) -> str:
+    def make_bucket(self, versioned: bool = False) -> str:
         name = f"bucket-{uuid.uuid4().hex[:16]}"
-        self.fs.mkdir(name)
+        fs = self.fs
+        fs.mkdir(name)
+        if versioned:  # the emulator takes versioning through PATCH, as the JSON API allows
+            from fsspec.asyn import sync
+
+            sync(fs.loop, fs._call, "PATCH", "b/{}", name, json={"versioning": {"enabled": True}})
         return name
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
