@@ -135,9 +135,7 @@ def test_missing_bucket_is_a_storage_error_and_no_version(s3: S3Service, tmp_pat
         Api(settings=settings).artifact("dataset:latest")
 
 
-def test_wrong_credentials_fail_clearly(
-    s3: S3Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_wrong_credentials_fail_clearly(s3: S3Service, tmp_path: Path) -> None:
     from moto import settings as moto_settings
     from moto.core.responses import ActionAuthenticatorMixin
 
@@ -145,11 +143,11 @@ def test_wrong_credentials_fail_clearly(
     settings = s3_settings(s3, bucket, tmp_path, key="AKIAWRONGWRONGWRONG", secret="not-it")
     folder = make_files(tmp_path / "data", 2)
     # moto checks credentials only when told to: the real server then refuses unknown keys.
-    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
-    with pytest.raises(StorageError, match=rf"(?s)Access denied to s3://{bucket}/artifacts"):
-        log_dir(settings, folder)
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as auth:
+        auth.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        auth.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        with pytest.raises(StorageError, match=rf"(?s)Access denied to s3://{bucket}/artifacts"):
+            log_dir(settings, folder)
     assert s3.keys(bucket) == []
     assert registry_versions(tmp_path) == 0
 
