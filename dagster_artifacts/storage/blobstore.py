@@ -31,7 +31,12 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dagster_artifacts.digests import b64_to_hex, digest_file
 from dagster_artifacts.errors import ChecksumMismatchError, StorageError
-from dagster_artifacts.storage.cloud import GCS_PROTOCOLS, cloud_options, protocol_of
+from dagster_artifacts.storage.cloud import (
+    GCS_PROTOCOLS,
+    GCS_WRITE_OPTIONS,
+    cloud_options,
+    protocol_of,
+)
 from dagster_artifacts.storage.parallel import parallel_map
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
 from dagster_artifacts.storage.verified import (
@@ -43,7 +48,6 @@ from dagster_artifacts.storage.verified import (
 
 T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 32
-GCS_WRITE_OPTIONS = ("kms_key_name", "fixed_key_metadata")
 
 BLOBS = "blobs"
 MANIFESTS = "manifests"

@@ -41,6 +41,7 @@ from dagster_artifacts.storage.verified import adopt_verified, temp_path_beside
 
 S3_PROTOCOLS = ("s3", "s3a")
 GCS_PROTOCOLS = ("gs", "gcs")
+GCS_WRITE_OPTIONS = ("kms_key_name", "fixed_key_metadata")
 _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
@@ -121,6 +122,9 @@ class ObjectReferenceHandler:
 
     def filesystem(self, version_aware: bool = False) -> AsyncFileSystem:
         options = cloud_options(self.protocol, self.storage_options)
+        if not self.is_s3:  # per-object write options of the store; references only read
+            for name in GCS_WRITE_OPTIONS:
+                options.pop(name, None)
         if version_aware:
             options["version_aware"] = True
         fs = fsspec.filesystem(self.protocol, **options)

@@ -178,9 +178,11 @@ def test_fixed_key_metadata_reaches_every_object(gcs: GCSService, tmp_path: Path
             "fixed_key_metadata": {"cache_control": "no-store"},
         },
     )
+    gcs.put(bucket, "external/notes.txt", b"notes")
     with wandb.init(settings=settings) as run:
         artifact = wandb.Artifact("dataset", type="dataset")
         artifact.add_dir(str(make_files(tmp_path / "data", 2)))
+        artifact.add_reference(f"gs://{bucket}/external/notes.txt")  # same store's options
         run.log_artifact(artifact).wait()
     keys = gcs.keys(bucket, "artifacts/")
     assert len(keys) == 3
@@ -188,7 +190,7 @@ def test_fixed_key_metadata_reaches_every_object(gcs: GCSService, tmp_path: Path
     for key in keys:
         assert fs.info(f"{bucket}/{key}").get("cacheControl") == "no-store", key
     root = Path(Api(settings=settings).artifact("dataset:v0").download(str(tmp_path / "out")))
-    assert sorted(p.name for p in root.iterdir()) == ["file-000.txt", "file-001.txt"]
+    assert sorted(p.name for p in root.iterdir()) == ["file-000.txt", "file-001.txt", "notes.txt"]
 
 
 def test_versioned_gcs_bucket_records_the_generation(gcs: GCSService, tmp_path: Path) -> None:
