@@ -82,7 +82,7 @@ def format_duration(value: timedelta | float) -> str:
     if seconds <= 0:
         return "0s"
     parts = []
-    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, seconds = divmod(seconds, size)
         if count:
             parts.append(f"{count}{unit}")

@@ -221,5 +221,5 @@ def test_a_writer_reusing_an_old_orphan_blob_keeps_it_from_gc(
 def test_format_duration_round_trips() -> None:
     from dagster_artifacts.lifecycle import format_duration
 
-    for text in ("1d", "1h30m", "2w", "45s", "0s"):
+    for text in ("1d", "1h30m", "14d", "45s", "0s"):
         assert format_duration(parse_duration(text)) == text
