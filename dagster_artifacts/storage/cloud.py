@@ -279,7 +279,10 @@ class ObjectReferenceHandler:
     async def _list_s3(
         self, fs: AsyncFileSystem, bucket: str, prefix: str, limit: int
     ) -> tuple[list[ObjectInfo], bool]:
-        status = await fs._call_s3("get_bucket_versioning", Bucket=bucket)  # type: ignore[attr-defined]
+        try:
+            status = await fs._call_s3("get_bucket_versioning", Bucket=bucket)  # type: ignore[attr-defined]
+        except PermissionError:  # read-only credentials may not see bucket settings
+            status = {}
         versioned = status.get("Status") in ("Enabled", "Suspended")
         objects: list[ObjectInfo] = []
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
