@@ -176,3 +176,21 @@ def test_store_options_reach_references_on_an_s3_root(s3: S3Service, tmp_path: P
     fetched = Api(settings=settings).artifact("notes:v0")
     root = Path(fetched.download(str(tmp_path / "out")))
     assert (root / "notes.txt").read_bytes() == b"notes"
+
+
+def test_reference_with_wrong_credentials_fails_clearly(
+    my_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import settings as moto_settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTAREALKEY00000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-for-test")
+    artifact = wandb.Artifact("denied", type="dataset")
+    with pytest.MonkeyPatch.context() as auth:
+        auth.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        auth.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        with pytest.raises(StorageError, match=f"Access denied to s3://{my_bucket}/images") as info:
+            artifact.add_reference(f"s3://{my_bucket}/images")
+    assert "wrong-secret-for-test" not in str(info.value)
+    assert artifact.manifest.entries == {}
