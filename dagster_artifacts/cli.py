@@ -467,7 +467,10 @@ def put_command(
             artifact.add_file(path)
     if not artifact.manifest.entries:
         raise InvalidArgumentError(f"Nothing to log: every file under {path} is ignored.")
-    run = start_run(ctx.api.settings, job_type=job_type)
+    settings = ctx.api.settings
+    # Refuse a second type before a run row is written (nothing changes on bad input).
+    ctx.engine.check_type(settings.entity, settings.project, artifact_name, artifact_type)
+    run = start_run(settings, job_type=job_type)
     with run, status(f"Uploading {len(artifact.manifest.entries)} files"):
         run.log_artifact(artifact, aliases=list(aliases))
         artifact.wait()

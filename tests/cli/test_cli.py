@@ -392,3 +392,24 @@ def test_progress_goes_to_stderr_and_can_be_turned_off(
     assert out.stdout.strip() == str(tmp_path / "got")
     monkeypatch.delenv("DAGSTER_ARTIFACTS_PROGRESS")
     assert progress_enabled() is False  # the runner's stderr is not a terminal
+
+
+def test_put_a_single_file_and_project_options(tmp_path: Path, store_snapshot: Any) -> None:
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"\x00weights")
+    cli("--project", "bikes", "put", str(source), "--name", "model", "--type", "model")
+    assert cli_json("--project", "bikes", "show", "model:v0")["files"][0]["path"] == "model.bin"
+    assert cli_json("ls") == []  # the default project is another one
+    everywhere = cli_json("ls", "--all-projects")
+    assert [(r["project"], r["name"]) for r in everywhere] == [("bikes", "model")]
+    assert cli_json("show", "bikes/model:latest")["version"] == "v0"
+    before = store_snapshot()
+    refused = cli(
+        "put", str(source), "--name", "model", "--type", "model", "--ignore", "*.x", code=2
+    )
+    assert "--ignore only applies to folders" in refused.output
+    mismatch = cli(
+        "--project", "bikes", "put", str(source), "--name", "model", "--type", "data", code=1
+    )
+    assert "has type 'model'" in mismatch.output
+    assert store_snapshot() == before
