@@ -400,8 +400,6 @@ def show_command(ctx: Context, name: str, as_json: bool) -> None:
 @handle_errors
 def get_command(ctx: Context, name: str, target: str | None, path_prefix: str | None) -> None:
     """Download NAME:ALIAS (default folder ./artifacts/NAME:VERSION); prints the folder."""
-    from dagster_artifacts.progress import watch_folder
-
     artifact = _resolve(ctx, name)
     entries = [
         e
@@ -414,9 +412,7 @@ def get_command(ctx: Context, name: str, target: str | None, path_prefix: str | 
             f"{artifact.name}` lists its files."
         )
     folder = os.path.abspath(target) if target else os.path.abspath(artifact._default_root())
-    total = sum(e.size or 0 for e in entries)
-    with watch_folder(f"get {artifact.name}", folder, total):
-        path = artifact.download(root=folder, path_prefix=path_prefix)
+    path = artifact.download(root=folder, path_prefix=path_prefix)  # the engine shows progress
     click.echo(path)
 
 

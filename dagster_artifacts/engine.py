@@ -15,6 +15,7 @@ from dataclasses import replace
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ArtifactTypeMismatchError, InvalidPathError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
+from dagster_artifacts.progress import watch_folder
 from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.storage import BlobStore, handler_for
@@ -140,17 +141,22 @@ class Engine:
         # Stored blobs in one batched, concurrent transfer; references through their handlers.
         # The local download cache, when on, serves and keeps stored blobs (storage/cache.py).
         stored = [pair for pair in pending if not pair[0].is_reference]
-        if not fetch_through_cache(
-            self.blobs, stored, algorithm, self.settings.cache_dir, self.settings.is_local
-        ):
-            self.blobs.get_files(
-                BlobDownload(self.blobs.blob_key(e.digest, algorithm), d, e.digest, algorithm, e.size)
-                for e, d in stored
+        # A byte bar on stderr when a person is watching (progress.py; off otherwise).
+        total = sum(entry.size or 0 for entry, _dest in pending)
+        with watch_folder(f"Downloading {len(pending)} files", root, total):
+            if not fetch_through_cache(
+                self.blobs, stored, algorithm, self.settings.cache_dir, self.settings.is_local
+            ):
+                self.blobs.get_files(
+                    BlobDownload(
+                        self.blobs.blob_key(e.digest, algorithm), d, e.digest, algorithm, e.size
+                    )
+                    for e, d in stored
+                )
+            parallel_map(
+                lambda pair: self.fetch_entry(pair[0], pair[1], algorithm),
+                [pair for pair in pending if pair[0].is_reference],
             )
-        parallel_map(
-            lambda pair: self.fetch_entry(pair[0], pair[1], algorithm),
-            [pair for pair in pending if pair[0].is_reference],
-        )
         return root
 
 

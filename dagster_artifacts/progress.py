@@ -17,8 +17,22 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 ENV_PROGRESS = "DAGSTER_ARTIFACTS_PROGRESS"
+#: Seconds of work before a bar appears ("over a few seconds": quick transfers print nothing).
+DEFAULT_DELAY = 1.0
+
+
+def _forced() -> bool:
+    return os.environ.get(ENV_PROGRESS, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _stderr_console() -> Any:
+    """Rich console on stderr; drawn as on a terminal when progress was forced on."""
+    from rich.console import Console
+
+    return Console(stderr=True, force_terminal=True if _forced() else None)
 
 
 def progress_enabled() -> bool:
@@ -26,7 +40,7 @@ def progress_enabled() -> bool:
     value = os.environ.get(ENV_PROGRESS, "").strip().lower()
     if value in ("0", "false", "no", "off"):
         return False
-    if value in ("1", "true", "yes", "on"):
+    if _forced():
         return True
     return sys.stderr.isatty()
 
@@ -42,7 +56,6 @@ def bar(
     if not progress_enabled():
         yield lambda _n: None
         return
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -58,7 +71,7 @@ def bar(
         columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
     else:
         columns += [MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=_stderr_console(), transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
@@ -85,33 +98,42 @@ def folder_size(path: str) -> int:
 
 
 @contextlib.contextmanager
-def watch_folder(description: str, path: str, total: int, interval: float = 0.2) -> Iterator[None]:
-    """Show a byte bar for work that fills ``path`` up to about ``total`` bytes."""
+def watch_folder(
+    description: str, path: str, total: int, interval: float = 0.2, delay: float | None = None
+) -> Iterator[None]:
+    """Show a byte bar for work that fills ``path`` up to about ``total`` bytes.
+
+    The bar appears only once the work has taken ``delay`` seconds, so quick downloads print
+    nothing at all; it is drawn from a polling thread and removed when the work ends.
+    """
     if not progress_enabled() or total <= 0:
         yield
         return
     start = folder_size(path)
     stop = threading.Event()
-    with bar(description, total) as advance:
-        shown = 0
+    wait_first = DEFAULT_DELAY if delay is None else delay
 
-        def poll() -> None:
-            nonlocal shown
-            while not stop.wait(interval):
+    def poll() -> None:
+        if stop.wait(wait_first):
+            return
+        with bar(description, total) as advance:
+            shown = 0
+            while True:
                 now = min(total, max(0, folder_size(path) - start))
                 if now > shown:
                     advance(now - shown)
                     shown = now
+                if stop.wait(interval):
+                    advance(total - shown)
+                    return
 
-        thread = threading.Thread(target=poll, name="dagster-artifacts-progress", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join()
-            if total > shown:
-                advance(total - shown)
+    thread = threading.Thread(target=poll, name="dagster-artifacts-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @contextlib.contextmanager
@@ -120,7 +142,5 @@ def status(message: str) -> Iterator[None]:
     if not progress_enabled():
         yield
         return
-    from rich.console import Console
-
-    with Console(stderr=True).status(message):
+    with _stderr_console().status(message):
         yield
