@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts.errors import InvalidArgumentError, StorageError
+from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError, StorageError
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry.lifecycle import expired_versions, live_references
@@ -172,8 +172,7 @@ def prune(
         )
         (kept if keep else deleted).append(record)
     if not dry_run:
-        for record in deleted:
-            engine.registry.delete_version(record.id, delete_aliases=True)
+        deleted = [record for record in deleted if _delete(engine, record)]
     return PruneResult(deleted=deleted, kept=kept, dry_run=dry_run)
 
 
@@ -183,9 +182,17 @@ def expire(
     """Delete every version whose TTL has run out (with its aliases, as W&B does)."""
     expired = expired_versions(engine.registry, now)
     if not dry_run:
-        for record in expired:
-            engine.registry.delete_version(record.id, delete_aliases=True)
+        expired = [record for record in expired if _delete(engine, record)]
     return expired
+
+
+def _delete(engine: Engine, record: VersionRecord) -> bool:
+    """Soft-delete one version with its aliases; False if someone else deleted it first."""
+    try:
+        engine.registry.delete_version(record.id, delete_aliases=True)
+    except ArtifactNotFoundError:
+        return False
+    return True
 
 
 def refresh_reused(engine: Engine, manifest: Manifest) -> None:

@@ -223,3 +223,31 @@ def test_format_duration_round_trips() -> None:
 
     for text in ("1d", "1h30m", "14d", "45s", "0s"):
         assert format_duration(parse_duration(text)) == text
+
+
+def test_prune_and_gc_at_the_same_time_do_not_trip_over_each_other() -> None:
+    import threading
+
+    for index in range(8):
+        log("bikes", {"a": str(index)}, ttl=timedelta(seconds=1))
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def call(func: Any) -> None:
+        try:
+            results.append(func())
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=call, args=(lambda: prune(engine(), "bikes", 1),)),
+        threading.Thread(target=call, args=(lambda: gc(engine(), grace="0", now=later),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    remaining = wandb.Api().artifact_versions("dataset", "bikes")
+    assert remaining == []  # every version had expired; the newest went by TTL, not by prune
