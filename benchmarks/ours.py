@@ -1,0 +1,257 @@
+"""Our side of each benchmark case, one operation per process.
+
+``benchmarks/run.py`` starts ``python -m benchmarks.ours OP '{json args}'`` for every measurement,
+so each one gets a fresh interpreter (no warm engine, no warm stat cache in memory) and its own
+peak RSS. Imports and setup are not timed; the JSON line printed at the end holds the timed
+``seconds`` (a list: some operations are repeated inside one process) and ``maxrss_kib``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def _configure(store: str, cache: str, download_cache: bool = False) -> None:
+    os.environ["DAGSTER_ARTIFACTS_ROOT"] = store
+    os.environ["DAGSTER_ARTIFACTS_CACHE_DIR"] = cache
+    os.environ["DAGSTER_ARTIFACTS_CACHE"] = "1" if download_cache else "0"
+    os.environ.pop("DAGSTER_ARTIFACTS_DATABASE", None)
+
+
+def _log(path: str, name: str, algorithm: str = "md5", is_dir: bool = True) -> float:
+    """Seconds to add ``path`` to a new draft and log it (hash, store, commit)."""
+    import dagster_artifacts as da
+
+    with da.init(job_type="bench") as run:
+        started = time.perf_counter()
+        artifact = da.Artifact(name, type="dataset", digest_algorithm=algorithm)
+        if is_dir:
+            artifact.add_dir(path)
+        else:
+            artifact.add_file(path)
+        run.log_artifact(artifact).wait()
+        return time.perf_counter() - started
+
+
+def log_dir(args: dict[str, Any]) -> list[float]:
+    _configure(args["store"], args["cache"])
+    return [_log(args["data"], args.get("name", "bench-dir"), args.get("algorithm", "md5"))]
+
+
+def relog_dir(args: dict[str, Any]) -> list[float]:
+    """Log once (not timed), then log the unchanged folder again ``repeats`` times."""
+    _configure(args["store"], args["cache"])
+    _log(args["data"], "bench-relog")
+    return [_log(args["data"], "bench-relog") for _ in range(args["repeats"])]
+
+
+def log_file(args: dict[str, Any]) -> list[float]:
+    _configure(args["store"], args["cache"])
+    return [_log(args["data"], "bench-file", args.get("algorithm", "md5"), is_dir=False)]
+
+
+def download(args: dict[str, Any]) -> list[float]:
+    """``download()`` into a fresh folder; with ``warm``, the cache is filled by one before."""
+    _configure(args["store"], args["cache"], download_cache=args.get("warm", False))
+    import dagster_artifacts as da
+
+    artifact = da.Api().artifact(args["name"])
+    if args.get("warm"):
+        scratch = tempfile.mkdtemp(dir=os.path.dirname(args["dest"]))
+        artifact.download(root=scratch)
+        shutil.rmtree(scratch)
+    _sync()
+    started = time.perf_counter()
+    artifact.download(root=args["dest"])
+    return [time.perf_counter() - started]
+
+
+def floor(args: dict[str, Any]) -> list[float]:
+    """The floor: a bare Python loop that hashes each file and copies it to a content address."""
+    data, dest = args["data"], args["dest"]
+    names = sorted(os.listdir(data))
+    started = time.perf_counter()
+    for name in names:
+        with open(os.path.join(data, name), "rb") as source:
+            content = source.read()
+        digest = hashlib.md5(content, usedforsecurity=False).hexdigest()
+        folder = os.path.join(dest, digest[:2])
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, digest[2:]), "wb") as out:
+            out.write(content)
+    return [time.perf_counter() - started]
+
+
+def registry(args: dict[str, Any]) -> dict[str, Any]:
+    """Fill a registry with ``versions`` versions of one artifact, then time lookups and a list."""
+    _configure(args["store"], args["cache"])
+    import dagster_artifacts as da
+    from dagster_artifacts.engine import get_engine
+    from dagster_artifacts.registry import CommitRequest
+    from dagster_artifacts.settings import Settings
+
+    engine = get_engine(Settings.resolve())
+    versions = args["versions"]
+    middle = versions // 2
+    filled = time.perf_counter()
+    for index in range(versions):
+        engine.registry.commit_version(
+            CommitRequest(
+                entity=engine.settings.entity,
+                project=engine.settings.project,
+                name="bench-registry",
+                type="dataset",
+                digest=hashlib.md5(str(index).encode()).hexdigest(),
+                manifest_key=f"manifests/{index}.json",
+                size=0,
+                file_count=0,
+                aliases=("latest", "best") if index == middle else ("latest",),
+            )
+        )
+    filled = time.perf_counter() - filled
+    api = da.Api()
+
+    def median_of(call: Callable[[], object], times: int) -> float:
+        samples = []
+        for _ in range(times):
+            started = time.perf_counter()
+            call()
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples)
+
+    lookups = args["lookups"]
+    alias = median_of(lambda: api.artifact("bench-registry:best"), lookups)
+    latest = median_of(lambda: api.artifact("bench-registry:latest"), lookups)
+    by_index = median_of(lambda: api.artifact(f"bench-registry:v{middle}"), lookups)
+    listed = median_of(lambda: list(api.artifact_versions("dataset", "bench-registry")), 3)
+    assert api.artifact("bench-registry:best").version == f"v{middle}"
+    return {
+        "seconds": [alias],
+        "alias": alias,
+        "latest": latest,
+        "index": by_index,
+        "list": listed,
+        "fill": filled,
+    }
+
+
+def dagster_materialize(args: dict[str, Any]) -> list[float]:
+    """Materialize a rows x 10 frame through an IO manager: ours, or a minimal Parquet one."""
+    _configure(args["store"], args["cache"])
+    os.environ["DAGSTER_HOME"] = args["dagster_home"]
+    os.makedirs(args["dagster_home"], exist_ok=True)
+    import dagster as dg
+    import numpy as np
+    import pandas as pd
+
+    rows = args["rows"]
+    frame = pd.DataFrame(
+        np.random.default_rng(0).standard_normal((rows, 10)), columns=[f"c{i}" for i in range(10)]
+    )
+    parquet_dir = args["parquet_dir"]
+
+    class ParquetIOManager(dg.ConfigurableIOManager):
+        """The baseline: what a user writes by hand to keep frames as Parquet files."""
+
+        def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+            os.makedirs(parquet_dir, exist_ok=True)
+            obj.to_parquet(os.path.join(parquet_dir, f"{context.asset_key.path[-1]}.parquet"))
+
+        def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+            return pd.read_parquet(
+                os.path.join(parquet_dir, f"{context.asset_key.path[-1]}.parquet")
+            )
+
+    @dg.asset(metadata={"artifact": {"name": "bench-frame", "type": "dataset"}})
+    def bench_frame():  # type: ignore[no-untyped-def]  # dagster resolves annotations
+        return frame
+
+    if args["mode"] == "parquet":
+        io_manager: Any = ParquetIOManager()
+    else:
+        io_manager = _artifacts_io_manager()
+    instance = dg.DagsterInstance.ephemeral()
+    # One untimed run first: Dagster's own first-run costs are not the cost of versioning.
+    dg.materialize([bench_frame], resources={"io_manager": io_manager}, instance=instance)
+    samples = []
+    for _ in range(args["repeats"]):
+        frame.iloc[0, 0] = float(time.perf_counter())  # new content: a new version each time
+        started = time.perf_counter()
+        result = dg.materialize(
+            [bench_frame], resources={"io_manager": io_manager}, instance=instance
+        )
+        samples.append(time.perf_counter() - started)
+        assert result.success
+    return samples
+
+
+def _artifacts_io_manager() -> Any:
+    """``ArtifactsIOManager`` when it exists; else a stand-in that logs through ``Artifact.add``."""
+    try:
+        from dagster_artifacts import ArtifactsIOManager  # type: ignore[attr-defined]
+
+        return ArtifactsIOManager()
+    except (ImportError, AttributeError):
+        pass
+    import dagster as dg
+    import pandas as pd
+
+    import dagster_artifacts as da
+
+    class StandInIOManager(dg.ConfigurableIOManager):
+        def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+            with da.init(job_type="bench", group=context.run_id) as run:
+                artifact = da.Artifact("bench-frame", type="dataset")
+                artifact.add(obj, "frame")
+                run.log_artifact(artifact).wait()
+
+        def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+            return da.Api().artifact("bench-frame:latest").get("frame")
+
+    return StandInIOManager()
+
+
+def io_manager_kind() -> str:
+    try:
+        from dagster_artifacts import ArtifactsIOManager  # type: ignore[attr-defined]  # noqa: F401
+
+        return "ArtifactsIOManager"
+    except (ImportError, AttributeError):
+        return "stand-in (Artifact.add + log_artifact; ArtifactsIOManager not landed)"
+
+
+def _sync() -> None:
+    os.sync()
+
+
+OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "log-dir": log_dir,
+    "relog-dir": relog_dir,
+    "log-file": log_file,
+    "download": download,
+    "floor": floor,
+    "registry": registry,
+    "dagster": dagster_materialize,
+}
+
+
+def main(argv: list[str]) -> None:
+    op, raw = argv
+    outcome = OPS[op](json.loads(raw))
+    result = outcome if isinstance(outcome, dict) else {"seconds": outcome}
+    result["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,606 @@
+"""Run every speed case of the project side by side with its peer, and print one table.
+
+    .venv/bin/python -m benchmarks.run            # full run (several minutes; makes the peers venv)
+    .venv/bin/python -m benchmarks.run --quick    # smoke mode: small sizes, a few seconds each
+
+Every comparison is measured in the same run, A/B interleaved (ours, peer, peer, ours, ...), so
+that noise from a shared machine hits both sides alike; the table shows medians. Each measurement
+is its own process (ours: ``benchmarks/ours.py``; peers: ``benchmarks/peers.py`` under the peers'
+interpreter), timing only the operation, never imports or setup.
+
+Peers ``wandb`` and ``dvc`` live in their own virtualenv, ``benchmarks/.venv-peers`` (gitignored),
+which a full run creates with ``python -m venv`` and ``pip install wandb dvc`` when it is missing
+(``--no-install`` to skip). A quick run never installs; a peer that is missing leaves its row
+saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PEERS_VENV = HERE / ".venv-peers"
+PEERS_PYTHON = PEERS_VENV / "bin" / "python"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    files: int
+    file_size: int
+    big: int
+    many_files: int
+    registry_versions: int
+    frame_rows: int
+    reps: int
+    big_reps: int
+
+
+FULL = Sizes(10_000, 4096, 1024 * MIB, 100_000, 10_000, 1_000_000, 5, 3)
+QUICK = Sizes(300, 4096, 8 * MIB, 1_000, 100, 10_000, 2, 2)
+
+
+@dataclass
+class Row:
+    case: str
+    ours: float | None
+    peer_name: str
+    peer: float | None
+    target: str
+    check: Callable[[float], bool] | None = None
+    ratio_of: Callable[[float, float], float] | None = None
+    unit: str = "s"
+    note: str = ""
+    ratio: float | None = field(default=None, init=False)
+    passed: bool | None = field(default=None, init=False)
+
+    def settle(self) -> None:
+        if self.ours is None:
+            return
+        if self.peer is not None and self.ratio_of is not None:
+            self.ratio = self.ratio_of(self.ours, self.peer)
+            value = self.ratio
+        else:
+            value = self.ours
+        if self.check is not None:
+            self.passed = self.check(value)
+
+
+def faster(ours: float, peer: float) -> float:
+    """How many times faster we are than the peer (peer time / our time)."""
+    return peer / ours
+
+
+def slower(ours: float, peer: float) -> float:
+    """Our time as a multiple of the peer's (our time / peer time)."""
+    return ours / peer
+
+
+# -- running one measurement ------------------------------------------------------------------
+def ours(op: str, **args: Any) -> dict[str, Any]:
+    """Run ``benchmarks/ours.py OP`` in a fresh process; return its RESULT JSON."""
+    os.sync()
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ours", op, json.dumps(args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+    raise RuntimeError(
+        f"benchmarks.ours {op} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    )
+
+
+def peer(*args: str) -> dict[str, Any]:
+    os.sync()
+    proc = subprocess.run(
+        [str(PEERS_PYTHON), str(HERE / "peers.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)  # type: ignore[no-any-return]
+    raise RuntimeError(f"peers.py {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+
+
+def timed_command(*command: str) -> float:
+    os.sync()
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# -- peers --------------------------------------------------------------------------------------
+def peers_available(install: bool) -> dict[str, bool]:
+    """Which peers import in the peers' venv; create it first when asked and missing."""
+    if install and not PEERS_PYTHON.exists():
+        print(f"Creating {PEERS_VENV} (pip install wandb dvc) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+        subprocess.run(
+            [str(PEERS_PYTHON), "-m", "pip", "install", "-q", "wandb", "dvc"], check=False
+        )
+    found = {}
+    for name in ("wandb", "dvc"):
+        found[name] = (
+            PEERS_PYTHON.exists()
+            and subprocess.run(
+                [str(PEERS_PYTHON), "-c", f"import {name}"], capture_output=True
+            ).returncode
+            == 0
+        )
+    return found
+
+
+# -- data -----------------------------------------------------------------------------------
+def make_files(folder: Path, count: int, size: int) -> Path:
+    folder.mkdir(parents=True)
+    for index in range(count):
+        (folder / f"file-{index:06d}.bin").write_bytes(os.urandom(size))
+    return folder
+
+
+def make_big(path: Path, size: int) -> Path:
+    with open(path, "wb") as out:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 16 * MIB))
+            out.write(chunk)
+            remaining -= len(chunk)
+    return path
+
+
+def age(*paths: Path) -> None:
+    """Let freshly written data age past the stat cache's racy window (2 s), as real data has."""
+    time.sleep(2.2)
+    del paths
+
+
+# -- the cases --------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, sizes: Sizes, work: Path, peers: dict[str, bool], quick: bool) -> None:
+        self.sizes = sizes
+        self.work = work
+        self.peers = peers
+        self.quick = quick
+        self.rows: list[Row] = []
+        self.rss: dict[str, list[float]] = {}
+        self._counter = 0
+
+    def fresh(self, label: str) -> str:
+        self._counter += 1
+        path = self.work / f"{label}-{self._counter}"
+        return str(path)
+
+    def note_rss(self, key: str, result: dict[str, Any]) -> None:
+        self.rss.setdefault(key, []).append(result["maxrss_kib"] / 1024)
+
+    def log_dir_once(self, data: Path) -> float:
+        result = ours("log-dir", data=str(data), store=self.fresh("store"), cache=self.fresh("c"))
+        return float(result["seconds"][0])
+
+    # 1 and 2 ------------------------------------------------------------------------------------
+    def case_log_folder(self, data: Path) -> None:
+        s = self.sizes
+        mine: list[float] = []
+        others: dict[str, list[float]] = {
+            "wandb": [],
+            "dvc-copy": [],
+            "dvc-hardlink": [],
+            "floor": [],
+        }
+        for rep in range(s.reps):
+            steps: list[tuple[str, Callable[[], float]]] = [
+                ("ours", lambda: self.log_dir_once(data))
+            ]
+            if self.peers["wandb"]:
+                steps.append(
+                    (
+                        "wandb",
+                        lambda: peer("wandb-add-dir", str(data), self.fresh("w"))["seconds"][0],
+                    )
+                )
+            if self.peers["dvc"]:
+                for link in ("copy", "hardlink"):
+                    steps.append(
+                        (
+                            f"dvc-{link}",
+                            lambda link=link: peer(
+                                "dvc-add", str(data), self.fresh("dvc"), link, "1"
+                            )["seconds"][0],
+                        )
+                    )
+            steps.append(
+                (
+                    "floor",
+                    lambda: ours("floor", data=str(data), dest=self.fresh("floor"))["seconds"][0],
+                )
+            )
+            if rep % 2:
+                steps.reverse()
+            for label, step in steps:
+                value = step()
+                (mine if label == "ours" else others[label]).append(value)
+        n = f"{s.files:,} x {s.file_size // 1024} KiB"
+        ours_median = median(mine)
+        for label, name, target, check in (
+            ("wandb", "wandb add_dir (default policy)", ">= 5x faster", lambda r: r >= 5),
+            ("dvc-copy", "dvc add (cache.type copy)", ">= 5x faster", lambda r: r >= 5),
+            ("dvc-hardlink", "dvc add (cache.type hardlink)", "report", None),
+        ):
+            peer_name = name if others[label] else f"{name}: not installed"
+            self.rows.append(
+                Row(
+                    f"1 log {n}",
+                    ours_median,
+                    peer_name,
+                    median(others[label]),
+                    target,
+                    check,
+                    faster,
+                )
+            )
+        self.rows.append(
+            Row(
+                f"1 log {n}",
+                ours_median,
+                "bare Python hash+copy loop (floor)",
+                median(others["floor"]),
+                "report (x of floor)",
+                None,
+                slower,
+            )
+        )
+
+    def case_relog(self, data: Path) -> None:
+        s = self.sizes
+        repeats = s.reps
+        mine = ours(
+            "relog-dir",
+            data=str(data),
+            store=self.fresh("store"),
+            cache=self.fresh("c"),
+            repeats=repeats,
+        )["seconds"]
+        theirs: list[float] = []
+        if self.peers["dvc"]:
+            theirs = peer("dvc-add", str(data), self.fresh("dvc"), "copy", str(repeats + 1))[
+                "seconds"
+            ][1:]
+        self.rows.append(
+            Row(
+                f"2 log {s.files:,} files again, unchanged",
+                median(mine),
+                "dvc add, unchanged" if theirs else "dvc add: not installed",
+                median(theirs),
+                ">= 5x faster",
+                lambda r: r >= 5,
+                faster,
+            )
+        )
+
+    # 3 ----------------------------------------------------------------------------------------
+    def case_log_big(self, big: Path) -> None:
+        mine: list[float] = []
+        fast: list[float] = []
+        copies: list[float] = []
+        for rep in range(self.sizes.big_reps):
+
+            def run_ours() -> None:
+                result = ours(
+                    "log-file", data=str(big), store=self.fresh("store"), cache=self.fresh("c")
+                )
+                mine.append(result["seconds"][0])
+                self.note_rss("log-big", result)
+
+            def run_xxh() -> None:
+                result = ours(
+                    "log-file",
+                    data=str(big),
+                    store=self.fresh("store"),
+                    cache=self.fresh("c"),
+                    algorithm="xxh128",
+                )
+                fast.append(result["seconds"][0])
+
+            def run_cp() -> None:
+                dest = self.fresh("cp")
+                copies.append(timed_command("cp", str(big), dest))
+                os.unlink(dest)
+
+            steps = [run_ours, run_cp, run_xxh]
+            for step in reversed(steps) if rep % 2 else steps:
+                step()
+        size = _size_label(self.sizes.big)
+        self.rows.append(
+            Row(
+                f"3 log one {size} file (md5)",
+                median(mine),
+                "cp",
+                median(copies),
+                ">= 0.8x cp speed",
+                lambda r: r >= 0.8,
+                faster,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"3 log one {size} file (xxh128)",
+                median(fast),
+                "cp",
+                median(copies),
+                ">= 0.8x cp speed",
+                lambda r: r >= 0.8,
+                faster,
+            )
+        )
+
+    # 4 ----------------------------------------------------------------------------------------
+    def case_download(self, data: Path, big: Path) -> None:
+        store, cache = self.fresh("dlstore"), self.fresh("dlcache")
+        ours("log-dir", data=str(data), store=store, cache=cache, name="bench-dl-dir")
+        ours("log-file", data=str(big), store=store, cache=cache)
+        for label, source, name in (
+            (f"{self.sizes.files:,} files", data, "bench-dl-dir:latest"),
+            (_size_label(self.sizes.big) + " file", big, "bench-file:latest"),
+        ):
+            for warm in (False, True):
+                mine: list[float] = []
+                copies: list[float] = []
+                for rep in range(self.sizes.big_reps):
+                    if rep % 2:
+                        copies.append(timed_command("cp", "-r", str(source), self.fresh("cpr")))
+                    self._download_ours(store, cache, name, warm, mine, source is big)
+                    if not rep % 2:
+                        copies.append(timed_command("cp", "-r", str(source), self.fresh("cpr")))
+                self.rows.append(
+                    Row(
+                        f"4 download {label}" + (" (cache warm)" if warm else ""),
+                        median(mine),
+                        "cp -r",
+                        median(copies),
+                        "<= 1.3x cp time",
+                        lambda r: r <= 1.3,
+                        slower,
+                    )
+                )
+
+    def _download_ours(
+        self, store: str, cache: str, name: str, warm: bool, into: list[float], big: bool
+    ) -> None:
+        result = ours(
+            "download", store=store, cache=cache, name=name, dest=self.fresh("dl"), warm=warm
+        )
+        into.append(result["seconds"][0])
+        if big and not warm:
+            self.note_rss("download-big", result)
+
+    # 5 ----------------------------------------------------------------------------------------
+    def case_dagster(self) -> None:
+        from benchmarks.ours import io_manager_kind
+
+        kind = io_manager_kind()
+        mine: list[float] = []
+        base: list[float] = []
+        repeats = 2 if self.quick else 3
+        for rep in range(self.sizes.big_reps):
+
+            def run(mode: str, into: list[float]) -> None:
+                into.extend(
+                    ours(
+                        "dagster",
+                        mode=mode,
+                        rows=self.sizes.frame_rows,
+                        repeats=repeats,
+                        store=self.fresh("store"),
+                        cache=self.fresh("c"),
+                        dagster_home=self.fresh("dh"),
+                        parquet_dir=self.fresh("pq"),
+                    )["seconds"]
+                )
+
+            pair = [("ours", mine), ("parquet", base)]
+            for mode, into in reversed(pair) if rep % 2 else pair:
+                run(mode, into)
+        self.rows.append(
+            Row(
+                f"5 materialize {self.sizes.frame_rows:,} x 10 frame",
+                median(mine),
+                "hand-written Parquet IO manager",
+                median(base),
+                "<= 1.25x",
+                lambda r: r <= 1.25,
+                slower,
+                note=f"ours = {kind}",
+            )
+        )
+
+    # 6 ----------------------------------------------------------------------------------------
+    def case_registry(self) -> None:
+        versions = self.sizes.registry_versions
+        result = ours(
+            "registry",
+            store=self.fresh("store"),
+            cache=self.fresh("c"),
+            versions=versions,
+            lookups=50 if self.quick else 200,
+        )
+        label = f"6 registry of {versions:,} versions (SQLite)"
+        for what, key in (
+            ("resolve name:alias", "alias"),
+            ("resolve name:latest", "latest"),
+            ("resolve name:vN", "index"),
+            ("list versions", "list"),
+        ):
+            self.rows.append(
+                Row(f"{label}: {what}", result[key], "-", None, "report (median)", None, None)
+            )
+
+    # 7 ----------------------------------------------------------------------------------------
+    def case_memory(self, many: Path) -> None:
+        size = _size_label(self.sizes.big)
+        result = ours("log-dir", data=str(many), store=self.fresh("store"), cache=self.fresh("c"))
+        self.rss["log-many"] = [result["maxrss_kib"] / 1024]
+        for label, key, limit in (
+            (f"7 peak RSS logging one {size} file", "log-big", 150),
+            (f"7 peak RSS downloading one {size} file", "download-big", 150),
+            (f"7 peak RSS logging {self.sizes.many_files:,} small files", "log-many", 600),
+        ):
+            values = self.rss.get(key, [])
+            self.rows.append(
+                Row(
+                    label,
+                    max(values) if values else None,
+                    "-",
+                    None,
+                    f"< {limit} MiB",
+                    lambda v, limit=limit: v < limit,
+                    None,
+                    unit="MiB",
+                )
+            )
+
+
+def _size_label(size: int) -> str:
+    return f"{size // (1024 * MIB)} GiB" if size >= 1024 * MIB else f"{size // MIB} MiB"
+
+
+# -- output -----------------------------------------------------------------------------------
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
+    return f"{value * 1000:.2f} ms" if value < 0.1 else f"{value:.3f} s"
+
+
+def table(rows: list[Row]) -> str:
+    header = (
+        "case",
+        "ours (median)",
+        "peer / baseline",
+        "peer (median)",
+        "ratio",
+        "target",
+        "result",
+    )
+    lines = [header]
+    for row in rows:
+        row.settle()
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
+        result = {True: "PASS", False: "FAIL", None: "-"}[row.passed]
+        if row.ours is not None and row.peer is None and row.ratio_of is not None:
+            result = "no peer"
+        lines.append(
+            (
+                row.case + (f" [{row.note}]" if row.note else ""),
+                fmt(row.ours, row.unit),
+                row.peer_name,
+                fmt(row.peer, row.unit),
+                ratio,
+                row.target,
+                result,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(lines[0], widths, strict=True)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for line in lines[1:]:
+        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+    return "\n".join(out)
+
+
+CASES = ("1", "2", "3", "4", "5", "6", "7")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--no-install", action="store_true", help="never create the peers venv")
+    parser.add_argument("--cases", default=",".join(CASES), help="e.g. 1,2,3 (default: all)")
+    parser.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    options = parser.parse_args(argv)
+    sizes = QUICK if options.quick else FULL
+    cases = set(options.cases.split(","))
+    peers = peers_available(install=not (options.quick or options.no_install))
+    work = Path(tempfile.mkdtemp(prefix="da-bench-", dir=options.workdir))
+    bench = Bench(sizes, work, peers, options.quick)
+    started = time.perf_counter()
+    try:
+        print(f"Generating data in {work} ...", flush=True)
+        data = make_files(work / "data", sizes.files, sizes.file_size)
+        big = make_big(work / "big.bin", sizes.big)
+        many = make_files(work / "many", sizes.many_files, 1024) if "7" in cases else None
+        age(data, big)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("1", lambda: bench.case_log_folder(data)),
+            ("2", lambda: bench.case_relog(data)),
+            ("3", lambda: bench.case_log_big(big)),
+            ("4", lambda: bench.case_download(data, big)),
+            ("5", bench.case_dagster),
+            ("6", bench.case_registry),
+            ("7", lambda: bench.case_memory(many) if many is not None else None),
+        ]
+        for number, step in steps:
+            if number in cases:
+                print(f"case {number} ...", flush=True)
+                case_started = time.perf_counter()
+                step()
+                print(
+                    f"case {number} done in {time.perf_counter() - case_started:.1f} s", flush=True
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(table(bench.rows))
+    print(
+        f"\n{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"{'quick' if options.quick else 'full'} run in {time.perf_counter() - started:.0f} s"
+    )
+    if options.json:
+        Path(options.json).write_text(
+            json.dumps(
+                [
+                    {
+                        "case": r.case,
+                        "ours": r.ours,
+                        "peer": r.peer_name,
+                        "peer_value": r.peer,
+                        "ratio": r.ratio,
+                        "target": r.target,
+                        "passed": r.passed,
+                        "unit": r.unit,
+                    }
+                    for r in bench.rows
+                ],
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
