@@ -140,10 +140,16 @@ class HttpReferenceHandler:
     ) -> list[ManifestEntry]:
         if not checksum:
             return [_untracked_entry(uri, name)]
+        from dagster_artifacts.storage.retry import retry_sync
+
+        def head() -> requests.Response:
+            answer = self.session.head(uri, allow_redirects=True, timeout=self.timeout)
+            answer.raise_for_status()
+            return answer
+
         try:
-            response = self.session.head(uri, allow_redirects=True, timeout=self.timeout)
-            response.raise_for_status()
-        except requests.RequestException as error:
+            response = retry_sync(head, "read", uri)  # transient failures are retried
+        except (requests.RequestException, OSError) as error:
             raise InvalidReferenceError(f"Cannot reach {uri}: {error}") from error
         etag = self._etag(response.headers)
         length = response.headers.get("Content-Length")

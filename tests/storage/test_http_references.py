@@ -12,6 +12,7 @@ from dagster_artifacts.api import Api
 from dagster_artifacts.errors import (
     ArtifactFileNotFoundError,
     ChecksumMismatchError,
+    InvalidReferenceError,
     StorageError,
 )
 from tests.services.http import HttpFiles
@@ -87,3 +88,20 @@ def test_server_that_keeps_failing_names_the_url(http_files: HttpFiles, tmp_path
     http_files.fail("/down.txt", 500)
     with pytest.raises(StorageError, match=f"Could not download {url}"):
         fetched.download(str(tmp_path / "out"))
+
+
+def test_adding_a_reference_retries_a_busy_server(http_files: HttpFiles) -> None:
+    url = http_files.serve("/later.txt", b"soon")
+    http_files.fail("/later.txt", 503, times=1)
+    artifact = wandb.Artifact("later", type="dataset")
+    (entry,) = artifact.add_reference(url)
+    assert entry.size == 4
+
+
+def test_unreachable_url_is_a_clear_error(http_files: HttpFiles) -> None:
+    url = http_files.serve("/present.txt", b"x")
+    http_files.fail("/missing.txt", 404)
+    artifact = wandb.Artifact("unreachable", type="dataset")
+    with pytest.raises(InvalidReferenceError, match="Cannot reach .*missing.txt"):
+        artifact.add_reference(url.replace("present", "missing"))
+    assert artifact.manifest.entries == {}
