@@ -1,0 +1,165 @@
+"""Behaviour of the fast paths: xxh128 artifacts end to end, md5 and xxh128 side by side in
+one store, large files streamed in chunks, parallel hashing keeping order. (Benchmarks are not
+timed tests: ``benchmarks/run.py`` measures speed; these prove the fast paths stay correct.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import xxhash
+
+import dagster_artifacts as wandb
+from dagster_artifacts import errors
+from dagster_artifacts.digests import CHUNK_SIZE, encode_digest
+from dagster_artifacts.hashing import hash_files
+
+
+def _xxh(data: bytes) -> str:
+    return encode_digest(xxhash.xxh3_128(data).digest())
+
+
+def _md5(data: bytes) -> str:
+    return encode_digest(hashlib.md5(data).digest())
+
+
+def _folder(root: Path, files: dict[str, bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return root
+
+
+FILES = {"a.txt": b"alpha", "sub/b.bin": os.urandom(3 * CHUNK_SIZE + 17), "c.txt": b"alpha"}
+
+
+def _stored_blobs(store: Path, algorithm: str) -> set[str]:
+    base = store / "blobs" / algorithm
+    if not base.exists():
+        return set()
+    return {p.parent.name + p.name for p in base.rglob("*") if p.is_file()}
+
+
+def test_xxh128_artifact_logs_dedupes_downloads_and_verifies(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    data = _folder(tmp_path / "data", FILES)
+    with wandb.init(job_type="fast") as run:
+        artifact = wandb.Artifact("fast", type="dataset", digest_algorithm="xxh128")
+        artifact.add_dir(str(data))
+        run.log_artifact(artifact).wait()
+    assert artifact.version == "v0"
+    entries = artifact.manifest.entries
+    assert entries["sub/b.bin"].digest == _xxh(FILES["sub/b.bin"])
+    assert entries["a.txt"].digest == entries["c.txt"].digest == _xxh(b"alpha")
+    manifest_files = list((isolated_store / "manifests").glob("*.json"))
+    assert [
+        json.loads(p.read_text())["storagePolicyConfig"]["digestAlgorithm"] for p in manifest_files
+    ] == ["xxh128"]
+    expected_hex = {xxhash.xxh3_128(content).hexdigest() for content in FILES.values()}
+    assert _stored_blobs(isolated_store, "xxh128") == expected_hex  # one blob for a.txt and c.txt
+    assert _stored_blobs(isolated_store, "md5") == set()
+
+    with wandb.init(job_type="again") as run:
+        again = wandb.Artifact("fast", type="dataset", digest_algorithm="xxh128")
+        again.add_dir(str(data))
+        run.log_artifact(again).wait()
+    assert again.version == "v0" and again.deduplicated
+
+    fetched = wandb.Api().artifact("fast:latest")
+    assert fetched.digest_algorithm == "xxh128"
+    folder = Path(fetched.download(root=tmp_path / "out"))
+    assert (folder / "sub" / "b.bin").read_bytes() == FILES["sub/b.bin"]
+    assert fetched.verify(folder).checked == 3
+    (folder / "a.txt").write_bytes(b"alphA")
+    with pytest.raises(errors.VerificationError, match="a.txt"):
+        fetched.verify(folder)
+
+
+def test_md5_and_xxh128_artifacts_share_one_store(tmp_path: Path, isolated_store: Path) -> None:
+    data = _folder(tmp_path / "data", FILES)
+    with wandb.init(job_type="mixed") as run:
+        slow = wandb.Artifact("slow", type="dataset")
+        slow.add_dir(str(data))
+        fast = wandb.Artifact("fast", type="dataset", digest_algorithm="xxh128")
+        fast.add_dir(str(data))
+        run.log_artifact(slow).wait()
+        run.log_artifact(fast).wait()
+    assert slow.manifest.entries["a.txt"].digest == _md5(b"alpha")
+    assert fast.manifest.entries["a.txt"].digest == _xxh(b"alpha")
+    assert slow.digest != fast.digest  # the artifact digest covers the entry digests
+    assert len(_stored_blobs(isolated_store, "md5")) == 2
+    assert len(_stored_blobs(isolated_store, "xxh128")) == 2
+    api = wandb.Api()
+    for name in ("slow:v0", "fast:v0"):
+        logged = api.artifact(name)
+        folder = Path(logged.download(root=tmp_path / name.replace(":", "-")))
+        assert logged.verify(folder).checked == 3
+        assert (folder / "sub" / "b.bin").read_bytes() == FILES["sub/b.bin"]
+
+
+def test_an_md5_blob_never_answers_for_an_xxh128_entry(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    """Blobs are keyed by algorithm too: a corrupted xxh128 blob is caught, not masked by md5."""
+    data = _folder(tmp_path / "data", {"a.txt": b"alpha"})
+    with wandb.init(job_type="mixed") as run:
+        for algorithm in ("md5", "xxh128"):
+            artifact = wandb.Artifact(f"a-{algorithm}", type="dataset", digest_algorithm=algorithm)
+            artifact.add_dir(str(data))
+            run.log_artifact(artifact).wait()
+    (blob,) = [p for p in (isolated_store / "blobs" / "xxh128").rglob("*") if p.is_file()]
+    blob.chmod(0o644)
+    blob.write_bytes(b"alphA")
+    with pytest.raises(errors.ChecksumMismatchError):
+        wandb.Api().artifact("a-xxh128:v0").download(root=tmp_path / "out")
+    folder = wandb.Api().artifact("a-md5:v0").download(root=tmp_path / "md5")
+    assert Path(folder, "a.txt").read_bytes() == b"alpha"
+
+
+def test_unknown_digest_algorithm_is_refused_before_anything_is_written(
+    store_snapshot,  # type: ignore[no-untyped-def]
+) -> None:
+    before = store_snapshot()
+    with pytest.raises(errors.ConfigurationError, match="xxh128"):
+        wandb.Artifact("data", type="dataset", digest_algorithm="sha1")
+    assert store_snapshot() == before
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "xxh128"])
+def test_parallel_hashing_keeps_order_and_streams_large_files(
+    tmp_path: Path, algorithm: str
+) -> None:
+    contents = [
+        os.urandom(n) for n in (0, 1, 2047, 2048, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1)
+    ]
+    contents += [os.urandom(64) for _ in range(100)]
+    paths = []
+    for index, content in enumerate(contents):
+        path = tmp_path / f"{index:03d}.bin"
+        path.write_bytes(content)
+        paths.append(str(path))
+    hashed = hash_files(paths, algorithm, workers=4)
+    reference = _md5 if algorithm == "md5" else _xxh
+    assert [h.path for h in hashed] == paths
+    assert [(h.digest, h.size) for h in hashed] == [(reference(c), len(c)) for c in contents]
+
+
+def test_file_changed_between_add_and_log_is_still_refused(tmp_path: Path) -> None:
+    """Hashing fast must not weaken the guard: a file changed after add never becomes a blob."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(2 * CHUNK_SIZE))
+    with wandb.init(job_type="mutating") as run:
+        artifact = wandb.Artifact("mut", type="dataset", digest_algorithm="xxh128")
+        artifact.add_file(str(source))
+        source.write_bytes(os.urandom(2 * CHUNK_SIZE))  # same size, new content
+        run.log_artifact(artifact)
+        with pytest.raises(errors.ChecksumMismatchError):
+            artifact.wait()
+        with pytest.raises(errors.ChecksumMismatchError):
+            run.finish()
