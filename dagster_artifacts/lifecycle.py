@@ -428,7 +428,7 @@ def _split_name(engine: Engine, name: str) -> tuple[str, str, str]:
     """``[[entity/]project/]name`` (a ``:alias`` suffix is refused) -> (entity, project, name)."""
     if ":" in name:
         raise InvalidArgumentError(
-            f"prune takes an artifact name without a version, got {name!r}; drop the "
+            f"Expected an artifact name without a version, got {name!r}; drop the "
             f"':{name.rsplit(':', 1)[1]}'."
         )
     parsed = parse_artifact_path(name)
