@@ -47,6 +47,9 @@ class Engine:
     # -- writing ----------------------------------------------------------------------------------
     def upload_blobs(self, manifest: Manifest) -> None:
         """Put every stored (non-reference) entry's bytes into the blob store, skipping known ones."""
+        from dagster_artifacts.lifecycle import refresh_reused
+
+        refresh_reused(self, manifest)  # blobs about to be reused stay out of a concurrent gc
         algorithm = manifest.digest_algorithm
         self.blobs.put_files(
             BlobUpload(
@@ -81,9 +84,6 @@ class Engine:
             request.entity, request.project, request.name, request.digest
         )
         if existing is None or existing.type != request.type:
-            from dagster_artifacts.lifecycle import refresh_reused
-
-            refresh_reused(self, manifest)  # keep reused orphans out of a concurrent gc
             self.upload_blobs(manifest)
             manifest_key = self.write_manifest(manifest)
         else:  # same content is already committed: nothing to upload

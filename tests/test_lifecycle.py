@@ -209,7 +209,7 @@ def test_a_writer_reusing_an_old_orphan_blob_keeps_it_from_gc(
     # Without the refresh, gc (grace 1 h) collects the orphan the writer is about to rely on.
     assert gc(engine(), grace="1h", dry_run=True).blobs_deleted == 1
 
-    refresh_reused(engine(), control._manifest)  # what Engine.commit does before uploading
+    refresh_reused(engine(), control._manifest)  # what Engine.upload_blobs does first
     report = gc(engine(), grace="1h")
     assert report.blobs_deleted == 0 and report.recent_kept >= 1
     with wandb.init(job_type="writer") as run:
