@@ -251,3 +251,28 @@ def test_prune_and_gc_at_the_same_time_do_not_trip_over_each_other() -> None:
     assert not errors, errors
     remaining = wandb.Api().artifact_versions("dataset", "bikes")
     assert remaining == []  # every version had expired; the newest went by TTL, not by prune
+
+
+def test_gc_between_upsert_and_finish_keeps_the_parallel_version_whole(tmp_path: Path) -> None:
+    """Real upserts: a gc with no grace between writers and the finish collects nothing needed."""
+    settings = Settings.resolve()
+    from dagster_artifacts.runs import start_run
+
+    for writer in range(3):
+        with start_run(settings, job_type="writer", group="batch-1") as run:
+            part = wandb.Artifact("parts", type="dataset")
+            with part.new_file(f"part-{writer}.txt") as handle:
+                handle.write(f"rows of writer {writer}")
+            run.upsert_artifact(part, distributed_id="batch-1")
+    report = gc(engine(), grace="0")
+    assert report.blobs_deleted == 0 and report.blobs_kept == 3
+    with start_run(settings, job_type="finisher", group="batch-1") as run:
+        final = wandb.Artifact("parts", type="dataset")
+        run.finish_artifact(final, distributed_id="batch-1")
+    path = wandb.Api().artifact("parts:v0").download(root=str(tmp_path / "parts"))
+    assert sorted(p.name for p in Path(path).iterdir()) == [
+        "part-0.txt",
+        "part-1.txt",
+        "part-2.txt",
+    ]
+    assert gc(engine(), grace="0").blobs_deleted == 0
