@@ -123,7 +123,7 @@ def finish(
     name = artifact.collection_name
     engine.check_type(run.entity, run.project, name, artifact.type)
     own = artifact._manifest
-    engine.upload_blobs(own)
+    uploaded = False
     for _attempt in range(FINISH_ATTEMPTS):
         snapshot = registry.pending_snapshot(run.entity, run.project, name, did)
         merged = Manifest(digest_algorithm=own.digest_algorithm)
@@ -153,6 +153,9 @@ def finish(
                 "writers already upserted with other content; rename the finisher's file."
             )
         merged.entries.update(own.entries)
+        if not uploaded:  # after the conflict checks, so a refused finish uploads nothing
+            engine.upload_blobs(own)
+            uploaded = True
         manifest_key = engine.write_manifest(merged)
         request = CommitRequest(
             entity=run.entity,

@@ -139,10 +139,15 @@ def test_finisher_file_clashing_with_a_writer_is_a_conflict(store_snapshot) -> N
         artifact.add(wandb.Table(columns=["x"], data=[[1]]), "summary")
         run.upsert_artifact(artifact)
     with wandb.init(group="g") as run:
+        before = store_snapshot()
         final = wandb.Artifact(ARTIFACT, type="dataset")
         final.add(wandb.Table(columns=["x"], data=[[2]]), "summary")
+        final.add(wandb.Table(columns=["x"], data=[[3]]), "other")
         with pytest.raises(ConflictError, match="summary.table.json"):
             run.finish_artifact(final)
+        after = store_snapshot()
+    assert after["files"] == before["files"]  # the refused finish uploaded nothing
+    assert after["rows"]["versions"] == before["rows"]["versions"]
     with pytest.raises(wandb.errors.ArtifactNotFoundError):
         wandb.Api().artifact(f"{ARTIFACT}:latest")
 

@@ -435,7 +435,7 @@ class Registry:
             )
             if version_id is None:
                 return []
-            held = _pending_entries(session, version_id)
+            held = _pending_entries(session, version_id, entries)
             return sorted(
                 path
                 for path, entry in entries.items()
@@ -489,7 +489,7 @@ class Registry:
                     f"{request.digest_algorithm}; every writer must use the same "
                     "digest_algorithm."
                 )
-            held = _pending_entries(session, version.id)
+            held = _pending_entries(session, version.id, request.entries)
             conflicts = sorted(
                 path
                 for path, entry in request.entries.items()
@@ -946,15 +946,21 @@ def _run_view(run: RunRecord, entity: str, project: str) -> RunRecordView:
     )
 
 
+#: Above this many paths, reading the whole pending version is cheaper than an IN list.
+PATH_FILTER_LIMIT = 500
+
+
 def _pending_entries(
-    session: Session, version_id: int
+    session: Session, version_id: int, paths: Iterable[str] | None = None
 ) -> dict[str, tuple[dict[str, Any], str | None]]:
-    rows = session.execute(
-        select(PendingEntry.path, PendingEntry.entry, PendingEntry.run_id).where(
-            PendingEntry.version_id == version_id
-        )
+    """Entries of a pending version (only those at ``paths`` when given and few)."""
+    query = select(PendingEntry.path, PendingEntry.entry, PendingEntry.run_id).where(
+        PendingEntry.version_id == version_id
     )
-    return {path: (dict(entry or {}), run_id) for path, entry, run_id in rows}
+    wanted = None if paths is None else list(paths)
+    if wanted is not None and len(wanted) <= PATH_FILTER_LIMIT:
+        query = query.where(PendingEntry.path.in_(wanted))
+    return {path: (dict(entry or {}), run_id) for path, entry, run_id in session.execute(query)}
 
 
 def _pending_marker(session: Session, version_id: int) -> tuple[int, int]:
