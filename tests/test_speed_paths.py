@@ -163,3 +163,25 @@ def test_file_changed_between_add_and_log_is_still_refused(tmp_path: Path) -> No
             artifact.wait()
         with pytest.raises(errors.ChecksumMismatchError):
             run.finish()
+
+
+def test_damaged_large_blob_is_refused_and_leaves_no_file(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    """The pipelined (hash on one thread, write on another) download still verifies first."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3 * CHUNK_SIZE + 5))
+    with wandb.init(job_type="big") as run:
+        artifact = wandb.Artifact("big", type="dataset")
+        artifact.add_file(str(source))
+        run.log_artifact(artifact).wait()
+    (blob,) = [p for p in (isolated_store / "blobs" / "md5").rglob("*") if p.is_file()]
+    assert blob.read_bytes() == source.read_bytes()  # stored whole through the pipeline
+    blob.chmod(0o644)
+    with open(blob, "r+b") as handle:
+        handle.seek(2 * CHUNK_SIZE)
+        handle.write(b"X")
+    out = tmp_path / "out"
+    with pytest.raises(errors.ChecksumMismatchError):
+        wandb.Api().artifact("big:v0").download(root=out)
+    assert not out.exists() or [p.name for p in out.rglob("*")] == []

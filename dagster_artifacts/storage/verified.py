@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from dagster_artifacts.digests import CHUNK_SIZE, encode_digest, new_hasher
+from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
 
 
@@ -42,10 +44,7 @@ def write_verified(
     size = 0
     try:
         with open(tmp, "wb") as out:
-            for chunk in chunks:
-                hasher.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+            size = _hash_and_write(iter(chunks), out, hasher)
         check_content(
             encode_digest(hasher.digest()),
             size,
@@ -57,6 +56,54 @@ def write_verified(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+PIPELINE_DEPTH = 4  # chunks in flight between the hashing and the writing thread
+
+
+def _hash_and_write(chunks: Iterator[bytes], out: BinaryIO, hasher: Hasher) -> int:
+    """Hash every chunk and write it to ``out``; return the byte count.
+
+    A stream of more than one chunk is written by a second thread fed through a bounded queue,
+    so that hashing (MD5: about one core's worth) and writing overlap on two cores instead of
+    adding up; memory stays at ``PIPELINE_DEPTH`` chunks. A one-chunk stream (most files) is
+    written inline: a thread would cost more than it saves.
+    """
+    first = next(chunks, b"")
+    second = next(chunks, None)
+    hasher.update(first)
+    if second is None:
+        out.write(first)
+        return len(first)
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while (item := pending.get()) is not None:
+                out.write(item)
+        except BaseException as error:  # re-raised on the hashing thread
+            failure.append(error)
+            while pending.get() is not None:  # drain, so the producer never blocks
+                pass
+
+    writer = threading.Thread(target=write, name="dagster-artifacts-writer", daemon=True)
+    writer.start()
+    size = len(first)
+    try:
+        pending.put(first)
+        chunk: bytes | None = second
+        while chunk is not None:
+            hasher.update(chunk)
+            size += len(chunk)
+            pending.put(chunk)
+            chunk = next(chunks, None)
+    finally:
+        pending.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+    return size
 
 
 def check_content(
