@@ -21,6 +21,7 @@ A crash anywhere leaves either a pending version (finish again) or orphan blobs 
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from dagster_artifacts.errors import ArtifactError, ConflictError, InvalidArgumentError
@@ -130,6 +131,14 @@ def finish(
         metadata = dict(artifact.metadata)
         description = artifact.description
         all_aliases = list(alias_list) + [a for a in artifact._aliases if a not in alias_list]
+        if snapshot is None and _attempt == 0:
+            warnings.warn(
+                f"finish_artifact found no upserted files for {name!r} with distributed_id "
+                f"{did!r}; committing only the finisher's own files. Check that the writers "
+                "used the same group (or distributed_id) as the finisher.",
+                UserWarning,
+                stacklevel=3,
+            )
         if snapshot is not None:
             if snapshot.digest_algorithm and snapshot.digest_algorithm != own.digest_algorithm:
                 raise ConflictError(

@@ -204,3 +204,14 @@ def test_an_upserted_artifact_cannot_be_reused() -> None:
             run.upsert_artifact(artifact)
         with pytest.raises(ArtifactError, match="immutable"):
             artifact.add(wandb.Table(columns=["x"], data=[[2]]), "parts/two")
+
+
+def test_finish_without_any_upsert_warns_and_commits_its_own_files() -> None:
+    """Usually a group mismatch between writers and finisher: say so, but still commit."""
+    with wandb.init(group="writers-used-another-group") as run:
+        final = wandb.Artifact(ARTIFACT, type="dataset")
+        final.add(wandb.data_types.PartitionedTable("parts"), "distributed_table")
+        with pytest.warns(UserWarning, match="no upserted files"):
+            run.finish_artifact(final)
+    assert final.version == "v0" and final.file_count == 1
+    assert len(final.get("distributed_table")) == 0
