@@ -14,6 +14,14 @@ not a candidate; anything in between is younger than the grace period. Manifests
 the grace period protect their blobs too (a writer may be about to commit one that reuses old,
 orphaned blobs), and each candidate's modification time is checked again just before it is
 deleted.
+
+The one hard case is a writer that *reuses* an old orphan blob: it finds the blob present and
+skips the upload. On a local store, writers refresh the modification time of every blob they are
+about to reuse (:func:`refresh_reused`, called by ``Engine.upload_blobs``), which puts it inside
+the grace period. Object stores have no cheap "touch", so there gc re-reads the registry (at
+most once a second) while it deletes, and skips anything a version committed meanwhile needs;
+what remains is a writer that checked before gc deleted and commits after it, a window as long
+as that writer's upload (see the issue notes).
 """
 
 from __future__ import annotations
@@ -273,48 +281,93 @@ def gc(
     # 1. List the store first, 2. then read what is live (see the module docstring for why).
     manifests = dict(_listing(engine, MANIFESTS))
     blobs = dict(_listing(engine, BLOBS))
-    live = live_references(engine.registry)
-    live_manifests = live.manifest_keys - expired_manifests
-    protected = set(live_manifests)
-    protected.update(
-        key for key, info in manifests.items() if not _older(info, cutoff)
-    )  # a fresh manifest may be about to be committed
-    keep_blobs: set[tuple[str, str]] = set()  # referenced by a live version
+    live = _LiveSet(engine, expired_manifests)
+    live.refresh()
+    young_manifests = {key for key, info in manifests.items() if not _older(info, cutoff)}
     young_blobs: set[tuple[str, str]] = set()  # referenced only by a young, uncommitted manifest
-    for key in sorted(protected, key=lambda k: k not in live_manifests):
-        manifest = _read_manifest(engine, key, required=key in live_manifests)
-        if manifest is None:
-            continue
-        target = keep_blobs if key in live_manifests else young_blobs
-        for entry in manifest.entries.values():
-            if not entry.is_reference:
-                blob_key = engine.blobs.blob_key(entry.digest, manifest.digest_algorithm)
-                target.add(_split_blob_key(blob_key))
+    for key in sorted(young_manifests - live.manifests):
+        manifest = _read_manifest(engine, key, required=False)
+        if manifest is not None:
+            young_blobs.update(_blob_parts(engine, manifest))
 
     examined = 0
     for key, info in sorted(manifests.items()):
         examined += 1
-        if key in live_manifests:
+        if key in live.manifests:
             continue
-        if key in protected:
+        if key in young_manifests:
             result.recent_kept += 1
             continue
+        if not dry_run and live.refresh_due() and key in live.manifests:
+            continue  # committed since the first read
         _collect(engine, key, info, cutoff, result, is_manifest=True)
     for key, info in sorted(blobs.items()):
         examined += 1
         if on_progress is not None and examined % 256 == 0:
             on_progress(examined)
         parts = _split_blob_key(key)
-        if parts in keep_blobs or parts[1] in live.pending_hex:
+        if live.keeps(parts):
             result.blobs_kept += 1
             continue
         if parts in young_blobs:
             result.recent_kept += 1
             continue
+        if not dry_run and live.refresh_due() and live.keeps(parts):
+            result.blobs_kept += 1  # a version referencing it was committed meanwhile
+            continue
         _collect(engine, key, info, cutoff, result, is_manifest=False)
     if on_progress is not None:
         on_progress(examined)
     return result
+
+
+class _LiveSet:
+    """What live versions reference, re-read from the registry while gc deletes.
+
+    The first read happens after the store listing; later reads (at most every
+    ``REFRESH_SECONDS``) pick up versions committed while gc runs, reading only the manifests
+    not seen before, so a long collection never deletes what a writer has since committed.
+    """
+
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, engine: Engine, ignored_manifests: set[str | None]) -> None:
+        self.engine = engine
+        self.ignored = ignored_manifests
+        self.manifests: set[str] = set()
+        self.blobs: set[tuple[str, str]] = set()
+        self.pending_hex: set[str] = set()
+        self._last = 0.0
+
+    def refresh(self) -> None:
+        import time
+
+        refs = live_references(self.engine.registry)
+        for key in sorted(refs.manifest_keys - self.manifests - self.ignored):
+            manifest = _read_manifest(self.engine, key, required=True)
+            assert manifest is not None
+            self.blobs.update(_blob_parts(self.engine, manifest))
+            self.manifests.add(key)
+        self.pending_hex |= refs.pending_hex
+        self._last = time.monotonic()
+
+    def refresh_due(self) -> bool:
+        """Re-read the registry if the last read is old; True if it did."""
+        import time
+
+        if time.monotonic() - self._last < self.REFRESH_SECONDS:
+            return False
+        self.refresh()
+        return True
+
+    def keeps(self, parts: tuple[str, str]) -> bool:
+        return parts in self.blobs or parts[1] in self.pending_hex
+
+
+def _blob_parts(engine: Engine, manifest: Manifest) -> Iterator[tuple[str, str]]:
+    for entry in manifest.entries.values():
+        if not entry.is_reference:
+            yield _split_blob_key(engine.blobs.blob_key(entry.digest, manifest.digest_algorithm))
 
 
 def _collect(

@@ -276,3 +276,35 @@ def test_gc_between_upsert_and_finish_keeps_the_parallel_version_whole(tmp_path:
         "part-2.txt",
     ]
     assert gc(engine(), grace="0").blobs_deleted == 0
+
+
+def test_gc_rereads_the_registry_before_deleting(
+    monkeypatch: pytest.MonkeyPatch, isolated_store: Path, tmp_path: Path
+) -> None:
+    """A writer commits a version reusing an old orphan while gc is between reading and deleting.
+
+    The interleaving is forced by wrapping gc's registry read (the commit itself is real), and
+    the store is aged afterwards as on an object store, where reused blobs cannot be refreshed:
+    only gc's re-read of the registry before deleting keeps the new version whole.
+    """
+    from dagster_artifacts import lifecycle
+
+    log("old", {"data": "reused bytes"}).delete(delete_aliases=True)
+    _age_store(isolated_store, 2 * 86400)
+    real = lifecycle.live_references
+    calls: list[int] = []
+
+    def interleaved(registry: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            log("new", {"data": "reused bytes"})
+            _age_store(isolated_store, 2 * 86400)
+        return real(registry)
+
+    monkeypatch.setattr(lifecycle, "live_references", interleaved)
+    monkeypatch.setattr(lifecycle._LiveSet, "REFRESH_SECONDS", 0.0)
+    report = gc(engine(), grace="1h")
+    assert len(calls) >= 2
+    assert (report.blobs_deleted, report.manifests_deleted) == (0, 0)  # both reused by new:v0
+    path = wandb.Api().artifact("new:v0").download(root=str(tmp_path / "new"))
+    assert Path(path, "data").read_text() == "reused bytes"
