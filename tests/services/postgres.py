@@ -41,6 +41,14 @@ def find_bin_dir() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def _temp_parent() -> str:
+    """A temp folder the ``postgres`` user can traverse (a private TMPDIR would lock it out)."""
+    parent = tempfile.gettempdir()
+    if os.geteuid() == 0 and not os.stat(parent).st_mode & 0o001:
+        return "/tmp"
+    return parent
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -58,7 +66,7 @@ class PostgresCluster:
             )
         self.bin_dir = found
         self.as_postgres = os.geteuid() == 0
-        self.base = Path(tempfile.mkdtemp(prefix="dagster-artifacts-pg-"))
+        self.base = Path(tempfile.mkdtemp(prefix="dagster-artifacts-pg-", dir=_temp_parent()))
         self.data = self.base / "data"
         self.log = self.base / "server.log"
         self.port = 0
