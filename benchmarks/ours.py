@@ -198,11 +198,14 @@ def dagster_materialize(args: dict[str, Any]) -> list[float]:
 def _artifacts_io_manager() -> Any:
     """``ArtifactsIOManager`` when it exists; else a stand-in that logs through ``Artifact.add``."""
     try:
-        from dagster_artifacts import ArtifactsIOManager  # type: ignore[attr-defined]
-
-        return ArtifactsIOManager()
+        from dagster_artifacts import ArtifactsIOManager, ArtifactsResource  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         pass
+    else:
+        try:
+            return ArtifactsIOManager(store=ArtifactsResource())
+        except Exception:  # a signature other than the documented one: try the bare form
+            return ArtifactsIOManager()
     import dagster as dg
     import pandas as pd
 
