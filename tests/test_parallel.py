@@ -7,6 +7,8 @@ calling ``init(group=...)`` and ``upsert_artifact``; the finisher adds a ``Parti
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import pandas as pd
@@ -50,14 +52,33 @@ def _finish(group: str, parts_path: str = PARTS) -> wandb.Artifact:
         return run.finish_artifact(artifact)
 
 
-def _spawn(function, args: list[tuple[int, str, str, str]]) -> list[str]:  # type: ignore[no-untyped-def]
-    with multiprocessing.get_context("spawn").Pool(len(args)) as pool:
-        return list(pool.map(function, args))
+def _warm(_: int) -> None:
+    import dagster_artifacts  # noqa: F401  (import once per worker, before any test needs it)
 
 
-def test_seed_parallel_writers_then_finish(registry_url: str, isolated_store: Path) -> None:
+@pytest.fixture(scope="module")
+def writers() -> Iterator[Pool]:
+    """Five spawned writer processes, shared by this module's tests (spawning is the slow part).
+
+    Writers get the store and database as arguments, never from the environment, so one pool
+    serves tests with different stores and backends.
+    """
+    with multiprocessing.get_context("spawn").Pool(5) as pool:
+        pool.map(_warm, range(5))
+        yield pool
+
+
+def _spawn(pool: Pool, function, args: list[tuple[int, str, str, str]]) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(pool.map(function, args, chunksize=1))
+
+
+def test_seed_parallel_writers_then_finish(
+    registry_url: str, isolated_store: Path, writers: Pool
+) -> None:
     group = "writer-group-1"
-    writer_ids = _spawn(_writer, [(i, group, str(isolated_store), registry_url) for i in range(5)])
+    writer_ids = _spawn(
+        writers, _writer, [(i, group, str(isolated_store), registry_url) for i in range(5)]
+    )
     api = wandb.Api()
     with pytest.raises(wandb.errors.ArtifactNotFoundError):
         api.artifact(f"{ARTIFACT}:latest")  # nothing is visible before the finish
@@ -86,7 +107,7 @@ def test_seed_parallel_writers_then_finish(registry_url: str, isolated_store: Pa
         assert [a.version for a in api.run(writer_id).logged_artifacts()] == ["v0"]
 
     # An upsert after the finish starts a new version.
-    _spawn(_writer, [(i, group, str(isolated_store), registry_url) for i in (7, 8)])
+    _spawn(writers, _writer, [(i, group, str(isolated_store), registry_url) for i in (7, 8)])
     second = _finish(group)
     assert second.version == "v1"
     assert len(second.get("distributed_table")) == 2
@@ -94,10 +115,12 @@ def test_seed_parallel_writers_then_finish(registry_url: str, isolated_store: Pa
 
 
 def test_two_writers_same_path_other_content_conflict(
-    registry_url: str, isolated_store: Path
+    registry_url: str, isolated_store: Path, writers: Pool
 ) -> None:
     outcomes = _spawn(
-        _clashing_writer, [(i, "clash", str(isolated_store), registry_url) for i in range(3)]
+        writers,
+        _clashing_writer,
+        [(i, "clash", str(isolated_store), registry_url) for i in range(3)],
     )
     assert outcomes.count("ok") == 1, outcomes
     conflicts = [o for o in outcomes if o.startswith("conflict")]

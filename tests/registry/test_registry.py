@@ -7,6 +7,8 @@ Every test that takes ``registry_url`` runs twice, once per backend (see
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 import pytest
@@ -77,10 +79,20 @@ def _migrate(url: str) -> str | None:
         registry.dispose()
 
 
-def test_concurrent_migrations_from_many_processes(registry_url: str) -> None:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
-        revisions = pool.map(_migrate, [registry_url] * 4)
+def _warm(_: int) -> None:
+    import dagster_artifacts.registry  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Pool]:
+    """Four spawned processes, imported up front so that they really migrate at once."""
+    with multiprocessing.get_context("spawn").Pool(4) as workers:
+        workers.map(_warm, range(4), chunksize=1)
+        yield workers
+
+
+def test_concurrent_migrations_from_many_processes(registry_url: str, pool: Pool) -> None:
+    revisions = pool.map(_migrate, [registry_url] * 4, chunksize=1)
     assert revisions == [migrate.head_revision()] * 4
     with wandb.init() as run:
         assert _log(run, "after").version == "v0"
