@@ -239,3 +239,31 @@ def test_non_race_integrity_errors_are_not_retried(registry_url: str) -> None:
             registry.add_lineage("no-such-run", 123456)
     finally:
         registry.dispose()
+
+
+def test_alias_moves_race_with_new_versions(registry_url: str) -> None:
+    """Threads log versions while moving `best` by hand: no deadlock, one `best`, 0..N-1."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            with wandb.init(job_type="alias-race") as run:
+                for log in range(6):
+                    artifact = _log(run, f"thread {index} log {log}")
+                    artifact.aliases.append("best")
+                    artifact.save()
+        except BaseException as error:  # noqa: BLE001  (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    versions = wandb.Api().artifact_versions("dataset", "data")
+    assert [v.version_index for v in versions] == list(range(24))
+    assert sum("best" in v.aliases for v in versions) == 1
+    assert sum("latest" in v.aliases for v in versions) == 1
