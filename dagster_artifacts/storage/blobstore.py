@@ -37,6 +37,7 @@ from dagster_artifacts.storage.cloud import (
     cloud_options,
     protocol_of,
 )
+from dagster_artifacts.storage.localcopy import copy_small_verified
 from dagster_artifacts.storage.parallel import parallel_map
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
 from dagster_artifacts.storage.verified import (
@@ -223,6 +224,13 @@ class BlobStore:
     def _put_sync(self, upload: BlobUpload) -> None:
         target = self.path(upload.key)
         if self._renames_atomically:
+            if copy_small_verified(
+                upload.local_path,
+                target,
+                expected_digest=upload.digest,
+                algorithm=upload.algorithm,
+            ):
+                return
             with open(upload.local_path, "rb") as stream:
                 write_verified(
                     iter_stream(stream),
@@ -309,6 +317,15 @@ class BlobStore:
             parallel_map(self._get_sync, items)
 
     def _get_sync(self, download: BlobDownload) -> None:
+        if self._renames_atomically and copy_small_verified(
+            self.path(download.key),
+            download.dest,
+            expected_digest=download.digest,
+            algorithm=download.algorithm,
+            expected_size=download.size,
+            label=self.url(download.key),
+        ):
+            return
         with self.open(download.key) as stream:
             write_verified(
                 iter_stream(stream),
