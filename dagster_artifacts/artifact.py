@@ -399,21 +399,25 @@ class Artifact:
             )
         prefix = normalize_entry_path(name) if name else None
         spec = pathspec.PathSpec.from_lines("gitwildmatch", ignore) if ignore else None
+        from dagster_artifacts.hashing import paused_gc
+
+        root = os.path.abspath(root)  # os.walk then yields absolute, normalized folders
         paths: list[tuple[str, str]] = []
-        for directory, dirs, files in os.walk(root):
-            relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
-            relative_dir = "" if relative_dir == "." else relative_dir + "/"
-            if spec is not None:
-                dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
-            dirs.sort()
-            for file_name in sorted(files):
-                relative = relative_dir + file_name
-                if spec is not None and spec.match_file(relative):
-                    continue
-                entry_path = f"{prefix}/{relative}" if prefix else relative
-                full = os.path.abspath(os.path.join(directory, file_name))
-                paths.append((full, normalize_entry_path(entry_path)))
-        self._add_entries(self._file_entries(paths))
+        with paused_gc():  # tens of thousands of small objects: no use scanning them midway
+            for directory, dirs, files in os.walk(root):
+                relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
+                relative_dir = "" if relative_dir == "." else relative_dir + "/"
+                if spec is not None:
+                    dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
+                dirs.sort()
+                for file_name in sorted(files):
+                    relative = relative_dir + file_name
+                    if spec is not None and spec.match_file(relative):
+                        continue
+                    entry_path = f"{prefix}/{relative}" if prefix else relative
+                    full = os.path.join(directory, file_name)
+                    paths.append((full, normalize_entry_path(entry_path)))
+            self._add_entries(self._file_entries(paths))
 
     @contextlib.contextmanager
     def new_file(
