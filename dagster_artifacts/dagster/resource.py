@@ -1,0 +1,80 @@
+"""``ArtifactsResource``: the store, and the artifacts run of the current Dagster step."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from dagster_artifacts.api import Api
+from dagster_artifacts.runs import Run, start_run
+from dagster_artifacts.settings import Settings
+
+
+def step_run_id(dagster_run_id: str, step_key: str) -> str:
+    """A stable artifacts run id per Dagster step, so inputs and outputs of a step share it
+    (even across processes under the multiprocess executor)."""
+    digest = hashlib.sha1(f"{dagster_run_id}/{step_key}".encode()).hexdigest()[:12]
+    return f"dg-{dagster_run_id[:8]}-{digest}"
+
+
+class ArtifactsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Where artifacts live. Empty fields fall back to ``DAGSTER_ARTIFACTS_*`` env and defaults.
+
+    ``storage_options`` may hold credentials: pass them with ``dg.EnvVar``; they are given to
+    fsspec only, never stored in the registry or shown in metadata.
+    """
+
+    root: str | None = Field(default=None, description="Store root (fsspec URL or local path).")
+    database: str | None = Field(default=None, description="Registry SQLAlchemy URL.")
+    entity: str | None = None
+    project: str | None = None
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    cache_dir: str | None = None
+
+    def settings(self) -> Settings:
+        return Settings.resolve(
+            root=self.root or None,
+            database=self.database or None,
+            entity=self.entity or None,
+            project=self.project or None,
+            cache_dir=self.cache_dir or None,
+            storage_options=dict(self.storage_options or {}),
+        )
+
+    def api(self) -> Api:
+        """The public API (``artifact()``, ``artifact_versions()``, ``run()``...) on this store."""
+        return Api(settings=self.settings())
+
+    def step_run(
+        self, dagster_run_id: str, step_key: str, job_type: str | None, name: str | None = None
+    ) -> Run:
+        """Start or resume the artifacts run of one Dagster step (group = Dagster run id)."""
+        return start_run(
+            self.settings(),
+            job_type=job_type,
+            name=name or step_key,
+            group=dagster_run_id,
+            id=step_run_id(dagster_run_id, step_key),
+        )
+
+    def run(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> Run:
+        """The artifacts run of the current step: ``use_artifact`` / ``log_artifact`` in it.
+
+        Call ``run.finish()`` (or use it as a context manager) when done; the IO manager may
+        resume the same run afterwards for the step's outputs.
+        """
+        op = context.op_execution_context if hasattr(context, "op_execution_context") else context
+        job_type = _group_of(op) or op.job_name
+        return self.step_run(op.run_id, op.get_step_execution_context().step.key, job_type)
+
+
+def _group_of(op: Any) -> str | None:
+    try:
+        assets_def = op.assets_def
+    except Exception:
+        return None
+    groups = set(assets_def.group_names_by_key.values())
+    return groups.pop() if len(groups) == 1 else None
