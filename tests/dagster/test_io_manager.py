@@ -66,7 +66,9 @@ def test_pinned_input_and_load_asset_value() -> None:
         def pinned(rides: pd.DataFrame) -> int:
             return len(rides)
 
-        result = dg.materialize([pinned, rides_v1], selection=[pinned], resources=RESOURCES, instance=instance)
+        result = dg.materialize(
+            [pinned, rides_v1], selection=[pinned], resources=RESOURCES, instance=instance
+        )
         assert result.output_for_node("pinned") == 3
         defs = dg.Definitions(assets=[rides_v1], resources=RESOURCES)
         assert len(defs.load_asset_value("rides")) == 1
@@ -91,7 +93,9 @@ def daily_total(daily_rides: pd.DataFrame) -> int:
 
 def test_partitions_single_and_backfill() -> None:
     with dg.instance_for_test() as instance:
-        assert _materialize(daily_rides, daily_total, partition_key="2026-11-02", instance=instance).success
+        assert _materialize(
+            daily_rides, daily_total, partition_key="2026-11-02", instance=instance
+        ).success
         backfill = dg.materialize(
             [daily_rides],
             resources=RESOURCES,
@@ -104,17 +108,32 @@ def test_partitions_single_and_backfill() -> None:
         assert backfill.success
         api = wandb.Api()
         versions = api.artifact_versions("dataset", "daily_rides")
-        assert sorted(v.partition_key for v in versions) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+        assert sorted(v.partition_key for v in versions) == [
+            "2026-11-01",
+            "2026-11-02",
+            "2026-11-03",
+        ]
         meta = backfill.asset_materializations_for_node("daily_rides")[0].metadata
         assert meta["artifact/deduplicated"].value["2026-11-02"] is True
-        total = _materialize(daily_rides, daily_total, partition_key="2026-11-03", instance=instance)
+        total = _materialize(
+            daily_rides, daily_total, partition_key="2026-11-03", instance=instance
+        )
         assert total.output_for_node("daily_total") == 3
 
-        @dg.asset(partitions_def=DAYS, ins={"daily_rides": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+        @dg.asset(
+            partitions_def=DAYS,
+            ins={"daily_rides": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
+        )
         def all_days(daily_rides: dict[str, pd.DataFrame]) -> int:
             return sum(int(frame["count"].sum()) for frame in daily_rides.values())
 
-        result = dg.materialize([daily_rides, all_days], selection=[all_days], partition_key="2026-11-01", resources=RESOURCES, instance=instance)
+        result = dg.materialize(
+            [daily_rides, all_days],
+            selection=[all_days],
+            partition_key="2026-11-01",
+            resources=RESOURCES,
+            instance=instance,
+        )
         assert result.output_for_node("all_days") == 6
 
 
@@ -155,7 +174,9 @@ def test_unpicklable_output_and_missing_pin_fail() -> None:
     def wants_v7(rides: pd.DataFrame) -> int:
         return len(rides)
 
-    result = dg.materialize([wants_v7, rides], selection=[wants_v7], resources=RESOURCES, raise_on_error=False)
+    result = dg.materialize(
+        [wants_v7, rides], selection=[wants_v7], resources=RESOURCES, raise_on_error=False
+    )
     assert not result.success
     message = str(result.get_step_failure_events()[0].step_failure_data.error)
     assert "'v7'" in message and "rides" in message and "artifact_versions" in message

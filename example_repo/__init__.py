@@ -1,0 +1,1 @@
+"""A bike-sharing pipeline whose assets are stored as artifact versions (dagster-artifacts)."""
