@@ -14,9 +14,8 @@ import dagster as dg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from example_repo.definitions import DAYS, daily_summary, defs  # noqa: E402
-
 import dagster_artifacts as wandb  # noqa: E402
+from example_repo.definitions import DAYS, daily_summary, defs  # noqa: E402
 
 
 def main() -> None:

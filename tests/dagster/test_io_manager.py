@@ -1,8 +1,8 @@
 """ArtifactsIOManager through real Dagster runs on the test's local store."""
 
+import dagster as dg
 import pandas as pd
 import pytest
-import dagster as dg
 
 import dagster_artifacts as wandb
 from dagster_artifacts import ArtifactsIOManager
