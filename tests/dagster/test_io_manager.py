@@ -1,5 +1,7 @@
 """ArtifactsIOManager through real Dagster runs on the test's local store."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 import pytest
@@ -147,12 +149,17 @@ def test_partitions_single_and_backfill() -> None:
         (dg.asset(name="returns_none")(lambda: None), "returned None"),
     ],
 )
-def test_bad_output_fails_and_writes_nothing(asset_def: dg.AssetsDefinition, needle: str) -> None:
+def test_bad_output_fails_and_writes_nothing(
+    asset_def: dg.AssetsDefinition, needle: str, store_snapshot: Any
+) -> None:
+    _materialize(rides)  # the store exists and holds something
+    before = store_snapshot()
     result = _materialize(asset_def, raise_on_error=False)
     assert not result.success
     message = str(result.get_step_failure_events()[0].step_failure_data.error)
     assert needle in message and asset_def.key.to_user_string() in message
     assert not wandb.Api().artifact_exists(asset_def.key.to_user_string() + ":latest")
+    assert store_snapshot() == before
 
 
 def test_unpicklable_output_and_missing_pin_fail() -> None:

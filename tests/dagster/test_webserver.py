@@ -58,7 +58,7 @@ def test_webserver_launches_example_and_shows_artifact_metadata(tmp_path: Path) 
     )
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    log = open(tmp_path / "webserver.log", "wb")
+    log = open(tmp_path / "webserver.log", "wb")  # noqa: SIM115 (closed in finally)
     server = subprocess.Popen(
         [str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
