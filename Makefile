@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run quickstart test lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
+	$(PY) examples/run_pipeline.py
+
+quickstart: setup
 	$(PY) examples/quickstart.py
 
 test: setup

@@ -17,19 +17,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster_artifacts as wandb  # noqa: E402
 from example_repo.definitions import DAYS, daily_summary, defs  # noqa: E402
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 def main() -> None:
     assets = list(defs.assets or [])
     resources = dict(defs.resources or {})
     with dg.DagsterInstance.ephemeral() as instance:
         main_assets = [a for a in assets if a is not daily_summary]
-        result = dg.materialize(main_assets, resources=resources, instance=instance)
+        result = dg.materialize(
+            main_assets, resources=resources, instance=instance, run_config=QUIET
+        )
         keys = DAYS.get_partition_keys()
         backfill = dg.materialize(
             assets,
             selection=[daily_summary],
             resources=resources,
             instance=instance,
+            run_config=QUIET,
             tags={
                 "dagster/asset_partition_range_start": keys[0],
                 "dagster/asset_partition_range_end": keys[-1],
@@ -39,7 +44,7 @@ def main() -> None:
         evaluation = result.output_for_node("bike_evaluation")
 
     api = wandb.Api(project="bike-sharing")
-    print(f"store: {api._engine.settings.root}")
+    print(f"store: {wandb.Settings.resolve().root}")
     print(f"evaluation: {evaluation}")
     for name in ["bike-rides", "bike-features", "bike-model", "daily_summary", "station-map"]:
         for version in api.artifact_versions(None, name):
