@@ -123,6 +123,12 @@ class Version(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     partition_key: Mapped[str | None] = mapped_column(String(512), index=True)
     distributed_id: Mapped[str | None] = mapped_column(String(256))
+    #: While PENDING (parallel writers): the digest algorithm every writer must hash with, and
+    #: the aliases they asked for, applied when the version is finished. Cleared on commit;
+    #: a pending version's ``metadata`` and ``description`` are its own columns, merged as
+    #: writers upsert.
+    digest_algorithm: Mapped[str | None] = mapped_column(String(16))
+    pending_aliases: Mapped[list[str] | None] = mapped_column(JSON)
     ttl_seconds: Mapped[int | None] = mapped_column(BigInteger)
     producer_run_id: Mapped[str | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), index=True

@@ -362,6 +362,8 @@ class Registry:
                 version.ttl_seconds = request.ttl_seconds
                 version.producer_run_id = request.run_id
                 version.committed_at = utcnow()
+                version.digest_algorithm = None  # pending-only state, now in the manifest
+                version.pending_aliases = None  # applied below with the request's aliases
                 session.flush()
             elif pending is not None:
                 # The finished parallel artifact equals an existing version: the writers' edges
@@ -504,20 +506,17 @@ class Registry:
                     state=PENDING,
                     distributed_id=request.distributed_id,
                     created_at=utcnow(),
-                    metadata_={
-                        "digest_algorithm": request.digest_algorithm,
-                        "aliases": [],
-                        "metadata": {},
-                        "description": None,
-                    },
+                    digest_algorithm=request.digest_algorithm,
+                    pending_aliases=[],
+                    metadata_={},
                 )
                 session.add(version)
                 session.flush()
-            info = dict(version.metadata_ or {})
-            if info.get("digest_algorithm", request.digest_algorithm) != request.digest_algorithm:
+            held_algorithm = version.digest_algorithm or request.digest_algorithm
+            if held_algorithm != request.digest_algorithm:
                 raise ConflictError(
                     f"Parallel artifact {request.name!r} ({request.distributed_id}) hashes with "
-                    f"{info.get('digest_algorithm')}, this writer with "
+                    f"{held_algorithm}, this writer with "
                     f"{request.digest_algorithm}; every writer must use the same "
                     "digest_algorithm."
                 )
@@ -542,11 +541,13 @@ class Registry:
             ]
             if fresh:
                 session.execute(insert(PendingEntry), fresh)
-            info["aliases"] = list(dict.fromkeys([*info.get("aliases", []), *request.aliases]))
-            info["metadata"] = {**info.get("metadata", {}), **request.metadata}
+            # New objects, not in-place edits, so the ORM sees the JSON columns change.
+            version.pending_aliases = list(
+                dict.fromkeys([*(version.pending_aliases or []), *request.aliases])
+            )
+            version.metadata_ = {**(version.metadata_ or {}), **request.metadata}
             if request.description is not None:
-                info["description"] = request.description
-            version.metadata_ = info
+                version.description = request.description
             if request.run_id:
                 self._add_edge(session, request.run_id, version.id, LOGGED)
             return version.id
@@ -573,7 +574,6 @@ class Registry:
             )
             if version is None:
                 return None
-            info = dict(version.metadata_ or {})
             entries = {
                 path: entry for path, (entry, _run) in _pending_entries(session, version.id).items()
             }
@@ -581,10 +581,10 @@ class Registry:
                 version_id=version.id,
                 entries=entries,
                 marker=_pending_marker(session, version.id),
-                digest_algorithm=str(info.get("digest_algorithm") or ""),
-                aliases=tuple(info.get("aliases", [])),
-                metadata=dict(info.get("metadata", {})),
-                description=info.get("description"),
+                digest_algorithm=version.digest_algorithm or "",
+                aliases=tuple(version.pending_aliases or ()),
+                metadata=dict(version.metadata_ or {}),
+                description=version.description,
             )
 
         return self._transaction(work, write=False)
@@ -698,11 +698,13 @@ class Registry:
         """Find the committed version ``name:alias_or_version`` or raise ArtifactNotFoundError."""
 
         def work(session: Session) -> VersionRecord:
-            collection = session.scalar(
-                select(Collection)
+            # The project is loaded with the collection so the record needs no query for it.
+            row = session.execute(
+                select(Collection, Project)
                 .join(Project)
                 .where(Project.entity == entity, Project.name == project, Collection.name == name)
-            )
+            ).first()
+            collection = None if row is None else row[0]
             where = f"{entity}/{project}/{name}"
             if collection is None:
                 raise ArtifactNotFoundError(

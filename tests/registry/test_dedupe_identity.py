@@ -5,7 +5,8 @@
 - A commit that skipped its upload to reuse an equal version never ends up pointing at a manifest
   that a concurrent delete + gc removed.
 - Listing an artifact's versions costs a fixed number of queries, whatever their number.
-- A store migrated from revision 0001 with data in it upgrades in place.
+
+Upgrading an existing store to these rules: ``test_migrations.py``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy import event
 
 import dagster_artifacts as wandb
 from dagster_artifacts.engine import get_engine
 from dagster_artifacts.lifecycle import gc
-from dagster_artifacts.registry import CommitRequest, Registry, ReusedVersionGoneError, migrate
+from dagster_artifacts.registry import CommitRequest, Registry, ReusedVersionGoneError
 from dagster_artifacts.settings import Settings
 
 
@@ -218,118 +217,6 @@ def test_listing_many_versions_is_a_few_queries_with_right_aliases(registry_url:
         with _count_statements(registry.engine) as statements:
             best = registry.resolve("e", "p", "data", "best")
         assert best.index == 70 and best.aliases == ["best"]
-        assert len(statements) <= 4, statements
-    finally:
-        registry.dispose()
-
-
-def test_upgrade_from_0001_keeps_data_and_applies_partition_identity(registry_url: str) -> None:
-    """A registry created and filled at revision 0001 upgrades in place to head; its versions,
-    aliases and dedupe survive, and partitions get their own versions from then on."""
-    if registry_url.startswith("sqlite:///"):
-        Path(registry_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(registry_url)
-    try:
-        with engine.begin() as connection:
-            command.upgrade(migrate.alembic_config(connection), "0001")
-        with engine.begin() as connection:
-            tables = sa.MetaData()
-            tables.reflect(connection)
-            now = datetime.now(timezone.utc)
-            connection.execute(
-                tables.tables["projects"].insert(),
-                {"id": 1, "entity": "e", "name": "p", "created_at": now},
-            )
-            connection.execute(
-                tables.tables["collections"].insert(),
-                {
-                    "id": 1,
-                    "project_id": 1,
-                    "name": "data",
-                    "type": "dataset",
-                    "next_index": 2,
-                    "created_at": now,
-                },
-            )
-            for index, partition in ((0, "a"), (1, None)):
-                connection.execute(
-                    tables.tables["versions"].insert(),
-                    {
-                        "id": index + 1,
-                        "collection_id": 1,
-                        "index": index,
-                        "state": "COMMITTED",
-                        "digest": f"d{index}",
-                        "manifest_key": f"manifests/{index}.json",
-                        "size": 1,
-                        "file_count": 1,
-                        "metadata": {"k": index},
-                        "partition_key": partition,
-                        "created_at": now,
-                        "committed_at": now,
-                    },
-                )
-            connection.execute(
-                tables.tables["aliases"].insert(),
-                {"collection_id": 1, "version_id": 2, "alias": "latest"},
-            )
-            assert migrate.current_revision(connection) == "0001"
-    finally:
-        engine.dispose()
-
-    registry = Registry(registry_url)  # upgrades to head
-    try:
-        with registry.engine.connect() as connection:
-            assert migrate.current_revision(connection) == migrate.head_revision()
-        assert registry.resolve("e", "p", "data", "latest").index == 1
-        assert registry.resolve("e", "p", "data", "v0").partition_key == "a"
-        assert registry.resolve("e", "p", "data", "v0").metadata == {"k": 0}
-
-        def commit(digest: str, partition: str | None) -> tuple[int | None, bool]:
-            record, created = registry.commit_version(
-                CommitRequest(
-                    entity="e",
-                    project="p",
-                    name="data",
-                    type="dataset",
-                    digest=digest,
-                    manifest_key=f"manifests/{digest}.json",
-                    size=1,
-                    file_count=1,
-                    partition_key=partition,
-                )
-            )
-            return record.index, created
-
-        assert commit("d0", "a") == (0, False)  # same partition: dedupes to the old version
-        assert commit("d0", "b") == (2, True)  # another partition: its own version
-        assert commit("d1", None) == (1, False)  # unpartitioned dedupe unchanged
-        assert commit("d0", None) == (3, True)
-    finally:
-        registry.dispose()
-
-
-def test_downgrade_refuses_data_the_old_schema_cannot_hold(registry_url: str) -> None:
-    registry = Registry(registry_url)
-    try:
-        for partition in ("a", "b"):
-            registry.commit_version(
-                CommitRequest(
-                    entity="e",
-                    project="p",
-                    name="data",
-                    type="dataset",
-                    digest="same",
-                    manifest_key="manifests/same.json",
-                    size=1,
-                    file_count=1,
-                    partition_key=partition,
-                )
-            )
-        with registry.engine.begin() as connection, pytest.raises(RuntimeError, match="0002"):
-            command.downgrade(migrate.alembic_config(connection), "0001")
-        with registry.engine.connect() as connection:
-            assert migrate.current_revision(connection) == migrate.head_revision()
-        assert len(registry.list_versions("e", "p", "data")) == 2
+        assert len(statements) <= 3, statements
     finally:
         registry.dispose()
