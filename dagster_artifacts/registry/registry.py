@@ -168,6 +168,9 @@ class Registry:
                 f"{_first_line(error.orig)}. Check the URL, the user's rights and that the "
                 "database exists."
             ) from error
+        except RegistryError:  # a schema newer than this package
+            self.engine.dispose()
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 
 import dagster_artifacts as wandb
+from dagster_artifacts.errors import RegistryError
 from dagster_artifacts.registry import CommitRequest, Registry, migrate
 
 NOW = datetime.now(timezone.utc)
@@ -226,3 +227,18 @@ def test_parallel_writers_state_lives_in_columns(registry_url: str) -> None:
     assert finished.metadata == {"writer1": True, "writer2": True}
     assert sorted(finished.aliases) == ["latest", "w1", "w2"]
     assert sorted(p.path for p in finished.files()) == ["part1.txt", "part2.txt"]
+
+
+def test_registry_newer_than_this_package_is_a_clear_error(registry_url: str) -> None:
+    """Another machine ran a newer dagster-artifacts: say so, and change nothing."""
+    Registry(registry_url).dispose()
+    engine = sa.create_engine(registry_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
+        with pytest.raises(RegistryError, match="0999.*pip install -U dagster-artifacts"):
+            Registry(registry_url)
+        with engine.connect() as connection:
+            assert migrate.current_revision(connection) == "0999"
+    finally:
+        engine.dispose()
