@@ -16,7 +16,12 @@ from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ArtifactTypeMismatchError, InvalidPathError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.progress import watch_folder
-from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
+from dagster_artifacts.registry import (
+    CommitRequest,
+    Registry,
+    ReusedVersionGoneError,
+    VersionRecord,
+)
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.storage import BlobStore, handler_for
 from dagster_artifacts.storage.blobstore import BlobDownload, BlobUpload
@@ -79,15 +84,24 @@ class Engine:
             )
 
     def commit(self, request: CommitRequest, manifest: Manifest) -> tuple[VersionRecord, bool]:
-        """Blobs first, then the manifest, then one registry transaction (invariant 2)."""
+        """Blobs first, then the manifest, then one registry transaction (invariant 2).
+
+        When an equal version (same digest, same partition key) is already committed, nothing is
+        uploaded and the registry dedupes to it; should that version be deleted before the
+        registry transaction, the registry says so and the upload happens after all.
+        """
         existing = self.registry.find_committed(
-            request.entity, request.project, request.name, request.digest
+            request.entity, request.project, request.name, request.digest, request.partition_key
         )
-        if existing is None or existing.type != request.type:
-            self.upload_blobs(manifest)
-            manifest_key = self.write_manifest(manifest)
-        else:  # same content is already committed: nothing to upload
-            manifest_key = existing.manifest_key or ""
+        if existing is not None and existing.type == request.type and existing.manifest_key:
+            try:
+                return self.registry.commit_version(
+                    replace(request, manifest_key=existing.manifest_key, manifest_written=False)
+                )
+            except ReusedVersionGoneError:
+                pass  # deleted meanwhile: its bytes may be gone, so upload as for new content
+        self.upload_blobs(manifest)
+        manifest_key = self.write_manifest(manifest)
         return self.registry.commit_version(replace(request, manifest_key=manifest_key))
 
     # -- reading ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from dagster_artifacts.registry.records import (
     PendingChangedError,
     PendingSnapshot,
     PendingUpsert,
+    ReusedVersionGoneError,
     RunRecordView,
     VersionRecord,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "PendingSnapshot",
     "PendingUpsert",
     "Registry",
+    "ReusedVersionGoneError",
     "RunRecordView",
     "VersionRecord",
 ]

@@ -14,6 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
+from dagster_artifacts.errors import RegistryError
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 ADVISORY_LOCK_ID = 0x0DA6A27F
 
@@ -34,13 +36,36 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def known_revisions() -> set[str]:
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+
+
 def upgrade(engine: Engine) -> None:
     head = head_revision()
     with engine.connect() as probe:
-        if current_revision(probe) == head:
+        current = current_revision(probe)
+        if current == head:
             return
+    _refuse_newer(current)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
-        if current_revision(connection) != head:
+        current = current_revision(connection)
+        if current != head:
+            _refuse_newer(current)
             command.upgrade(alembic_config(connection), "head")
+
+
+def _refuse_newer(current: str | None) -> None:
+    """A registry migrated by a newer dagster-artifacts: say so instead of Alembic's riddle.
+
+    Downgrading the schema silently would break the newer clients, so the fix is on this side.
+    """
+    if current is not None and current not in known_revisions():
+        raise RegistryError(
+            f"The registry's schema is at revision {current}, newer than this "
+            f"dagster-artifacts knows (up to {head_revision()}); another machine upgraded it. "
+            "Upgrade dagster-artifacts here: pip install -U dagster-artifacts."
+        )

@@ -36,6 +36,9 @@ PENDING = "PENDING"
 DELETED = "DELETED"
 LOGGED = "logged"
 USED = "used"
+#: Predicates of the two partial unique indexes that enforce dedupe (also used by migrations).
+UNPARTITIONED_COMMITTED = "state = 'COMMITTED' AND partition_key IS NULL"
+PARTITIONED_COMMITTED = "state = 'COMMITTED' AND partition_key IS NOT NULL"
 
 
 def utcnow() -> datetime:
@@ -77,14 +80,26 @@ class Version(Base):
     __tablename__ = "versions"
     __table_args__ = (
         UniqueConstraint("collection_id", "index", name="uq_versions_collection_index"),
-        # Same content, same version: at most one committed version per digest (invariant 4).
+        # Same content, same version (invariant 4), with the partition key part of a version's
+        # identity: at most one committed version per digest among the unpartitioned versions,
+        # and at most one per (partition key, digest) among the partitioned ones. Two partial
+        # indexes because NULLs never collide in a unique index (on either backend).
         Index(
-            "uq_versions_collection_digest_committed",
+            "uq_versions_digest_unpartitioned",
             "collection_id",
             "digest",
             unique=True,
-            sqlite_where=text("state = 'COMMITTED'"),
-            postgresql_where=text("state = 'COMMITTED'"),
+            sqlite_where=text(UNPARTITIONED_COMMITTED),
+            postgresql_where=text(UNPARTITIONED_COMMITTED),
+        ),
+        Index(
+            "uq_versions_partition_digest",
+            "collection_id",
+            "partition_key",
+            "digest",
+            unique=True,
+            sqlite_where=text(PARTITIONED_COMMITTED),
+            postgresql_where=text(PARTITIONED_COMMITTED),
         ),
         Index(
             "uq_versions_collection_distributed_pending",
@@ -108,6 +123,12 @@ class Version(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     partition_key: Mapped[str | None] = mapped_column(String(512), index=True)
     distributed_id: Mapped[str | None] = mapped_column(String(256))
+    #: While PENDING (parallel writers): the digest algorithm every writer must hash with, and
+    #: the aliases they asked for, applied when the version is finished. Cleared on commit;
+    #: a pending version's ``metadata`` and ``description`` are its own columns, merged as
+    #: writers upsert.
+    digest_algorithm: Mapped[str | None] = mapped_column(String(16))
+    pending_aliases: Mapped[list[str] | None] = mapped_column(JSON)
     ttl_seconds: Mapped[int | None] = mapped_column(BigInteger)
     producer_run_id: Mapped[str | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), index=True

@@ -82,6 +82,10 @@ class CommitRequest:
     #: (count, max id) of the pending entries the manifest was built from; the commit refuses
     #: (PendingChangedError) if a writer upserted since.
     pending_marker: tuple[int, int] | None = None
+    #: False when the caller did not write ``manifest_key`` (nor its blobs) because an equal
+    #: committed version already had them: the commit then only dedupes to that version, and
+    #: raises :class:`ReusedVersionGoneError` if it was deleted meanwhile.
+    manifest_written: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,4 +123,12 @@ class PendingChangedError(ConflictError):
     """A writer upserted into a pending version while ``finish_artifact`` was sealing it.
 
     ``finish_artifact`` catches it and builds the manifest again from the new entries.
+    """
+
+
+class ReusedVersionGoneError(ConflictError):
+    """The committed version a commit meant to reuse (skipping its upload) was deleted meanwhile.
+
+    ``Engine.commit`` catches it, uploads the blobs and the manifest, and commits again, so a
+    concurrent delete and gc can never leave a new version pointing at a missing manifest.
     """

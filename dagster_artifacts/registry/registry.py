@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Row, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -51,12 +51,33 @@ from dagster_artifacts.registry.records import (
     PendingChangedError,
     PendingSnapshot,
     PendingUpsert,
+    ReusedVersionGoneError,
     RunRecordView,
     VersionRecord,
 )
 
 T = TypeVar("T")
+#: Every column a VersionRecord needs; rows of these carry the ORM attribute names.
+VERSION_COLUMNS = (
+    Version.id,
+    Version.collection_id,
+    Version.index,
+    Version.state,
+    Version.digest,
+    Version.manifest_key,
+    Version.size,
+    Version.file_count,
+    Version.description,
+    Version.metadata_,
+    Version.created_at,
+    Version.committed_at,
+    Version.producer_run_id,
+    Version.partition_key,
+    Version.ttl_seconds,
+)
 MAX_ATTEMPTS = 12
+#: Up to this many versions, their aliases are read by version id; beyond, by collection.
+ALIAS_BY_VERSION_LIMIT = 100
 #: Execution option marking a read-only transaction (SQLite: deferred instead of IMMEDIATE).
 READ_ONLY_OPTION = "dagster_artifacts_read_only"
 #: SQLSTATEs of PostgreSQL errors that a retry of the whole transaction can fix: unique
@@ -147,6 +168,9 @@ class Registry:
                 f"{_first_line(error.orig)}. Check the URL, the user's rights and that the "
                 "database exists."
             ) from error
+        except RegistryError:  # a schema newer than this package
+            self.engine.dispose()
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -288,7 +312,11 @@ class Registry:
 
         The collection row is locked first (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN
         IMMEDIATE`` locks the whole database), so the dedupe probe, the next index and the alias
-        moves all see every earlier commit. With ``pending_version_id`` (``finish_artifact``) the
+        moves all see every earlier commit. Dedupe matches a committed version with the same
+        digest *and* the same partition key (None matches only unpartitioned versions). With
+        ``manifest_written=False`` the request reuses an equal version's manifest without having
+        written it; if that version is gone by now, :class:`ReusedVersionGoneError` tells the
+        caller to upload and try again. With ``pending_version_id`` (``finish_artifact``) the
         pending version is sealed in place, after checking that no writer upserted into it since
         its entries were read (``pending_marker``); otherwise :class:`PendingChangedError` asks
         the caller to read them again.
@@ -303,11 +331,18 @@ class Registry:
             version = session.scalar(
                 select(Version).where(
                     Version.collection_id == collection.id,
-                    Version.digest == request.digest,
-                    Version.state == COMMITTED,
+                    *_same_content(request.digest, request.partition_key),
                 )
             )
             created = version is None
+            if version is None and not request.manifest_written:
+                # The caller skipped uploading because an equal version existed when it looked;
+                # that version was deleted since (and its bytes may be gone with gc), so this
+                # commit must not point at its manifest. Nothing was written: upload, retry.
+                raise ReusedVersionGoneError(
+                    f"The version of {request.name!r} with digest {request.digest} that this "
+                    "commit meant to reuse was deleted meanwhile."
+                )
             if version is None:
                 if pending is not None:
                     version = pending
@@ -330,6 +365,8 @@ class Registry:
                 version.ttl_seconds = request.ttl_seconds
                 version.producer_run_id = request.run_id
                 version.committed_at = utcnow()
+                version.digest_algorithm = None  # pending-only state, now in the manifest
+                version.pending_aliases = None  # applied below with the request's aliases
                 session.flush()
             elif pending is not None:
                 # The finished parallel artifact equals an existing version: the writers' edges
@@ -472,20 +509,17 @@ class Registry:
                     state=PENDING,
                     distributed_id=request.distributed_id,
                     created_at=utcnow(),
-                    metadata_={
-                        "digest_algorithm": request.digest_algorithm,
-                        "aliases": [],
-                        "metadata": {},
-                        "description": None,
-                    },
+                    digest_algorithm=request.digest_algorithm,
+                    pending_aliases=[],
+                    metadata_={},
                 )
                 session.add(version)
                 session.flush()
-            info = dict(version.metadata_ or {})
-            if info.get("digest_algorithm", request.digest_algorithm) != request.digest_algorithm:
+            held_algorithm = version.digest_algorithm or request.digest_algorithm
+            if held_algorithm != request.digest_algorithm:
                 raise ConflictError(
                     f"Parallel artifact {request.name!r} ({request.distributed_id}) hashes with "
-                    f"{info.get('digest_algorithm')}, this writer with "
+                    f"{held_algorithm}, this writer with "
                     f"{request.digest_algorithm}; every writer must use the same "
                     "digest_algorithm."
                 )
@@ -510,11 +544,13 @@ class Registry:
             ]
             if fresh:
                 session.execute(insert(PendingEntry), fresh)
-            info["aliases"] = list(dict.fromkeys([*info.get("aliases", []), *request.aliases]))
-            info["metadata"] = {**info.get("metadata", {}), **request.metadata}
+            # New objects, not in-place edits, so the ORM sees the JSON columns change.
+            version.pending_aliases = list(
+                dict.fromkeys([*(version.pending_aliases or []), *request.aliases])
+            )
+            version.metadata_ = {**(version.metadata_ or {}), **request.metadata}
             if request.description is not None:
-                info["description"] = request.description
-            version.metadata_ = info
+                version.description = request.description
             if request.run_id:
                 self._add_edge(session, request.run_id, version.id, LOGGED)
             return version.id
@@ -541,7 +577,6 @@ class Registry:
             )
             if version is None:
                 return None
-            info = dict(version.metadata_ or {})
             entries = {
                 path: entry for path, (entry, _run) in _pending_entries(session, version.id).items()
             }
@@ -549,10 +584,10 @@ class Registry:
                 version_id=version.id,
                 entries=entries,
                 marker=_pending_marker(session, version.id),
-                digest_algorithm=str(info.get("digest_algorithm") or ""),
-                aliases=tuple(info.get("aliases", [])),
-                metadata=dict(info.get("metadata", {})),
-                description=info.get("description"),
+                digest_algorithm=version.digest_algorithm or "",
+                aliases=tuple(version.pending_aliases or ()),
+                metadata=dict(version.metadata_ or {}),
+                description=version.description,
             )
 
         return self._transaction(work, write=False)
@@ -586,42 +621,73 @@ class Registry:
 
     # -- reads ------------------------------------------------------------------------------------
     def _record(self, session: Session, version: Version, collection: Collection) -> VersionRecord:
-        project = session.get(Project, collection.project_id)
-        assert project is not None
-        aliases = list(
-            session.scalars(
-                select(Alias.alias).where(Alias.version_id == version.id).order_by(Alias.id)
-            )
-        )
-        return VersionRecord(
-            id=version.id,
-            entity=project.entity,
-            project=project.name,
-            name=collection.name,
-            type=collection.type,
-            index=version.index,
-            state=version.state,
-            digest=version.digest,
-            manifest_key=version.manifest_key,
-            size=version.size,
-            file_count=version.file_count,
-            description=version.description,
-            metadata=dict(version.metadata_ or {}),
-            aliases=aliases,
-            created_at=version.created_at,
-            committed_at=version.committed_at,
-            producer_run_id=version.producer_run_id,
-            partition_key=version.partition_key,
-            ttl_seconds=version.ttl_seconds,
-            collection_id=collection.id,
-        )
+        return self._records(session, [version], {collection.id: collection})[0]
 
-    def _records(self, session: Session, versions: Sequence[Version]) -> list[VersionRecord]:
+    def _records(
+        self,
+        session: Session,
+        versions: Sequence[Version] | Sequence[Row[Any]],
+        collections: dict[int, Collection] | None = None,
+    ) -> list[VersionRecord]:
+        """Detached records of ``versions`` in a fixed number of queries, however many there are.
+
+        ``versions`` are ORM objects, or rows of :data:`VERSION_COLUMNS` (cheaper for long
+        lists: no ORM object per row).
+
+        Collections and projects are fetched once per distinct id (usually one), and aliases
+        in one query: by version id for a few versions, else by collection (an artifact has
+        few aliases), so listing 10,000 versions never issues a query per version.
+        """
+        if not versions:
+            return []
+        known = dict(collections or {})
+        for collection_id in {version.collection_id for version in versions} - known.keys():
+            found = session.get(Collection, collection_id)
+            assert found is not None
+            known[collection_id] = found
+        projects: dict[int, Project] = {}
+        for project_id in {collection.project_id for collection in known.values()}:
+            project = session.get(Project, project_id)
+            assert project is not None
+            projects[project_id] = project
+        wanted = {version.id for version in versions}
+        query = select(Alias.version_id, Alias.alias).order_by(Alias.id)
+        if len(wanted) <= ALIAS_BY_VERSION_LIMIT:
+            query = query.where(Alias.version_id.in_(wanted))
+        else:
+            query = query.where(Alias.collection_id.in_(list(known)))
+        aliases: dict[int, list[str]] = {}
+        for version_id, alias in session.execute(query):
+            if version_id in wanted:
+                aliases.setdefault(version_id, []).append(alias)
         records = []
         for version in versions:
-            collection = session.get(Collection, version.collection_id)
-            assert collection is not None
-            records.append(self._record(session, version, collection))
+            collection = known[version.collection_id]
+            project = projects[collection.project_id]
+            records.append(
+                VersionRecord(
+                    id=version.id,
+                    entity=project.entity,
+                    project=project.name,
+                    name=collection.name,
+                    type=collection.type,
+                    index=version.index,
+                    state=version.state,
+                    digest=version.digest,
+                    manifest_key=version.manifest_key,
+                    size=version.size,
+                    file_count=version.file_count,
+                    description=version.description,
+                    metadata=dict(version.metadata_ or {}),
+                    aliases=aliases.get(version.id, []),
+                    created_at=version.created_at,
+                    committed_at=version.committed_at,
+                    producer_run_id=version.producer_run_id,
+                    partition_key=version.partition_key,
+                    ttl_seconds=version.ttl_seconds,
+                    collection_id=collection.id,
+                )
+            )
         return records
 
     def resolve(
@@ -635,11 +701,13 @@ class Registry:
         """Find the committed version ``name:alias_or_version`` or raise ArtifactNotFoundError."""
 
         def work(session: Session) -> VersionRecord:
-            collection = session.scalar(
-                select(Collection)
+            # The project is loaded with the collection so the record needs no query for it.
+            row = session.execute(
+                select(Collection, Project)
                 .join(Project)
                 .where(Project.entity == entity, Project.name == project, Collection.name == name)
-            )
+            ).first()
+            collection = None if row is None else row[0]
             where = f"{entity}/{project}/{name}"
             if collection is None:
                 raise ArtifactNotFoundError(
@@ -657,8 +725,9 @@ class Registry:
             if match:
                 query = query.where(Version.index == int(match.group(1)))
             else:
+                # By (collection_id, alias), the unique index: one row, not a scan of versions.
                 query = query.join(Alias, Alias.version_id == Version.id).where(
-                    Alias.alias == alias_or_version
+                    Alias.collection_id == collection.id, Alias.alias == alias_or_version
                 )
             version = session.scalar(query)
             if version is None:
@@ -688,9 +757,13 @@ class Registry:
         return f"versions {', '.join(shown) or 'none'} and aliases {', '.join(sorted(aliases)) or 'none'}"
 
     def find_committed(
-        self, entity: str, project: str, name: str, digest: str
+        self, entity: str, project: str, name: str, digest: str, partition_key: str | None = None
     ) -> VersionRecord | None:
-        """The committed version of ``name`` with this digest, if any (a cheap dedupe probe)."""
+        """The committed version of ``name`` with this digest and partition key, if any.
+
+        A cheap dedupe probe before uploading; :meth:`commit_version` decides again under the
+        collection lock.
+        """
 
         def work(session: Session) -> VersionRecord | None:
             version = session.scalar(
@@ -701,8 +774,7 @@ class Registry:
                     Project.entity == entity,
                     Project.name == project,
                     Collection.name == name,
-                    Version.digest == digest,
-                    Version.state == COMMITTED,
+                    *_same_content(digest, partition_key),
                 )
             )
             return None if version is None else self._records(session, [version])[0]
@@ -742,7 +814,7 @@ class Registry:
 
         def work(session: Session) -> list[VersionRecord]:
             query = (
-                select(Version)
+                select(*VERSION_COLUMNS)
                 .join(Collection)
                 .join(Project)
                 .where(
@@ -757,7 +829,7 @@ class Registry:
                 query = query.where(Collection.type == type)
             if partition_key is not None:
                 query = query.where(Version.partition_key == partition_key)
-            return self._records(session, list(session.scalars(query)))
+            return self._records(session, list(session.execute(query)))
 
         return self._transaction(work, write=False)
 
@@ -909,7 +981,7 @@ class Registry:
     def run_versions(self, run_id: str, direction: str) -> list[VersionRecord]:
         def work(session: Session) -> list[VersionRecord]:
             query = (
-                select(Version)
+                select(*VERSION_COLUMNS)
                 .join(Lineage, Lineage.version_id == Version.id)
                 .where(
                     Lineage.run_id == run_id,
@@ -918,7 +990,7 @@ class Registry:
                 )
                 .order_by(Lineage.id)
             )
-            return self._records(session, list(session.scalars(query)))
+            return self._records(session, list(session.execute(query)))
 
         return self._transaction(work, write=False)
 
@@ -929,6 +1001,21 @@ class Registry:
         project = session.get(Project, run.project_id)
         assert project is not None
         return _run_view(run, project.entity, project.name)
+
+
+def _same_content(digest: str, partition_key: str | None) -> tuple[Any, ...]:
+    """Conditions matching the committed version that a commit of ``digest`` would dedupe to.
+
+    The partition key is part of a version's identity: the same bytes logged for another
+    partition are another version, tied to that partition (the two partial unique indexes of
+    ``models.Version`` enforce the same rule).
+    """
+    partition = (
+        Version.partition_key.is_(None)
+        if partition_key is None
+        else Version.partition_key == partition_key
+    )
+    return (Version.digest == digest, Version.state == COMMITTED, partition)
 
 
 def _run_view(run: RunRecord, entity: str, project: str) -> RunRecordView:
