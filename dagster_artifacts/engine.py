@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ArtifactTypeMismatchError, InvalidPathError
+from dagster_artifacts.lifecycle import reuse_lease
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.progress import watch_folder
 from dagster_artifacts.registry import CommitRequest, Registry, VersionRecord
@@ -84,11 +85,15 @@ class Engine:
             request.entity, request.project, request.name, request.digest
         )
         if existing is None or existing.type != request.type:
-            self.upload_blobs(manifest)
-            manifest_key = self.write_manifest(manifest)
-        else:  # same content is already committed: nothing to upload
-            manifest_key = existing.manifest_key or ""
-        return self.registry.commit_version(replace(request, manifest_key=manifest_key))
+            # On object stores, a lease keeps a concurrent gc off the blobs this commit reuses.
+            with reuse_lease(self, manifest):
+                self.upload_blobs(manifest)
+                manifest_key = self.write_manifest(manifest)
+                return self.registry.commit_version(replace(request, manifest_key=manifest_key))
+        # Same content is already committed: nothing to upload.
+        return self.registry.commit_version(
+            replace(request, manifest_key=existing.manifest_key or "")
+        )
 
     # -- reading ----------------------------------------------------------------------------------
     def manifest(self, record: VersionRecord) -> Manifest:
