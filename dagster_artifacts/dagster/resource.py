@@ -39,12 +39,14 @@ class ArtifactsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     cache_dir: str | None = None
 
     def settings(self) -> Settings:
+        # Outside a Dagster run (a script calling ``.api()``), ``dg.EnvVar`` fields are still
+        # unresolved: resolve them here as Dagster would.
         return Settings.resolve(
-            root=self.root or None,
-            database=self.database or None,
-            entity=self.entity or None,
-            project=self.project or None,
-            cache_dir=self.cache_dir or None,
+            root=resolve_env_vars(self.root, "root") or None,
+            database=resolve_env_vars(self.database, "database") or None,
+            entity=resolve_env_vars(self.entity, "entity") or None,
+            project=resolve_env_vars(self.project, "project") or None,
+            cache_dir=resolve_env_vars(self.cache_dir, "cache_dir") or None,
             storage_options=resolve_env_vars(dict(self.storage_options or {})),
         )
 

@@ -227,10 +227,11 @@ def test_whole_example_on_s3_root_with_sqlite_registry(
     monkeypatch.setenv("BIKES_S3_KEY_ID", key_id)
     monkeypatch.setenv("BIKES_S3_SECRET", secret)
     database = tmp_path / "registry.db"
+    monkeypatch.setenv("BIKES_REGISTRY", f"sqlite:///{database}")
     store = ArtifactsResource(
         project=PROJECT,
         root=f"s3://{bucket}/artifacts",
-        database=f"sqlite:///{database}",
+        database=dg.EnvVar("BIKES_REGISTRY"),  # also resolved by store.api() outside a run
         storage_options={
             "endpoint_url": s3.endpoint_url,
             "key": dg.EnvVar("BIKES_S3_KEY_ID"),
