@@ -228,8 +228,7 @@ def refresh_reused(engine: Engine, manifest: Manifest) -> None:
     version was deleted), gc could collect it between the writer's check and its commit. Setting
     its modification time to now puts it inside gc's grace period, and gc checks the time again
     right before deleting. Only local stores can do this cheaply (object stores have no "touch"
-    that keeps the content: there :func:`reuse_lease` does the job); a missing file is left
-    missing, never created empty.
+    that keeps the content); a missing file is left missing, never created empty.
     """
     if not getattr(engine.blobs, "_renames_atomically", False):
         return
