@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ArtifactTypeMismatchError, InvalidPathError
+from dagster_artifacts.lifecycle import reuse_lease
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.progress import watch_folder
 from dagster_artifacts.registry import (
@@ -100,9 +101,11 @@ class Engine:
                 )
             except ReusedVersionGoneError:
                 pass  # deleted meanwhile: its bytes may be gone, so upload as for new content
-        self.upload_blobs(manifest)
-        manifest_key = self.write_manifest(manifest)
-        return self.registry.commit_version(replace(request, manifest_key=manifest_key))
+        # On object stores, a lease keeps a concurrent gc off the blobs this commit reuses.
+        with reuse_lease(self, manifest):
+            self.upload_blobs(manifest)
+            manifest_key = self.write_manifest(manifest)
+            return self.registry.commit_version(replace(request, manifest_key=manifest_key))
 
     # -- reading ----------------------------------------------------------------------------------
     def manifest(self, record: VersionRecord) -> Manifest:

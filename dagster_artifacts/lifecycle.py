@@ -18,18 +18,24 @@ deleted.
 The one hard case is a writer that *reuses* an old orphan blob: it finds the blob present and
 skips the upload. On a local store, writers refresh the modification time of every blob they are
 about to reuse (:func:`refresh_reused`, called by ``Engine.upload_blobs``), which puts it inside
-the grace period. Object stores have no cheap "touch", so there gc re-reads the registry (at
-most once a second) while it deletes, and skips anything a version committed meanwhile needs;
-what remains is a writer that checked before gc deleted and commits after it, a window as long
-as that writer's upload (see the issue notes).
+the grace period, and gc checks the time again just before deleting. Object stores have no cheap
+"touch", so there writers hold a lease (:func:`reuse_lease`) from before they check what exists
+until after their registry commit, and gc publishes each deletion batch before it reads the
+leases and the registry; a writer that started after that read waits for the batch to end and
+then uploads what it removed. Deletion itself is batched (S3 ``DeleteObjects``, GCS batch
+requests), one request per 1,000 (S3) or 100 (GCS) keys instead of one per key.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -40,6 +46,7 @@ from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry.lifecycle import expired_versions, live_references
 from dagster_artifacts.registry.records import VersionRecord
 from dagster_artifacts.storage.blobstore import BLOBS, MANIFESTS
+from dagster_artifacts.storage.retry import retry_sync
 
 if TYPE_CHECKING:
     from dagster_artifacts.engine import Engine
@@ -47,6 +54,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=24)
+
+#: Store prefixes of the gc/writer protocol (see :func:`reuse_lease`), beside blobs/ and manifests/.
+LEASES = "leases"
+GC_MARKERS = "gc"
+#: Keys gc deletes per batch (one marker, one lease read, one registry read, one bulk delete).
+DELETE_BATCH = 1000
+#: A writer's lease older than this is from a crashed writer and no longer protects anything.
+LEASE_TTL = timedelta(hours=24)
+#: A gc batch marker older than this is from a crashed gc; writers stop waiting for it.
+MARKER_TTL = timedelta(minutes=10)
+WAIT_POLL_SECONDS = 0.2
 
 _DURATION_UNITS = {
     "s": 1,
@@ -268,8 +286,10 @@ def gc(
     """Expire TTL'd versions, then delete blobs and manifests nothing live references.
 
     A blob or manifest modified less than ``grace`` ago is never deleted, whatever the registry
-    says: it may belong to a writer that has not committed yet. ``on_progress`` is called with the
-    number of keys examined, for progress bars.
+    says: it may belong to a writer that has not committed yet. Neither is anything a writer
+    holds a lease on (object stores, see :func:`reuse_lease`). Deletion goes in batches of
+    ``DELETE_BATCH`` keys, one bulk request each where the store has one. ``on_progress`` is
+    called with the number of keys examined, for progress bars.
     """
     grace_period = parse_duration(grace)
     moment = now or datetime.now(timezone.utc)
@@ -290,6 +310,8 @@ def gc(
         if manifest is not None:
             young_blobs.update(_blob_parts(engine, manifest))
 
+    # 3. Candidates: unreferenced and older than the grace period.
+    candidates: list[tuple[str, dict[str, Any]]] = []
     examined = 0
     for key, info in sorted(manifests.items()):
         examined += 1
@@ -298,9 +320,7 @@ def gc(
         if key in young_manifests:
             result.recent_kept += 1
             continue
-        if not dry_run and live.refresh_due() and key in live.manifests:
-            continue  # committed since the first read
-        _collect(engine, key, info, cutoff, result, is_manifest=True)
+        candidates.append((key, info))
     for key, info in sorted(blobs.items()):
         examined += 1
         if on_progress is not None and examined % 256 == 0:
@@ -308,28 +328,93 @@ def gc(
         parts = _split_blob_key(key)
         if live.keeps(parts):
             result.blobs_kept += 1
-            continue
-        if parts in young_blobs:
+        elif parts in young_blobs or not _older(info, cutoff):
             result.recent_kept += 1
-            continue
-        if not dry_run and live.refresh_due() and live.keeps(parts):
-            result.blobs_kept += 1  # a version referencing it was committed meanwhile
-            continue
-        _collect(engine, key, info, cutoff, result, is_manifest=False)
+        else:
+            candidates.append((key, info))
     if on_progress is not None:
         on_progress(examined)
+
+    # 4. Delete them batch by batch, each batch announced to writers first (object stores).
+    for start in range(0, len(candidates), DELETE_BATCH):
+        batch = candidates[start : start + DELETE_BATCH]
+        if dry_run:
+            for key, info in batch:
+                _count(result, key, info)
+        else:
+            _delete_batch(engine, batch, cutoff, live, result)
+    if not dry_run:
+        _purge_stale(engine)
     return result
 
 
-class _LiveSet:
-    """What live versions reference, re-read from the registry while gc deletes.
+def _delete_batch(
+    engine: Engine,
+    batch: list[tuple[str, dict[str, Any]]],
+    cutoff: float,
+    live: _LiveSet,
+    result: GcResult,
+) -> None:
+    """Delete one batch of candidates, sparing whatever became needed since they were chosen.
 
-    The first read happens after the store listing; later reads (at most every
-    ``REFRESH_SECONDS``) pick up versions committed while gc runs, reading only the manifests
-    not seen before, so a long collection never deletes what a writer has since committed.
+    Order (the writer's side is :func:`reuse_lease`): publish the batch as a marker, *then*
+    read the writers' leases and the registry, then delete, then drop the marker. A writer whose
+    lease this read missed wrote it after the marker was visible, so it finds the marker and
+    waits for this batch to end before it checks which blobs exist.
     """
+    marker = _publish_marker(engine, [key for key, _info in batch])
+    try:
+        leased = _leased_keys(engine)
+        live.refresh()
+        doomed: list[tuple[str, dict[str, Any]]] = []
+        for key, info in batch:
+            is_manifest = key.startswith(MANIFESTS + "/")
+            needed = key in live.manifests if is_manifest else live.keeps(_split_blob_key(key))
+            if needed:  # a version referencing it was committed meanwhile
+                if not is_manifest:
+                    result.blobs_kept += 1
+                continue
+            if key in leased or not _still_old(engine, key, cutoff):
+                result.recent_kept += 1  # a writer is reusing it right now
+                continue
+            doomed.append((key, info))
+        engine.blobs.delete_many(key for key, _info in doomed)
+        for key, info in doomed:
+            _count(result, key, info)
+    finally:
+        if marker is not None:
+            _remove_quietly(engine, marker)
 
-    REFRESH_SECONDS = 1.0
+
+def _count(result: GcResult, key: str, info: dict[str, Any]) -> None:
+    if key.startswith(MANIFESTS + "/"):
+        result.manifests_deleted += 1
+    else:
+        result.blobs_deleted += 1
+    result.bytes_freed += int(info.get("size") or 0)
+    result.deleted_keys.append(key)
+
+
+def _still_old(engine: Engine, key: str, cutoff: float) -> bool:
+    """On a local store, check the modification time again: a writer may have just touched it.
+
+    Object stores cannot be touched (leases stand in for it), so there the listing's time holds
+    and no request per key is spent.
+    """
+    if not _is_local(engine):
+        return True
+    try:
+        return _older(engine.blobs.fs.info(engine.blobs.path(key)), cutoff)
+    except FileNotFoundError:
+        return True  # someone else collected it; deleting again is harmless
+
+
+class _LiveSet:
+    """What live versions reference, re-read from the registry before each deletion batch.
+
+    Each read picks up versions committed while gc runs, reading only the manifests not seen
+    before, so a long collection never deletes what a writer has since committed.
+    """
 
     def __init__(self, engine: Engine, ignored_manifests: set[str | None]) -> None:
         self.engine = engine
@@ -337,11 +422,8 @@ class _LiveSet:
         self.manifests: set[str] = set()
         self.blobs: set[tuple[str, str]] = set()
         self.pending_hex: set[str] = set()
-        self._last = 0.0
 
     def refresh(self) -> None:
-        import time
-
         refs = live_references(self.engine.registry)
         for key in sorted(refs.manifest_keys - self.manifests - self.ignored):
             manifest = _read_manifest(self.engine, key, required=True)
@@ -349,19 +431,142 @@ class _LiveSet:
             self.blobs.update(_blob_parts(self.engine, manifest))
             self.manifests.add(key)
         self.pending_hex |= refs.pending_hex
-        self._last = time.monotonic()
-
-    def refresh_due(self) -> bool:
-        """Re-read the registry if the last read is old; True if it did."""
-        import time
-
-        if time.monotonic() - self._last < self.REFRESH_SECONDS:
-            return False
-        self.refresh()
-        return True
 
     def keeps(self, parts: tuple[str, str]) -> bool:
         return parts in self.blobs or parts[1] in self.pending_hex
+
+
+# -- leases: writers and gc on object stores -------------------------------------------------------------
+def _is_local(engine: Engine) -> bool:
+    return bool(getattr(engine.blobs, "_renames_atomically", False))
+
+
+def _lease_keys(engine: Engine, manifests: tuple[Manifest, ...]) -> list[str]:
+    keys: set[str] = set()
+    for manifest in manifests:
+        keys.update(
+            engine.blobs.blob_key(entry.digest, manifest.digest_algorithm)
+            for entry in manifest.entries.values()
+            if not entry.is_reference
+        )
+        keys.add(engine.blobs.manifest_key(manifest.to_bytes()))
+    return sorted(keys)
+
+
+@contextmanager
+def reuse_lease(engine: Engine, *manifests: Manifest) -> Iterator[None]:
+    """Hold a lease on the blobs and manifests of ``manifests`` while they are stored and committed.
+
+    The race it closes: a writer finds an old orphan blob already stored, skips uploading it,
+    and gc deletes the blob before the writer's version is committed, leaving a committed version
+    with a missing blob. On a local store :func:`refresh_reused` touches such blobs; an object
+    store cannot change a modification time without rewriting the object, so the writer instead
+    puts one small lease object (``leases/<id>.json``, the keys it needs) *before* it checks
+    which blobs exist, and removes it after the registry commit. gc never deletes a leased key.
+
+    A gc that read the leases before this one appeared has already published its batch under
+    ``gc/``: the writer finds that marker (one listing) and, if the batch names keys it needs,
+    waits until the batch is done; only then does it check which blobs exist, and uploads the
+    ones gc removed. Cost on the common path: one PUT, one LIST and one DELETE per commit.
+    Leases older than ``LEASE_TTL`` (a crashed writer) and batch markers older than
+    ``MARKER_TTL`` (a crashed gc) are ignored and purged by the next gc.
+    """
+    if _is_local(engine) or not manifests:
+        yield
+        return
+    keys = _lease_keys(engine, manifests)
+    lease: str | None = f"{LEASES}/{uuid.uuid4().hex}.json"
+    try:
+        engine.blobs.put_bytes(json.dumps({"keys": keys}).encode(), lease)  # type: ignore[arg-type]
+        _wait_for_gc(engine, set(keys))
+    except StorageError as error:
+        # A store that refuses this small write (no bucket, no access, down) refuses the blobs
+        # too, and that error, naming a blob, is the one to show. Should the blobs go through
+        # anyway, the commit is only as safe as gc's grace period, so say so.
+        log.warning("No gc lease for this commit (%s); continuing without one.", error)
+        lease = None
+    try:
+        yield
+    finally:
+        if lease is not None:
+            _remove_quietly(engine, lease)
+
+
+def _wait_for_gc(engine: Engine, keys: set[str]) -> None:
+    """Wait while a running gc batch is deleting any of ``keys`` (see :func:`reuse_lease`)."""
+    while True:
+        busy = False
+        for marker, info in _listing(engine, GC_MARKERS):
+            if _age_seconds(info) > MARKER_TTL.total_seconds():
+                continue  # a crashed gc: ignore (the next gc removes it)
+            doomed = _read_keys(engine, marker)
+            if doomed is not None and not keys.isdisjoint(doomed):
+                busy = True
+                break
+        if not busy:
+            return
+        log.info("Waiting for a running gc batch to finish before reusing stored blobs")
+        _pause()
+
+
+def _pause() -> None:
+    """One poll interval of a writer waiting for a gc batch (a seam tests use to see the wait)."""
+    time.sleep(WAIT_POLL_SECONDS)
+
+
+def _publish_marker(engine: Engine, keys: list[str]) -> str | None:
+    if _is_local(engine):
+        return None
+    marker = f"{GC_MARKERS}/{uuid.uuid4().hex}.json"
+    engine.blobs.put_bytes(json.dumps({"keys": keys}).encode(), marker)
+    return marker
+
+
+def _leased_keys(engine: Engine) -> set[str]:
+    """Every key a live writer holds a lease on."""
+    leased: set[str] = set()
+    for lease, info in _listing(engine, LEASES):
+        if _age_seconds(info) > LEASE_TTL.total_seconds():
+            continue
+        leased.update(_read_keys(engine, lease) or ())
+    return leased
+
+
+def _purge_stale(engine: Engine) -> None:
+    """Remove leases and batch markers left by writers or gc runs that crashed."""
+    stale = [
+        key
+        for prefix, ttl in ((LEASES, LEASE_TTL), (GC_MARKERS, MARKER_TTL))
+        for key, info in _listing(engine, prefix)
+        if _age_seconds(info) > ttl.total_seconds()
+    ]
+    engine.blobs.delete_many(stale)
+
+
+def _read_keys(engine: Engine, key: str) -> list[str] | None:
+    """The ``keys`` of a lease or marker; None if it is gone (finished meanwhile) or unreadable."""
+    try:
+        data = json.loads(engine.blobs.read_bytes(key))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        log.warning("Ignoring unreadable %s", key)
+        return None
+    return [str(item) for item in data.get("keys", [])]
+
+
+def _remove_quietly(engine: Engine, key: str) -> None:
+    """Remove a lease or marker; a failure only delays its keys' collection until it goes stale."""
+    try:
+        engine.blobs.delete_many([key])
+    except Exception as error:  # noqa: BLE001 - never mask the writer's own outcome
+        log.warning("Could not remove %s (it expires by itself): %s", engine.blobs.url(key), error)
+
+
+def _age_seconds(info: dict[str, Any]) -> float:
+    """Wall-clock age of a lease or marker (not gc's ``now``: these are about live processes)."""
+    mtime = _mtime(info)
+    return 0.0 if mtime is None else time.time() - mtime
 
 
 def _blob_parts(engine: Engine, manifest: Manifest) -> Iterator[tuple[str, str]]:
@@ -370,54 +575,32 @@ def _blob_parts(engine: Engine, manifest: Manifest) -> Iterator[tuple[str, str]]
             yield _split_blob_key(engine.blobs.blob_key(entry.digest, manifest.digest_algorithm))
 
 
-def _collect(
-    engine: Engine,
-    key: str,
-    info: dict[str, Any],
-    cutoff: float,
-    result: GcResult,
-    *,
-    is_manifest: bool,
-) -> None:
-    """Delete one unreferenced key if it is older than the grace period (checked again now)."""
-    if not _older(info, cutoff):
-        result.recent_kept += 1
-        return
-    size = int(info.get("size") or 0)
-    if not result.dry_run:
-        try:
-            fresh = engine.blobs.fs.info(engine.blobs.path(key))
-        except FileNotFoundError:
-            return  # someone else collected it
-        if not _older(fresh, cutoff):  # touched since the listing: a writer is reusing it
-            result.recent_kept += 1
-            return
-        try:
-            engine.blobs.delete(key)
-        except FileNotFoundError:
-            return
-    if is_manifest:
-        result.manifests_deleted += 1
-    else:
-        result.blobs_deleted += 1
-    result.bytes_freed += size
-    result.deleted_keys.append(key)
-
-
 def _listing(engine: Engine, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(key, info)`` for every file under ``prefix`` in the store, in one listing."""
+    """``(key, info)`` for every file under ``prefix`` in the store, in one listing.
+
+    On object stores the listing is a prefix query under the root, which costs one request even
+    when nothing is there (a plain ``find`` of a missing "folder" costs three on S3): writers
+    list ``gc/`` on every commit.
+    """
     fs = engine.blobs.fs
     base = engine.blobs.path(prefix)
     invalidate = getattr(fs, "invalidate_cache", None)
     if invalidate is not None:
         invalidate(base)
+    root = engine.blobs.root
     try:
-        found = fs.find(base, detail=True)
+        if _is_local(engine):
+            found = fs.find(base, detail=True)
+        else:  # transient failures retried; a permanent one is a StorageError naming the URL
+            found = retry_sync(
+                lambda: fs.find(root, prefix=f"{prefix}/", detail=True),
+                "list",
+                engine.blobs.url(prefix),
+            )
     except FileNotFoundError:
         return
-    root = engine.blobs.root
     for full, info in found.items():
-        if info.get("type", "file") != "file":
+        if info.get("type", "file") != "file" or not full.startswith(f"{base}/"):
             continue
         key = full[len(root) + 1 :] if full.startswith(root + "/") else full
         yield key, info

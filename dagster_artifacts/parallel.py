@@ -25,6 +25,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from dagster_artifacts.errors import ArtifactError, ConflictError, InvalidArgumentError
+from dagster_artifacts.lifecycle import reuse_lease
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import LATEST, validate_aliases
 from dagster_artifacts.registry import CommitRequest, PendingChangedError, PendingUpsert
@@ -88,22 +89,23 @@ def upsert(
             f"{', '.join(conflicts[:10])} with other content; give each writer its own file "
             "names, e.g. parts/table_<writer>."
         )
-    engine.upload_blobs(manifest)
-    engine.registry.upsert_pending(
-        PendingUpsert(
-            entity=run.entity,
-            project=run.project,
-            name=artifact.collection_name,
-            type=artifact.type,
-            distributed_id=did,
-            entries=entries,
-            digest_algorithm=manifest.digest_algorithm,
-            run_id=run.id,
-            aliases=tuple(alias_list + [a for a in artifact._aliases if a not in alias_list]),
-            metadata=dict(artifact.metadata),
-            description=artifact.description,
+    with reuse_lease(engine, manifest):  # until the registry protects them as pending entries
+        engine.upload_blobs(manifest)
+        engine.registry.upsert_pending(
+            PendingUpsert(
+                entity=run.entity,
+                project=run.project,
+                name=artifact.collection_name,
+                type=artifact.type,
+                distributed_id=did,
+                entries=entries,
+                digest_algorithm=manifest.digest_algorithm,
+                run_id=run.id,
+                aliases=tuple(alias_list + [a for a in artifact._aliases if a not in alias_list]),
+                metadata=dict(artifact.metadata),
+                description=artifact.description,
+            )
         )
-    )
     artifact._finalized = True
     artifact._engine = engine
     artifact._cleanup_staging()
@@ -124,7 +126,6 @@ def finish(
     name = artifact.collection_name
     engine.check_type(run.entity, run.project, name, artifact.type)
     own = artifact._manifest
-    uploaded = False
     for _attempt in range(FINISH_ATTEMPTS):
         snapshot = registry.pending_snapshot(run.entity, run.project, name, did)
         merged = Manifest(digest_algorithm=own.digest_algorithm)
@@ -162,32 +163,33 @@ def finish(
                 "writers already upserted with other content; rename the finisher's file."
             )
         merged.entries.update(own.entries)
-        if not uploaded:  # after the conflict checks, so a refused finish uploads nothing
+        with reuse_lease(engine, own, merged):  # see lifecycle.reuse_lease
+            # After the conflict checks, so a refused finish uploads nothing; again on a retry
+            # (a no-op unless a gc removed them between attempts, when no lease held them).
             engine.upload_blobs(own)
-            uploaded = True
-        manifest_key = engine.write_manifest(merged)
-        request = CommitRequest(
-            entity=run.entity,
-            project=run.project,
-            name=name,
-            type=artifact.type,
-            digest=merged.digest(),
-            manifest_key=manifest_key,
-            size=merged.size,
-            file_count=len(merged.entries),
-            description=description,
-            metadata=metadata,
-            aliases=tuple(all_aliases),
-            run_id=run.id,
-            partition_key=artifact.partition_key,
-            ttl_seconds=int(artifact.ttl.total_seconds()) if artifact.ttl else None,
-            pending_version_id=snapshot.version_id if snapshot is not None else None,
-            pending_marker=snapshot.marker if snapshot is not None else None,
-        )
-        try:
-            record, created = registry.commit_version(request)
-        except PendingChangedError:
-            continue
+            manifest_key = engine.write_manifest(merged)
+            request = CommitRequest(
+                entity=run.entity,
+                project=run.project,
+                name=name,
+                type=artifact.type,
+                digest=merged.digest(),
+                manifest_key=manifest_key,
+                size=merged.size,
+                file_count=len(merged.entries),
+                description=description,
+                metadata=metadata,
+                aliases=tuple(all_aliases),
+                run_id=run.id,
+                partition_key=artifact.partition_key,
+                ttl_seconds=int(artifact.ttl.total_seconds()) if artifact.ttl else None,
+                pending_version_id=snapshot.version_id if snapshot is not None else None,
+                pending_marker=snapshot.marker if snapshot is not None else None,
+            )
+            try:
+                record, created = registry.commit_version(request)
+            except PendingChangedError:
+                continue
         break
     else:
         raise ConflictError(

@@ -285,7 +285,7 @@ def test_gc_rereads_the_registry_before_deleting(
 
     The interleaving is forced by wrapping gc's registry read (the commit itself is real), and
     the store is aged afterwards as on an object store, where reused blobs cannot be refreshed:
-    only gc's re-read of the registry before deleting keeps the new version whole.
+    only gc's re-read of the registry before each deletion batch keeps the new version whole.
     """
     from dagster_artifacts import lifecycle
 
@@ -302,9 +302,182 @@ def test_gc_rereads_the_registry_before_deleting(
         return real(registry)
 
     monkeypatch.setattr(lifecycle, "live_references", interleaved)
-    monkeypatch.setattr(lifecycle._LiveSet, "REFRESH_SECONDS", 0.0)
     report = gc(engine(), grace="1h")
     assert len(calls) >= 2
     assert (report.blobs_deleted, report.manifests_deleted) == (0, 0)  # both reused by new:v0
     path = wandb.Api().artifact("new:v0").download(root=str(tmp_path / "new"))
     assert Path(path, "data").read_text() == "reused bytes"
+
+
+# -- gc on object stores (moto S3, GCS emulator) -------------------------------------------------------
+@pytest.fixture
+def s3_store(s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """The library's store on a fresh moto bucket (root ``s3://<bucket>/art``), SQLite registry."""
+    bucket = s3.make_bucket()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.endpoint_url)
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_ROOT", f"s3://{bucket}/art")
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DATABASE", f"sqlite:///{tmp_path / 'registry.db'}")
+    return s3, bucket
+
+
+def _two_days_on() -> datetime:
+    """A gc ``now`` that puts every object past any grace period (S3 times cannot be set back)."""
+    return datetime.now(timezone.utc) + timedelta(days=2)
+
+
+def _log_in_thread(name: str, text: str, errors: list[BaseException]) -> Any:
+    import threading
+
+    from dagster_artifacts.runs import start_run
+
+    def work() -> None:
+        try:
+            with start_run(Settings.resolve(), job_type="writer") as run:
+                artifact = wandb.Artifact(name, type="dataset")
+                with artifact.new_file("data") as handle:
+                    handle.write(text)
+                run.log_artifact(artifact).wait()
+        except BaseException as error:  # pragma: no cover - reported by the test
+            errors.append(error)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def test_s3_gc_between_a_writers_reuse_check_and_its_commit_spares_the_blob(
+    s3_store: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The race: the writer sees an old orphan blob stored and skips it; gc runs; it commits.
+
+    The interleaving is forced at the writer's real existence check: gc runs in full right after
+    it returns. Its lease (taken before the check) keeps the orphan and its manifest alive.
+    """
+    s3, bucket = s3_store
+    log("old", {"data": "reused bytes"}).delete(delete_aliases=True)
+    later = _two_days_on()
+    assert gc(engine(), grace="1h", now=later, dry_run=True).blobs_deleted == 1  # collectable
+
+    store = engine().blobs
+    real_existing = store.existing
+    reports: list[Any] = []
+
+    def existing_then_gc(keys: Any) -> set[str]:
+        present = real_existing(keys)
+        if not reports:  # the writer has decided what to skip; now gc runs in full
+            reports.append(gc(engine(), grace="1h", now=later))
+        return present
+
+    monkeypatch.setattr(store, "existing", existing_then_gc)
+    log("new", {"data": "reused bytes"})
+
+    [report] = reports
+    assert (report.blobs_deleted, report.manifests_deleted) == (0, 0)
+    assert report.recent_kept == 2  # the leased blob and manifest
+    path = wandb.Api().artifact("new:v0").download(root=str(tmp_path / "new"))
+    assert Path(path, "data").read_text() == "reused bytes"
+    keys = s3.keys(bucket, "art/")
+    assert not [k for k in keys if k.startswith(("art/leases/", "art/gc/"))]  # all released
+    assert gc(engine(), grace="1h", now=later).blobs_deleted == 0  # now live
+
+
+def test_s3_writer_starting_during_a_gc_batch_waits_then_uploads_what_gc_removed(
+    s3_store: tuple[Any, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The other order: gc has read the leases (none) and is about to delete the orphan when a
+    writer that needs it starts. The writer finds gc's batch marker, waits for the batch, then
+    sees the blob gone and uploads it: its version is complete."""
+    import threading
+
+    from dagster_artifacts import lifecycle
+
+    s3, bucket = s3_store
+    log("old", {"data": "reused bytes"}).delete(delete_aliases=True)
+    real_leased = lifecycle._leased_keys
+    real_pause = lifecycle._pause
+    writer_waits = threading.Event()
+    errors: list[BaseException] = []
+    threads: list[threading.Thread] = []
+
+    def pause() -> None:
+        writer_waits.set()
+        real_pause()
+
+    def leased_then_writer_starts(engine_: Any) -> set[str]:
+        leased = real_leased(engine_)  # no lease yet: the writer has not started
+        threads.append(_log_in_thread("new", "reused bytes", errors))
+        assert writer_waits.wait(timeout=20), "the writer never waited for the gc batch"
+        return leased
+
+    monkeypatch.setattr(lifecycle, "_pause", pause)
+    monkeypatch.setattr(lifecycle, "_leased_keys", leased_then_writer_starts)
+    report = gc(engine(), grace="1h", now=_two_days_on())
+    threads[0].join(timeout=60)
+    assert not errors, errors
+    assert (report.blobs_deleted, report.manifests_deleted) == (1, 1)  # the orphan went...
+    blob = engine().blobs.blob_key(wandb.Api().artifact("new:v0").manifest.entries["data"].digest)
+    assert f"art/{blob}" in s3.keys(bucket, "art/blobs/")  # ...and the writer put it back
+    path = wandb.Api().artifact("new:v0").download(root=str(tmp_path / "new"))
+    assert Path(path, "data").read_text() == "reused bytes"
+
+
+def test_s3_gc_deletes_in_bulk_and_frees_what_it_reports(
+    s3_store: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_artifacts import lifecycle
+    from dagster_artifacts.storage import blobstore
+
+    s3, bucket = s3_store
+    monkeypatch.setattr(lifecycle, "DELETE_BATCH", 8)  # several batches from a small store
+    monkeypatch.setattr(blobstore, "DELETE_CHUNK", 3)  # several requests per batch
+    kept = log("kept", {"shared.txt": "in both"})
+    doomed = {f"f{index:02d}.txt": f"only in the deleted version {index}" for index in range(20)}
+    log("gone", {"shared.txt": "in both", **doomed}).delete(delete_aliases=True)
+    sizes = {
+        item["Key"]: item["Size"]
+        for item in s3.client.list_objects_v2(Bucket=bucket, Prefix="art/")["Contents"]
+    }
+    store = engine().blobs
+    requests: list[str] = []
+    real_call = store.fs._call_s3
+
+    async def spy(method: str, *args: Any, **kwargs: Any) -> Any:
+        requests.append(method)
+        return await real_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(store.fs, "_call_s3", spy)
+    report = gc(engine(), grace="0", now=_two_days_on())
+
+    after = set(s3.keys(bucket, "art/"))
+    freed = set(sizes) - after
+    assert {f"art/{key}" for key in report.deleted_keys} == freed
+    assert (report.blobs_deleted, report.manifests_deleted) == (20, 1)
+    assert report.bytes_freed == sum(sizes[key] for key in freed)
+    assert report.blobs_kept == 1
+    assert requests.count("delete_object") == 0  # never one request per key
+    # 21 keys in batches of 8, 8 and 5, chunks of 3: 3 + 3 + 2 requests; plus one per batch
+    # marker removed afterwards.
+    assert requests.count("delete_objects") == 8 + 3
+    assert not [k for k in after if k.startswith(("art/leases/", "art/gc/"))]
+    assert kept.download() and gc(engine(), grace="0", now=_two_days_on()).blobs_deleted == 0
+
+
+def test_gcs_gc_frees_what_it_reports(
+    gcs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same on a gs:// root: gcsfs batch deletes, leases and markers cleaned up."""
+    bucket = gcs.make_bucket()
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_ROOT", f"gs://{bucket}/art")
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DATABASE", f"sqlite:///{tmp_path / 'registry.db'}")
+    kept = log("kept", {"shared.txt": "in both"})
+    log("gone", {"shared.txt": "in both", "a.txt": "only a", "b.txt": "only b"}).delete(
+        delete_aliases=True
+    )
+    before = set(gcs.keys(bucket, "art/"))
+    report = gc(engine(), grace="0", now=_two_days_on())
+    after = set(gcs.keys(bucket, "art/"))
+    assert (report.blobs_deleted, report.manifests_deleted, report.blobs_kept) == (2, 1, 1)
+    assert {f"art/{key}" for key in report.deleted_keys} == before - after
+    assert {key.split("/")[1] for key in after} == {"blobs", "manifests"}
+    path = kept.download(root=str(tmp_path / "kept"))
+    assert Path(path, "shared.txt").read_text() == "in both"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from dagster_artifacts.api import Api
+from dagster_artifacts.errors import ConfigurationError
 from dagster_artifacts.runs import Run, start_run
 from dagster_artifacts.settings import Settings
 
@@ -23,8 +25,10 @@ def step_run_id(dagster_run_id: str, step_key: str) -> str:
 class ArtifactsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Where artifacts live. Empty fields fall back to ``DAGSTER_ARTIFACTS_*`` env and defaults.
 
-    ``storage_options`` may hold credentials: pass them with ``dg.EnvVar``; they are given to
-    fsspec only, never stored in the registry or shown in metadata.
+    ``storage_options`` may hold credentials: pass them with ``dg.EnvVar`` (at any depth, e.g.
+    ``{"key": dg.EnvVar("S3_KEY_ID"), "secret": dg.EnvVar("S3_SECRET")}``); they are resolved
+    when the store is opened, given to fsspec only, never stored in the registry or shown in
+    metadata.
     """
 
     root: str | None = Field(default=None, description="Store root (fsspec URL or local path).")
@@ -35,13 +39,15 @@ class ArtifactsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     cache_dir: str | None = None
 
     def settings(self) -> Settings:
+        # Outside a Dagster run (a script calling ``.api()``), ``dg.EnvVar`` fields are still
+        # unresolved: resolve them here as Dagster would.
         return Settings.resolve(
-            root=self.root or None,
-            database=self.database or None,
-            entity=self.entity or None,
-            project=self.project or None,
-            cache_dir=self.cache_dir or None,
-            storage_options=dict(self.storage_options or {}),
+            root=resolve_env_vars(self.root, "root") or None,
+            database=resolve_env_vars(self.database, "database") or None,
+            entity=resolve_env_vars(self.entity, "entity") or None,
+            project=resolve_env_vars(self.project, "project") or None,
+            cache_dir=resolve_env_vars(self.cache_dir, "cache_dir") or None,
+            storage_options=resolve_env_vars(dict(self.storage_options or {})),
         )
 
     def api(self) -> Api:
@@ -69,6 +75,35 @@ class ArtifactsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         op = context.op_execution_context if hasattr(context, "op_execution_context") else context
         job_type = _group_of(op) or op.job_name
         return self.step_run(op.run_id, op.get_step_execution_context().step.key, job_type)
+
+
+def resolve_env_vars(value: Any, where: str = "storage_options") -> Any:
+    """Replace every ``dg.EnvVar`` inside ``value`` by the variable's value.
+
+    Dagster resolves ``EnvVar`` only in typed config fields: inside a free-form dict such as
+    ``storage_options`` it arrives as ``{"env": NAME}`` (or, when the resource is used outside a
+    run, as the ``EnvVar`` itself, a ``str`` holding the *name*). Handing either to fsspec would
+    send the variable's name as the credential, so both are resolved here, at open time.
+    """
+    if isinstance(value, dg.EnvVar):
+        return _env_value(value.env_var_name, where)
+    if isinstance(value, dict):
+        if set(value) == {"env"} and isinstance(value["env"], str):
+            return _env_value(value["env"], where)
+        return {key: resolve_env_vars(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(resolve_env_vars(item, f"{where}[{i}]") for i, item in enumerate(value))
+    return value
+
+
+def _env_value(name: str, where: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigurationError(
+            f"ArtifactsResource {where} reads the environment variable {name}, which is not set; "
+            "set it in the environment of the Dagster code location or give the value directly."
+        )
+    return value
 
 
 def _group_of(op: Any) -> str | None:

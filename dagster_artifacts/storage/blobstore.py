@@ -34,6 +34,7 @@ from dagster_artifacts.errors import ChecksumMismatchError, StorageError
 from dagster_artifacts.storage.cloud import (
     GCS_PROTOCOLS,
     GCS_WRITE_OPTIONS,
+    S3_PROTOCOLS,
     cloud_options,
     protocol_of,
 )
@@ -49,6 +50,9 @@ from dagster_artifacts.storage.verified import (
 
 T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 32
+#: Keys per bulk delete request: S3's DeleteObjects takes at most 1,000; gcsfs splits its JSON
+#: batch requests into 100 deletions each by itself.
+DELETE_CHUNK = 1000
 
 BLOBS = "blobs"
 MANIFESTS = "manifests"
@@ -294,6 +298,68 @@ class BlobStore:
 
     def delete(self, key: str) -> None:
         self._call("delete", key, self.fs.rm, self.path(key))
+
+    def delete_many(self, keys: Iterable[str]) -> list[str]:
+        """Delete many keys in as few requests as the store allows; a missing key is no error.
+
+        S3: ``DeleteObjects`` with up to 1,000 keys a request (several requests at once); GCS:
+        gcsfs's JSON batch requests (100 deletions each); a local folder: one ``unlink`` each.
+        Returns the keys asked for, sorted, once every request has succeeded; any key the store
+        refused to delete raises :class:`StorageError` naming it (transient failures are
+        retried first), so callers never report bytes as freed that are still stored.
+        """
+        unique = sorted(set(keys))
+        if not unique:
+            return []
+        if self._renames_atomically:
+            for key in unique:
+                try:
+                    os.unlink(self.path(key))
+                except FileNotFoundError:
+                    continue
+            return unique
+        chunks = [unique[i : i + DELETE_CHUNK] for i in range(0, len(unique), DELETE_CHUNK)]
+        if self._async and self.protocol in S3_PROTOCOLS:
+            self._gather([lambda c=chunk: self._delete_objects_s3(c) for chunk in chunks])
+        elif self._async:
+            self._gather([lambda c=chunk: self._rm_async(c) for chunk in chunks])
+        else:
+            for key in unique:
+                try:
+                    self.delete(key)
+                except FileNotFoundError:
+                    continue
+        return unique
+
+    async def _delete_objects_s3(self, keys: list[str]) -> None:
+        """One ``DeleteObjects`` request; s3fs's own bulk delete drops per-key errors silently."""
+        bucket, _prefix, _version = self.fs.split_path(self.path(keys[0]))
+        objects = [{"Key": self.fs.split_path(self.path(key))[1]} for key in keys]
+        url = self.url(keys[0])
+        response = await retry_async(
+            lambda: self.fs._call_s3(
+                "delete_objects", Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+            ),
+            "delete",
+            url,
+        )
+        for key in keys:
+            self.fs.invalidate_cache(self.path(key))
+        errors = response.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise StorageError(
+                f"Could not delete {len(errors)} of {len(keys)} objects in s3://{bucket}, e.g. "
+                f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}; check that "
+                "the credentials may s3:DeleteObject there, then run gc again."
+            )
+
+    async def _rm_async(self, keys: list[str]) -> None:
+        paths = [self.path(key) for key in keys]
+        try:
+            await retry_async(lambda: self.fs._rm(paths), "delete", self.url(keys[0]))
+        except FileNotFoundError:  # every one was already gone
+            return
 
     # -- reads ----------------------------------------------------------------------------------
     def read_bytes(self, key: str) -> bytes:

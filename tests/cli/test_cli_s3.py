@@ -46,6 +46,53 @@ def test_put_get_delete_gc_on_s3(s3, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (report["blobs_deleted"], report["manifests_deleted"]) == (1, 1)
     assert report["bytes_freed"] > len("only in v0")
     assert len(s3.keys(bucket, "art/blobs/")) == 2
+    # gc and the writers leave no lease or batch marker behind.
+    assert {key.split("/")[1] for key in s3.keys(bucket, "art/")} == {"blobs", "manifests"}
     fresh = tmp_path / "fresh"
     cli("get", "ds:v1", "--root", str(fresh))
     cli("verify", "ds:v1", "--root", str(fresh))
+
+
+def test_gc_racing_a_log_that_reuses_an_orphan_on_s3(  # type: ignore[no-untyped-def]
+    s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gc --grace 0`` runs right after a writer found an orphan blob stored and skipped it.
+
+    The writer is a real ``put``; the interleaving is forced at its existence check. The blob it
+    reuses is leased, so gc keeps it and the new version is complete and downloadable.
+    """
+    from dagster_artifacts.engine import get_engine
+    from dagster_artifacts.settings import Settings
+
+    bucket = s3.make_bucket()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.endpoint_url)
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_ROOT", f"s3://{bucket}/art")
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_DATABASE", f"sqlite:///{tmp_path / 'registry.db'}")
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    data = tmp_path / "data.txt"
+    data.write_text("bytes the second artifact reuses")
+    cli("put", str(data), "--name", "first", "--type", "dataset")
+    cli("delete", "first:v0", "--force")
+    store = get_engine(Settings.resolve()).blobs
+    real_existing = store.existing
+    reports: list[dict[str, int]] = []
+
+    def existing_then_gc(keys):  # type: ignore[no-untyped-def]
+        present = real_existing(keys)
+        if not reports:
+            reports.append(json.loads(cli("gc", "--grace", "0", "--json")))
+        return present
+
+    monkeypatch.setattr(store, "existing", existing_then_gc)
+    cli("put", str(data), "--name", "second", "--type", "dataset")
+    assert (reports[0]["blobs_deleted"], reports[0]["recent_kept"]) == (0, 2)
+    target = tmp_path / "got"
+    cli("get", "second:v0", "--root", str(target))
+    assert (target / "data.txt").read_text() == "bytes the second artifact reuses"
+    cli("verify", "second:v0", "--root", str(target))
