@@ -527,7 +527,11 @@ class Artifact:
         skip_cache: bool | None = None,
         path_prefix: str | None = None,
     ) -> str:
-        """Fetch every entry not already present with the right digest; return the folder."""
+        """Fetch every entry not already present with the right digest; return the folder.
+
+        ``skip_cache=True`` bypasses the local download cache (as W&B's argument does): files
+        come straight from the store and are not kept in the cache.
+        """
         engine = self._engine_required()
         target = os.path.abspath(str(root) if root is not None else self._default_root())
         entries = [
@@ -535,7 +539,7 @@ class Artifact:
             for entry in self.manifest.entries.values()
             if path_prefix is None or entry.path.startswith(path_prefix)
         ]
-        return engine.download(self.manifest, target, entries)
+        return engine.download(self.manifest, target, entries, skip_cache=bool(skip_cache))
 
     def get_entry(self, name: str) -> ArtifactEntry:
         path = normalize_entry_path(name)
