@@ -327,8 +327,10 @@ class BlobStore:
         if not items:
             return
         if self._renames_atomically:
+            prefix = self.path("")
             jobs = [
-                CopyJob(self.path(d.key), d.dest, d.digest, d.size, self.url(d.key)) for d in items
+                CopyJob(prefix + d.key, d.dest, d.digest, d.size, "file://" + prefix + d.key)
+                for d in items
             ]
             make_parents(job.dest for job in jobs)
             algorithms = {d.algorithm for d in items}

@@ -133,8 +133,10 @@ COPY_WORKERS = 4
 
 def make_parents(dests: Iterable[str]) -> None:
     """Create every folder the ``dests`` need, each once (instead of a check per file)."""
-    for folder in sorted({os.path.dirname(dest) for dest in dests}):
-        os.makedirs(folder, exist_ok=True)
+    sep = os.sep
+    for folder in sorted({dest.rpartition(sep)[0] for dest in dests}):
+        if folder:
+            os.makedirs(folder, exist_ok=True)
 
 
 def copy_verified_many(
