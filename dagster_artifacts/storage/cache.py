@@ -49,12 +49,18 @@ from typing import Any
 
 from dagster_artifacts.digests import b64_to_hex, digest_file
 from dagster_artifacts.errors import ChecksumMismatchError, InvalidArgumentError
-from dagster_artifacts.storage.localcopy import CopyJob, copy_verified_many
+from dagster_artifacts.storage.localcopy import (
+    SMALL_LIMIT,
+    CopyJob,
+    copy_trusted,
+    copy_verified_many,
+)
 from dagster_artifacts.storage.verified import check_content, temp_path_beside
 
 ENV_CACHE = "DAGSTER_ARTIFACTS_CACHE"
 ENV_CACHE_MAX_BYTES = "DAGSTER_ARTIFACTS_CACHE_MAX_BYTES"
 ENV_CACHE_LINK = "DAGSTER_ARTIFACTS_CACHE_LINK"
+ENV_CACHE_VERIFY = "DAGSTER_ARTIFACTS_CACHE_VERIFY"
 DEFAULT_MAX_BYTES = 10 * 1000**3
 INDEX_NAME = "index.db"
 BLOBS_DIR = "blobs"
@@ -155,6 +161,9 @@ class DownloadCache:
                 " key TEXT PRIMARY KEY, size INTEGER NOT NULL, accessed REAL NOT NULL)"
             )
             db.execute("CREATE INDEX IF NOT EXISTS ix_entries_accessed ON entries(accessed)")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+            if "fingerprint" not in columns:  # an index written by an older version
+                db.execute("ALTER TABLE entries ADD COLUMN fingerprint TEXT")
 
     # -- index ------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -230,14 +239,14 @@ class DownloadCache:
                 keep[key] = item.size
                 room -= item.size
             cached.append((item, key))
-        misses = self._reserve(keep)
+        misses, fingerprints = self._reserve(keep)
         if misses:
             by_key = {key: item for item, key in cached}
             self._fetch_into_cache([by_key[key] for key in misses], algorithm, fetch_many)
-        failed = self._copy_out(cached, algorithm, hardlink, atomic)
+        failed = self._copy_out(cached, algorithm, hardlink, atomic, fingerprints)
         if failed:  # missing (evicted meanwhile) or damaged: refetch into the cache, once
             self._fetch_into_cache([item for item, _key in failed], algorithm, fetch_many)
-            failed = self._copy_out(failed, algorithm, hardlink, atomic)
+            failed = self._copy_out(failed, algorithm, hardlink, atomic, {})
             direct.extend(item for item, _key in failed)
         if direct:
             fetch_many(direct, atomic)
@@ -271,34 +280,48 @@ class DownloadCache:
         self.place_many([CacheItem(digest, size, dest)], algorithm, fetch_many, hardlink=hardlink)
         return dest
 
-    def _reserve(self, keep: dict[str, int]) -> list[str]:
-        """Step 1 (one transaction): stamp ``keep`` as used now; return the keys not cached."""
+    def _reserve(self, keep: dict[str, int]) -> tuple[list[str], dict[str, str]]:
+        """Step 1 (one transaction): stamp ``keep`` as used now.
+
+        Returns the keys not cached, and the recorded fingerprints of the cached large files.
+        """
         if not keep:
-            return []
+            return [], {}
         keys = list(keep)
         now = time.time()
         with self._db() as db:
-            known: dict[str, int] = {}
+            known: dict[str, tuple[int, str | None]] = {}
             for start in range(0, len(keys), _SQL_VARIABLES):
                 chunk = keys[start : start + _SQL_VARIABLES]
                 marks = ",".join("?" * len(chunk))
-                known.update(
-                    db.execute(
-                        f"SELECT key, size FROM entries WHERE key IN ({marks})", chunk
-                    ).fetchall()
-                )
+                for key, size, fingerprint in db.execute(
+                    f"SELECT key, size, fingerprint FROM entries WHERE key IN ({marks})", chunk
+                ):
+                    known[key] = (size, fingerprint)
             db.executemany(
                 "INSERT INTO entries(key, size, accessed) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET size = excluded.size, accessed = excluded.accessed",
+                "ON CONFLICT(key) DO UPDATE SET size = excluded.size, accessed = excluded.accessed,"
+                " fingerprint = CASE WHEN entries.size = excluded.size"
+                " THEN entries.fingerprint END",
                 [(key, size, now) for key, size in keep.items()],
             )
             self._evict_in(db, self.max_bytes)
-        return [key for key, size in keep.items() if known.get(key) != size]
+        misses = [key for key, size in keep.items() if key not in known or known[key][0] != size]
+        fingerprints = {
+            key: fingerprint
+            for key, (size, fingerprint) in known.items()
+            if fingerprint is not None and keep.get(key) == size
+        }
+        return misses, fingerprints
 
     def _fetch_into_cache(
         self, chosen: list[CacheItem], algorithm: str, fetch_many: FetchMany
     ) -> None:
-        """Step 2: one batched fetch of ``chosen`` into their cache files, then read-only."""
+        """Step 2: one batched fetch of ``chosen`` into their cache files, then read-only.
+
+        Large files get their stat fingerprint recorded (after the ``chmod``, which moves ctime)
+        so that later copies out can trust them without hashing (see :meth:`_copy_out`).
+        """
         targets = [
             CacheItem(item.digest, item.size, self.file_path(self.key(item.digest, algorithm)))
             for item in {item.digest: item for item in chosen}.values()
@@ -308,8 +331,14 @@ class DownloadCache:
         except BaseException:
             self._drop_absent([self.key(item.digest, algorithm) for item in targets])
             raise
+        recorded = []
         for target in targets:
             os.chmod(target.dest, _READ_ONLY)
+            if (target.size or 0) > SMALL_LIMIT:
+                recorded.append((_fingerprint(target.dest), self.key(target.digest, algorithm)))
+        if recorded:
+            with self._db() as db:
+                db.executemany("UPDATE entries SET fingerprint = ? WHERE key = ?", recorded)
 
     def _copy_out(
         self,
@@ -317,15 +346,53 @@ class DownloadCache:
         algorithm: str,
         hardlink: bool,
         atomic: bool,
+        fingerprints: dict[str, str],
     ) -> list[tuple[CacheItem, str]]:
-        """Step 3: verified copies (or links) out of the cache; returns the ones to refetch."""
+        """Step 3: copies (or links) out of the cache; returns the ones to refetch.
+
+        How a cached file is checked on its way out:
+
+        - Small files (up to :data:`.localcopy.SMALL_LIMIT`) are hashed in the same pass as the
+          copy: the bytes are in memory anyway and MD5 of 4 KiB costs about 5 us, far less than
+          creating the file.
+        - A large file whose stat fingerprint (inode, size, mtime and ctime in ns) is the one
+          recorded when it was verified into the cache is copied in the kernel
+          (``copy_file_range``, as ``cp`` does) without hashing: it was hashed on the way in,
+          and nothing can write to it since without moving its ctime (a write, a ``chmod`` to
+          make a hard link writable, a replacement: all change ctime or the inode; no
+          unprivileged call can set ctime back). This is the stat cache's rule for logging,
+          applied to our own read-only files. Hashing 1 GiB with MD5 takes longer than copying
+          it. ``DAGSTER_ARTIFACTS_CACHE_VERIFY=1`` hashes every copy anyway (for disks that can
+          rot silently), and any large file whose fingerprint differs is hashed.
+        - ``hardlink``: every file is hashed before it is linked.
+        """
         jobs = [
             CopyJob(self.file_path(key), item.dest, item.digest, item.size) for item, key in cached
         ]
+        trusted: list[int] = []
+        if not hardlink and fingerprints and not verify_always():
+            for index, (_item, key) in enumerate(cached):
+                recorded = fingerprints.get(key)
+                if recorded is not None and _fingerprint_or_none(jobs[index].source) == recorded:
+                    trusted.append(index)
+        chosen = set(trusted)
+        hashed = [i for i in range(len(jobs)) if i not in chosen] if trusted else None
         if hardlink:
             failures = _link_verified_many(jobs, algorithm, atomic)
-        else:
+        elif hashed is None:
             failures = copy_verified_many(jobs, algorithm, atomic=atomic)
+        else:
+            failures = [
+                (hashed[i], error)
+                for i, error in copy_verified_many(
+                    [jobs[i] for i in hashed], algorithm, atomic=atomic
+                )
+            ]
+            for index in trusted:
+                try:
+                    copy_trusted(jobs[index].source, jobs[index].dest, jobs[index].size, atomic)
+                except (FileNotFoundError, ChecksumMismatchError) as error:
+                    failures.append((index, error))
         again = []
         for index, error in failures:
             if not isinstance(error, (FileNotFoundError, ChecksumMismatchError)):
@@ -404,6 +471,23 @@ class DownloadCache:
                     with contextlib.suppress(OSError):
                         if now - os.path.getmtime(full) > 3600:  # not someone's download in flight
                             _unlink(full)
+
+
+def _fingerprint(path: str) -> str:
+    info = os.stat(path)
+    return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def _fingerprint_or_none(path: str) -> str | None:
+    try:
+        return _fingerprint(path)
+    except OSError:
+        return None
+
+
+def verify_always() -> bool:
+    """``DAGSTER_ARTIFACTS_CACHE_VERIFY=1``: hash every file copied out of the cache."""
+    return os.environ.get(ENV_CACHE_VERIFY, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _unlink(path: str) -> None:

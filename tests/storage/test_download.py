@@ -265,3 +265,26 @@ def test_s3_downloads_fetch_only_the_misses_through_the_cache(
     assert len(cache_files(tmp_path / "s3cache")) == 24
     info = json.loads(json.dumps(DownloadCache(tmp_path / "s3cache").info().__dict__))
     assert info["files"] == 24
+
+
+@pytest.mark.parametrize("verify_always", [False, True], ids=["fingerprint", "verify-always"])
+def test_a_damaged_large_cache_file_is_never_placed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, verify_always: bool
+) -> None:
+    """Large cached files are trusted by their stat fingerprint; any write moves it."""
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_CACHE", "1")
+    if verify_always:
+        monkeypatch.setenv("DAGSTER_ARTIFACTS_CACHE_VERIFY", "1")
+    files = {"large.bin": os.urandom(600_000), "small.bin": b"small"}
+    artifact = log_files("large", files)
+    artifact.download(root=str(tmp_path / "first"))
+    assert_holds(Path(artifact.download(root=str(tmp_path / "second"))), files)  # a warm hit
+    cached = cached_path(tmp_path / "cache", artifact.manifest.entries["large.bin"].digest)
+    cached.chmod(0o644)
+    with open(cached, "r+b") as handle:  # one byte flipped in place: same size, same inode
+        handle.seek(1000)
+        handle.write(bytes([files["large.bin"][1000] ^ 0xFF]))
+    cached.chmod(0o444)
+    root = Path(artifact.download(root=str(tmp_path / "third")))
+    assert_holds(root, files)
+    assert cached.read_bytes() == files["large.bin"]  # refetched
