@@ -216,8 +216,8 @@ class DownloadCache:
            their destination, so the cache never exceeds its size.
         2. The misses are fetched into the cache in one batch (atomically, verified) and made
            read-only.
-        3. Every item is copied out of the cache, hashed in the same pass as the copy (or, with
-           ``hardlink``, hashed and then linked read-only). A cached file that is missing (evicted
+        3. Every item is copied out of the cache, checked on the way (see :meth:`_copy_out`), or,
+           with ``hardlink``, hashed and then linked read-only. A cached file that is missing (evicted
            by another process) or damaged is fetched into the cache again and copied again; if
            that fails too it is fetched straight to its destination.
 
