@@ -66,6 +66,7 @@ INDEX_NAME = "index.db"
 BLOBS_DIR = "blobs"
 _SQL_VARIABLES = 500  # keys per ``IN (...)``: under SQLite's oldest limit of 999 variables
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)  # UPDATE ... RETURNING
 
 
 @dataclass(frozen=True)
@@ -294,16 +295,28 @@ class DownloadCache:
             for start in range(0, len(keys), _SQL_VARIABLES):
                 chunk = keys[start : start + _SQL_VARIABLES]
                 marks = ",".join("?" * len(chunk))
-                for key, size, fingerprint in db.execute(
-                    f"SELECT key, size, fingerprint FROM entries WHERE key IN ({marks})", chunk
-                ):
+                if _RETURNING:  # stamp and look up the hits in one pass
+                    rows = db.execute(
+                        f"UPDATE entries SET accessed = ? WHERE key IN ({marks})"
+                        " RETURNING key, size, fingerprint",
+                        [now, *chunk],
+                    )
+                else:
+                    rows = db.execute(
+                        f"SELECT key, size, fingerprint FROM entries WHERE key IN ({marks})", chunk
+                    )
+                for key, size, fingerprint in rows:
                     known[key] = (size, fingerprint)
             db.executemany(
                 "INSERT INTO entries(key, size, accessed) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET size = excluded.size, accessed = excluded.accessed,"
                 " fingerprint = CASE WHEN entries.size = excluded.size"
                 " THEN entries.fingerprint END",
-                [(key, size, now) for key, size in keep.items()],
+                [
+                    (key, size, now)
+                    for key, size in keep.items()
+                    if not _RETURNING or key not in known or known[key][0] != size
+                ],
             )
             self._evict_in(db, self.max_bytes)
         misses = [key for key, size in keep.items() if key not in known or known[key][0] != size]
