@@ -369,7 +369,9 @@ class Bench:
             for warm in (False, True):
                 mine: list[float] = []
                 copies: list[float] = []
-                for rep in range(self.sizes.big_reps):
+                # small-file rows are quick and noisy (kernel-bound): more repetitions
+                reps = self.sizes.big_reps if source is big or self.quick else 7
+                for rep in range(reps):
                     if rep % 2:
                         copies.append(timed_command("cp", "-r", str(source), self.fresh("cpr")))
                     self._download_ours(store, cache, name, warm, mine, source is big)

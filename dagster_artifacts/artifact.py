@@ -527,15 +527,22 @@ class Artifact:
         skip_cache: bool | None = None,
         path_prefix: str | None = None,
     ) -> str:
-        """Fetch every entry not already present with the right digest; return the folder."""
+        """Fetch every entry not already present with the right digest; return the folder.
+
+        ``skip_cache=True`` bypasses the local download cache (as W&B's argument does): files
+        come straight from the store and are not kept in the cache.
+        """
+        from dagster_artifacts.engine import gc_paused
+
         engine = self._engine_required()
         target = os.path.abspath(str(root) if root is not None else self._default_root())
-        entries = [
-            entry
-            for entry in self.manifest.entries.values()
-            if path_prefix is None or entry.path.startswith(path_prefix)
-        ]
-        return engine.download(self.manifest, target, entries)
+        with gc_paused():  # reading a manifest of 10,000s of entries allocates as much
+            entries = [
+                entry
+                for entry in self.manifest.entries.values()
+                if path_prefix is None or entry.path.startswith(path_prefix)
+            ]
+            return engine.download(self.manifest, target, entries, skip_cache=bool(skip_cache))
 
     def get_entry(self, name: str) -> ArtifactEntry:
         path = normalize_entry_path(name)

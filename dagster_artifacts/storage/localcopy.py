@@ -15,9 +15,13 @@ Larger files return ``False`` so the caller streams them (hash and write overlap
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from dagster_artifacts.digests import encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
@@ -97,3 +101,199 @@ def _write_atomically(dest: str, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# -- the download side: many verified copies in one call ------------------------------------------
+#
+# Downloading 10,000 small files from a local store (or from the local download cache) is the
+# same problem as storing them, seen from the other side. What each file may cost is set by
+# ``cp -r`` (about 35 us): so the whole batch is planned once (folders created once, before any
+# copy), split into a few contiguous slices run on their own threads (``open``/``read``/``write``
+# and MD5 of more than 2 KiB release the GIL, so two cores work), and each small file takes
+# open, read, close, hash, open, write, close: the size is known from the manifest, so one read
+# of ``size + 1`` bytes both fetches the file and shows that it has no more.
+
+
+@dataclass(frozen=True)
+class CopyJob:
+    """One verified copy: ``source`` must hold ``size`` bytes hashing to ``digest``."""
+
+    source: str
+    dest: str
+    digest: str
+    size: int | None
+    label: str = ""  # how errors name the source (a store URL); default: ``source``
+
+
+#: Threads for :func:`copy_verified_many`: one per core, at most 4. Nearly all of a small file's
+#: cost is in the kernel (creating the file); more threads than cores only add contention on
+#: the destination folder's lock (measured on 2 cores: 2 threads beat 1, 4 and 8).
+COPY_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def make_parents(dests: Iterable[str]) -> None:
+    """Create every folder the ``dests`` need, each once (instead of a check per file)."""
+    sep = os.sep
+    for folder in sorted({dest.rpartition(sep)[0] for dest in dests}):
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+
+
+def copy_verified_many(
+    jobs: Sequence[CopyJob],
+    algorithm: str = "md5",
+    *,
+    atomic: bool = True,
+    workers: int = COPY_WORKERS,
+) -> list[tuple[int, BaseException]]:
+    """Copy every job's bytes to its ``dest``, each checked against its digest and size.
+
+    Returns the failures as ``(index into jobs, error)`` (a missing source raises
+    ``FileNotFoundError``, wrong bytes :class:`ChecksumMismatchError`); the caller decides
+    whether to refetch or raise. Nothing wrong is ever written: a small file is checked before
+    its first byte is written, a large one is streamed to a temp name and renamed when it matches.
+
+    ``atomic=True`` writes each small file to a temp name and renames it into place, so that a
+    reader (or a download killed halfway) never sees a partial file at a final path. With
+    ``atomic=False`` the caller promises that ``dest`` lies in a private folder that becomes
+    visible only after this returns (the engine's fresh download root, renamed into place as a
+    whole): files are then written straight to their names, saving one rename per file.
+
+    The folders of every ``dest`` must exist (:func:`make_parents`).
+    """
+    failures: list[tuple[int, BaseException]] = []
+    if not jobs:
+        return failures
+    threads = max(1, min(workers, len(jobs) // 64 + 1))
+    step = -(-len(jobs) // threads)
+    slices = [range(start, min(start + step, len(jobs))) for start in range(0, len(jobs), step)]
+    if len(slices) == 1:
+        _copy_slice(jobs, slices[0], algorithm, atomic, failures)
+        return failures
+    pool = [
+        threading.Thread(
+            target=_copy_slice,
+            args=(jobs, indices, algorithm, atomic, failures),
+            name="dagster-artifacts-copy",
+            daemon=True,
+        )
+        for indices in slices
+    ]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    failures.sort(key=lambda failure: failure[0])
+    return failures
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def _copy_slice(
+    jobs: Sequence[CopyJob],
+    indices: range,
+    algorithm: str,
+    atomic: bool,
+    failures: list[tuple[int, BaseException]],
+) -> None:
+    """The per-file loop, kept free of calls that are not needed (it runs 10,000s of times)."""
+    new = hashlib.md5 if algorithm == "md5" else None
+    read, write, open_, close = os.read, os.write, os.open, os.close
+    for index in indices:
+        job = jobs[index]
+        try:
+            size = job.size
+            if size is None or size > SMALL_LIMIT:
+                _copy_large(job, algorithm)
+                continue
+            fd = open_(job.source, _READ_FLAGS)
+            try:
+                data = read(fd, size + 1)
+                while 0 < len(data) < size:  # a short read: keep reading to the end
+                    more = read(fd, size + 1 - len(data))
+                    if not more:
+                        break
+                    data += more
+            finally:
+                close(fd)
+            if new is not None:
+                raw = new(data, usedforsecurity=False).digest()
+            else:
+                hasher = new_hasher(algorithm)
+                hasher.update(data)
+                raw = hasher.digest()
+            if len(data) != size or encode_digest(raw) != job.digest:
+                check_content(
+                    encode_digest(raw),
+                    len(data),
+                    expected_digest=job.digest,
+                    expected_size=size,
+                    source=job.label or job.source,
+                )
+            if atomic:
+                _write_atomically(job.dest, data)
+                continue
+            fd = open_(job.dest, _CREATE_FLAGS, 0o666)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[write(fd, view) :]
+            finally:
+                close(fd)
+        except BaseException as error:  # reported per file; the caller decides
+            failures.append((index, error))
+
+
+def _copy_large(job: CopyJob, algorithm: str) -> None:
+    """Stream a large file: hash and write overlapped on two threads, renamed when it matches."""
+    from dagster_artifacts.storage.verified import iter_stream, write_verified
+
+    with open(job.source, "rb") as stream:
+        write_verified(
+            iter_stream(stream),
+            job.dest,
+            expected_digest=job.digest,
+            algorithm=algorithm,
+            expected_size=job.size,
+            source=job.label or job.source,
+        )
+
+
+def copy_trusted(source: str, dest: str, size: int | None, atomic: bool = True) -> None:
+    """Copy ``source`` to ``dest`` in the kernel (``copy_file_range``, as ``cp`` does), unhashed.
+
+    Only for a source already known to be intact (the download cache's own read-only files,
+    checked by their stat fingerprint). The byte count is still checked against ``size``.
+    """
+    target = _temp_name(dest) if atomic else dest
+    try:
+        with open(source, "rb") as src, open(target, "wb") as out:
+            copied = 0
+            in_fd, out_fd = src.fileno(), out.fileno()
+            try:
+                while chunk := os.copy_file_range(in_fd, out_fd, 1 << 30):
+                    copied += chunk
+            except (OSError, AttributeError):  # not on this platform/filesystem: sendfile
+                out.seek(0)
+                out.truncate()
+                src.seek(0)
+                copied = 0
+                while chunk := os.sendfile(out_fd, in_fd, None, 1 << 30):
+                    copied += chunk
+        if size is not None and copied != size:
+            raise ChecksumMismatchError(
+                f"{source}: expected {size} bytes but copied {copied}; fetching it again."
+            )
+        if atomic:
+            os.replace(target, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        raise
+
+
+def _temp_name(dest: str) -> str:
+    directory, base = os.path.split(dest)
+    return os.path.join(directory, f".{base}.tmp-{_TOKEN}-{os.getpid()}-{next(_COUNTER)}")

@@ -105,7 +105,9 @@ def test_corrupted_blob_fails_download_and_leaves_no_file(s3: S3Service, tmp_pat
     with pytest.raises(ChecksumMismatchError, match=f"s3://{bucket}/{blob_key}"):
         fetched.download(str(tmp_path / "out"))
     assert not (tmp_path / "out" / "file-000.txt").exists()
-    assert [p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")] == []
+    # a new root appears complete or not at all; nothing (not even a hidden folder) is left
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
 def test_file_changed_after_add_is_refused_before_upload(s3: S3Service, tmp_path: Path) -> None:
