@@ -57,6 +57,7 @@ class Engine:
                 key=self.blobs.blob_key(entry.digest, algorithm),
                 digest=entry.digest,
                 algorithm=algorithm,
+                staged=entry.staged,
             )
             for entry in manifest.entries.values()
             if not entry.is_reference

@@ -37,7 +37,7 @@ from dagster_artifacts.storage.cloud import (
     cloud_options,
     protocol_of,
 )
-from dagster_artifacts.storage.localcopy import copy_small_verified
+from dagster_artifacts.storage.localcopy import adopt_staged, copy_small_verified
 from dagster_artifacts.storage.parallel import parallel_map
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
 from dagster_artifacts.storage.verified import (
@@ -56,12 +56,18 @@ MANIFESTS = "manifests"
 
 @dataclass(frozen=True)
 class BlobUpload:
-    """One local file to store under ``key``, expected to hash to ``digest``."""
+    """One local file to store under ``key``, expected to hash to ``digest``.
+
+    ``staged`` marks a private copy made (and hashed) when the file was added to the artifact
+    (see :func:`.localcopy.stage_copy`): it is not hashed again, and a local store takes it by
+    ``rename`` instead of copying it. The file is consumed: after the upload it may be gone.
+    """
 
     local_path: str
     key: str
     digest: str | None = None
     algorithm: str = "md5"
+    staged: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,13 +210,18 @@ class BlobStore:
         The bytes are checked against ``digest`` so that a file changed after it was added can
         never become a wrong blob: on a local store the copy is hashed as it is written and only
         renamed into place when it matches; on an object store the file is hashed just before
-        its single PUT.
+        its single PUT. A staged upload (``BlobUpload.staged``) was hashed as it was written
+        into staging and is not read again.
         """
         return self.put_files([BlobUpload(local_path, key, digest, algorithm)]) == 1
 
     def put_files(self, uploads: Iterable[BlobUpload]) -> int:
         """Store many blobs concurrently, skipping keys already present. Returns how many written."""
-        unique = list({upload.key: upload for upload in uploads}.values())
+        by_key: dict[str, BlobUpload] = {}
+        for upload in uploads:  # one upload per key; a staged copy is the cheapest source
+            if upload.key not in by_key or (upload.staged and not by_key[upload.key].staged):
+                by_key[upload.key] = upload
+        unique = list(by_key.values())
         if not unique:
             return 0
         present = self.existing(upload.key for upload in unique)
@@ -224,6 +235,8 @@ class BlobStore:
     def _put_sync(self, upload: BlobUpload) -> None:
         target = self.path(upload.key)
         if self._renames_atomically:
+            if upload.staged and adopt_staged(upload.local_path, target):
+                return
             if copy_small_verified(
                 upload.local_path,
                 target,
@@ -245,7 +258,7 @@ class BlobStore:
 
     @staticmethod
     def _check_source(upload: BlobUpload) -> None:
-        if upload.digest is None:
+        if upload.digest is None or upload.staged:  # a staged copy was hashed as it was written
             return
         actual, _size = digest_file(upload.local_path, upload.algorithm)
         if actual != upload.digest:

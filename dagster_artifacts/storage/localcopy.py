@@ -15,13 +15,19 @@ Larger files return ``False`` so the caller streams them (hash and write overlap
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import itertools
 import os
+import queue
 import secrets
+import threading
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
-from dagster_artifacts.digests import encode_digest, new_hasher
+from dagster_artifacts.digests import CHUNK_SIZE, encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
-from dagster_artifacts.storage.verified import check_content
+from dagster_artifacts.storage.verified import PIPELINE_DEPTH, _hash_and_write, check_content
 
 SMALL_LIMIT = 256 * 1024
 _TOKEN = secrets.token_hex(4)  # temp names: unique across processes and hosts sharing a folder
@@ -97,3 +103,146 @@ def _write_atomically(dest: str, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# -- staging: the one read of a file being logged -------------------------------------------------
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def stage_copy(source: str, dest: str, *, algorithm: str = "md5", size_hint: int = 0) -> Staged:
+    """Copy ``source`` to the new file ``dest`` while hashing it: the one read of a logged file.
+
+    ``dest`` is a private staging file (created, never replaced: it must not exist). A file that
+    fits in :data:`SMALL_LIMIT` costs a handful of system calls (one ``read``, one ``write``); a
+    larger one streams in :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks, hashed on this
+    thread while a second thread writes them, so hashing and writing overlap on two cores and
+    memory stays at a few chunks. The digest is of the bytes written, whatever the file became
+    meanwhile: the staged copy is the snapshot.
+    """
+    hasher = new_hasher(algorithm)
+    fd = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        out = os.open(dest, _CREATE, 0o666)
+        try:
+            if size_hint <= SMALL_LIMIT:
+                first = os.read(fd, max(size_hint + 1, 4096))  # whole file, plus a peek at its end
+                if len(first) <= size_hint:  # the usual case: the file is as stat said
+                    hasher.update(first)
+                    _write_all(out, first)
+                    return Staged(encode_digest(hasher.digest()), len(first))
+            else:
+                first = os.read(fd, CHUNK_SIZE)
+            size = _hash_and_write(_chunks(fd, first), _FdWriter(out), hasher)
+            return Staged(encode_digest(hasher.digest()), size)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+
+
+class Staged(NamedTuple):
+    """Digest and size of a staged copy."""
+
+    digest: str
+    size: int
+
+
+def _chunks(fd: int, first: bytes) -> Iterator[bytes]:
+    if first:
+        yield first
+    while chunk := os.read(fd, CHUNK_SIZE):
+        yield chunk
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _FdWriter:
+    """The ``write`` the pipeline needs, on a raw descriptor: no buffered file object."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        _write_all(self.fd, data)
+        return len(data)
+
+
+def adopt_staged(staged: str, dest: str) -> bool:
+    """Move a staged copy into the store by ``rename``: no byte is read or written again.
+
+    The rename is atomic, so a reader sees no blob or the whole one; replacing an existing blob
+    (a concurrent writer stored the same content) swaps in identical bytes. Returns False when
+    the staging area is on another filesystem (``EXDEV``): the caller then copies, verified.
+    """
+    try:
+        return _rename(staged, dest)
+    except FileNotFoundError:
+        if not os.path.exists(staged):
+            raise
+    os.makedirs(os.path.dirname(dest), exist_ok=True)  # the first blob of its fan-out folder
+    return _rename(staged, dest)
+
+
+def _rename(source: str, dest: str) -> bool:
+    try:
+        os.rename(source, dest)
+    except OSError as error:
+        if error.errno == errno.EXDEV:
+            return False
+        raise
+    return True
+
+
+class HashingWriter(io.RawIOBase):
+    """A write-only file that hashes what is written: a serializer's output, hashed in passing.
+
+    Give it to a writer that takes a file object (``DataFrame.to_parquet``, ``pickle.dump``):
+    the bytes go to ``path`` (a new file) with ``os.write`` while a second thread hashes them
+    (MD5 and xxh128 release the GIL on large buffers), so hashing overlaps the serializer's
+    work instead of adding a pass over the file after it. ``digest`` and ``size`` are set once
+    the writer is closed. Memory: at most :data:`~.verified.PIPELINE_DEPTH` pending buffers.
+    """
+
+    def __init__(self, path: str, algorithm: str = "md5") -> None:
+        super().__init__()
+        self.path = path
+        self.size = 0
+        self.digest = ""
+        self._hasher = new_hasher(algorithm)
+        self._fd = os.open(path, _CREATE, 0o666)
+        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
+        self._hashing = threading.Thread(target=self._hash, name="dagster-artifacts-hasher")
+        self._hashing.daemon = True
+        self._hashing.start()
+
+    def _hash(self) -> None:
+        while (data := self._pending.get()) is not None:
+            self._hasher.update(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)  # a copy: the caller may reuse its buffer once write returns
+        _write_all(self._fd, chunk)
+        self._pending.put(chunk)
+        self.size += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._pending.put(None)
+            self._hashing.join()
+            self.digest = encode_digest(self._hasher.digest())
+        finally:
+            os.close(self._fd)
+            super().close()
