@@ -113,9 +113,12 @@ def stage_files(
 
     def one(index: int) -> tuple[Hashed, int]:
         started = now_ns()
-        dest = staging.new_path()
-        digest, size = stage_copy(
-            paths[index], dest, algorithm=algorithm, size_hint=stats[index].size
+        digest, size, dest = stage_copy(
+            paths[index],
+            staging.path,
+            staging.new_path,
+            algorithm=algorithm,
+            size_hint=stats[index].size,
         )
         return Hashed(paths[index], digest, size, dest), started
 

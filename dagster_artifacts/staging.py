@@ -44,8 +44,12 @@ class StagingArea:
         self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
     def new_path(self) -> str:
-        """A fresh file name in the area (flat: no folder to create per file)."""
-        return os.path.join(self.path, str(next(self._counter)))
+        """A fresh file name in the area, for a copy whose digest is not known yet.
+
+        Small copies are named by their digest instead (``<hex[:2]>/<hex[2:]>``, see
+        :func:`.storage.localcopy.stage_copy`), so these never collide with them.
+        """
+        return os.path.join(self.path, f"tmp-{next(self._counter)}")
 
     def path_for(self, entry_path: str) -> str:
         """A file named after its entry (for files we write ourselves: tables, frames, new_file)."""

@@ -215,8 +215,12 @@ class BlobStore:
         """
         return self.put_files([BlobUpload(local_path, key, digest, algorithm)]) == 1
 
-    def put_files(self, uploads: Iterable[BlobUpload]) -> int:
-        """Store many blobs concurrently, skipping keys already present. Returns how many written."""
+    def put_files(self, uploads: Iterable[BlobUpload], present: set[str] | None = None) -> int:
+        """Store many blobs concurrently, skipping keys already present. Returns how many written.
+
+        ``present``: keys the caller already knows are stored (it just checked them), which
+        saves asking the store again; ``None`` asks.
+        """
         by_key: dict[str, BlobUpload] = {}
         for upload in uploads:  # one upload per key; a staged copy is the cheapest source
             if upload.key not in by_key or (upload.staged and not by_key[upload.key].staged):
@@ -224,7 +228,8 @@ class BlobStore:
         unique = list(by_key.values())
         if not unique:
             return 0
-        present = self.existing(upload.key for upload in unique)
+        if present is None:
+            present = self.existing(upload.key for upload in unique)
         missing = [upload for upload in unique if upload.key not in present]
         if self._async:
             self._gather([lambda u=upload: self._put_async(u) for upload in missing])
