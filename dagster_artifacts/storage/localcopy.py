@@ -25,9 +25,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from dagster_artifacts.digests import CHUNK_SIZE, encode_digest, new_hasher
+from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
-from dagster_artifacts.storage.verified import PIPELINE_DEPTH, _hash_and_write, check_content
+from dagster_artifacts.storage.verified import PIPELINE_DEPTH, check_content
 
 SMALL_LIMIT = 256 * 1024
 _TOKEN = secrets.token_hex(4)  # temp names: unique across processes and hosts sharing a folder
@@ -146,7 +146,7 @@ def stage_copy(
         dest = temp_path()
         out = os.open(dest, _CREATE, 0o666)
         try:
-            size = _hash_and_write(_chunks(fd, first), _FdWriter(out), hasher)
+            size = copy_hashing(fd, out, hasher, first)
         finally:
             os.close(out)
         return Staged(encode_digest(hasher.digest()), size, dest)
@@ -180,11 +180,61 @@ class Staged(NamedTuple):
     path: str
 
 
-def _chunks(fd: int, first: bytes) -> Iterator[bytes]:
-    if first:
-        yield first
-    while chunk := os.read(fd, CHUNK_SIZE):
-        yield chunk
+def copy_hashing(source: int, out: int, hasher: Hasher, first: bytes = b"") -> int:
+    """Copy descriptor ``source`` to ``out`` (after ``first``), hashing every byte; return the size.
+
+    This thread reads and hashes; a second thread writes, so the two overlap on two cores. The
+    chunks live in a small pool of reused buffers (``readv`` into them) instead of a fresh 1 MiB
+    ``bytes`` per ``read``: fresh buffers this size are ``mmap``-ed and page-faulted one by one,
+    which on a virtual machine costs more than the copy itself (2.7 s instead of 0.25 s for
+    1 GiB). Memory stays at ``PIPELINE_DEPTH + 2`` chunks.
+    """
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(PIPELINE_DEPTH + 2):
+        free.put(bytearray(CHUNK_SIZE))
+    pending: queue.Queue[tuple[bytes | bytearray, int] | None] = queue.Queue()
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while (item := pending.get()) is not None:
+                buffer, length = item
+                _write_all(out, memoryview(buffer)[:length])
+                if isinstance(buffer, bytearray):
+                    free.put(buffer)
+        except BaseException as error:  # re-raised on the reading thread
+            failure.append(error)
+            while pending.get() is not None:  # drain, so the reader never waits forever
+                pass
+        finally:
+            for _ in range(PIPELINE_DEPTH + 2):  # unblock a reader waiting for a buffer
+                free.put(bytearray(0))
+
+    writer = threading.Thread(target=write, name="dagster-artifacts-writer", daemon=True)
+    writer.start()
+    size = 0
+    try:
+        if first:
+            hasher.update(first)
+            pending.put((first, len(first)))
+            size += len(first)
+        while not failure:
+            buffer = free.get()
+            if not buffer:  # the writer stopped
+                break
+            length = os.readv(source, [buffer])
+            if not length:
+                free.put(buffer)
+                break
+            hasher.update(memoryview(buffer)[:length])
+            pending.put((buffer, length))
+            size += length
+    finally:
+        pending.put(None)
+        writer.join()
+    if failure:
+        raise failure[0]
+    return size
 
 
 def _write_all(fd: int, data: bytes) -> None:
