@@ -373,11 +373,7 @@ class Artifact:
                 blobs = engine.blobs
 
                 def stored(digests: set[str]) -> set[str]:
-                    keys = {}
-                    for digest in digests:
-                        with contextlib.suppress(ValueError):  # not base64: never stored
-                            keys[blobs.blob_key(digest, algorithm)] = digest
-                    return {keys[key] for key in blobs.existing(keys)}
+                    return blobs.stored_digests(digests, algorithm)
 
             hashed = stage_files(
                 locals_, algorithm, self._staging_area(), cache=cache, stored=stored
@@ -463,13 +459,20 @@ class Artifact:
                 if spec is not None:
                     dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
                 dirs.sort()
+                # The folder part of the entry paths is normalized once per folder; a file name
+                # from os.walk has no "/" and is never "." or "..", so only a backslash (which
+                # normalize_entry_path turns into "/") needs the full treatment.
+                entry_dir = f"{prefix}/{relative_dir}" if prefix else relative_dir
+                if entry_dir:
+                    entry_dir = normalize_entry_path(entry_dir) + "/"
+                folder = directory if directory.endswith(os.sep) else directory + os.sep
                 for file_name in sorted(files):
-                    relative = relative_dir + file_name
-                    if spec is not None and spec.match_file(relative):
+                    if spec is not None and spec.match_file(relative_dir + file_name):
                         continue
-                    entry_path = f"{prefix}/{relative}" if prefix else relative
-                    full = os.path.join(directory, file_name)
-                    paths.append((full, normalize_entry_path(entry_path)))
+                    entry_path = entry_dir + file_name
+                    if "\\" in file_name:
+                        entry_path = normalize_entry_path(entry_path)
+                    paths.append((folder + file_name, entry_path))
             self._add_entries(self._file_entries(paths, policy))
 
     @contextlib.contextmanager

@@ -26,6 +26,7 @@ import os
 import secrets
 import shutil
 import socket
+import threading
 import weakref
 
 STAGING = "staging"
@@ -35,13 +36,24 @@ class StagingArea:
     """One draft's staging folder; created on first use, removed by :meth:`cleanup`."""
 
     def __init__(self, cache_dir: str) -> None:
-        parent = os.path.join(os.path.abspath(cache_dir), STAGING)
-        os.makedirs(parent, exist_ok=True)
-        _sweep_orphans(parent)
-        self.path = os.path.join(parent, f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
-        os.mkdir(self.path)
+        self._parent = os.path.join(os.path.abspath(cache_dir), STAGING)
+        self._path = os.path.join(self._parent, f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+        self._created = False
+        self._lock = threading.Lock()
         self._counter = itertools.count()  # next() is atomic under the GIL: safe across threads
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._path, ignore_errors=True)
+
+    @property
+    def path(self) -> str:
+        """The folder, created on first use: re-logging unchanged files never touches disk."""
+        if not self._created:
+            with self._lock:
+                if not self._created:
+                    os.makedirs(self._parent, exist_ok=True)
+                    _sweep_orphans(self._parent)
+                    os.makedirs(self._path, exist_ok=True)
+                    self._created = True
+        return self._path
 
     def new_path(self) -> str:
         """A fresh file name in the area, for a copy whose digest is not known yet.
@@ -58,7 +70,10 @@ class StagingArea:
         return target
 
     def cleanup(self) -> None:
-        self._finalizer()
+        if self._created:
+            self._finalizer()
+        else:
+            self._finalizer.detach()
 
 
 def _host() -> str:

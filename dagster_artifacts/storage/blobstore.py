@@ -18,6 +18,8 @@ once they hash to the manifest's digest (:func:`.verified.adopt_verified`).
 from __future__ import annotations
 
 import asyncio
+import binascii
+import contextlib
 import hashlib
 import os
 import uuid
@@ -168,8 +170,8 @@ class BlobStore:
         wanted = set(keys)
         if not wanted:
             return set()
-        if self._renames_atomically:  # a local folder: a stat each, no retry machinery needed
-            return {key for key in wanted if os.path.exists(self.path(key))}
+        if self._renames_atomically:  # a local folder: no retry machinery needed
+            return self._existing_local(wanted)
         if not self._async:
             return {key for key in wanted if self.exists(key)}
         folders = {key.rsplit("/", 1)[0] for key in wanted}
@@ -188,6 +190,68 @@ class BlobStore:
         for listing in listings:
             present.update(listing)
         return wanted & present
+
+    def stored_digests(self, digests: Iterable[str], algorithm: str = "md5") -> set[str]:
+        """Which of ``digests`` have their blob in the store (a malformed digest: none).
+
+        Asked at ``add`` time for every stat-cache hit, so on a local store it works on the hex
+        digests directly, one folder at a time, without building 10,000 keys twice.
+        """
+        if not self._renames_atomically:
+            keys: dict[str, str] = {}
+            for digest in digests:
+                with contextlib.suppress(ValueError):
+                    keys[self.blob_key(digest, algorithm)] = digest
+            return {keys[key] for key in self.existing(keys)}
+        by_folder: dict[str, list[tuple[str, str]]] = {}
+        for digest in digests:
+            try:
+                hex_digest = binascii.a2b_base64(digest).hex()
+            except ValueError:
+                continue
+            by_folder.setdefault(hex_digest[:2], []).append((hex_digest[2:], digest))
+        present: set[str] = set()
+        for folder, names in by_folder.items():
+            listed = self._listing_or_none(f"{BLOBS}/{algorithm}/{folder}", len(names))
+            if listed is None:
+                base = self.path(f"{BLOBS}/{algorithm}/{folder}")
+                present.update(d for n, d in names if os.path.exists(f"{base}/{n}"))
+            else:
+                present.update(d for n, d in names if n in listed)
+        return present
+
+    def _listing_or_none(self, folder: str, wanted: int) -> set[str] | None:
+        """The names in a local fan-out folder when listing it is cheaper than ``wanted`` stats.
+
+        Asking about 10,000 blobs of a store that holds about as many, one ``listdir`` of each of
+        the 256 small folders costs a fifth of 10,000 ``stat`` calls; in a store with millions
+        of blobs a listing is long and a few ``stat`` calls are cheaper. The folder's size on
+        disk tells which (about 32 bytes per entry on ext4/xfs; a guess, only for speed). A
+        missing folder lists as empty.
+        """
+        if wanted < 4:
+            return None
+        try:
+            if os.stat(self.path(folder)).st_size // 32 > 8 * wanted:
+                return None
+            return set(os.listdir(self.path(folder)))
+        except FileNotFoundError:
+            return set()
+
+    def _existing_local(self, wanted: set[str]) -> set[str]:
+        """``existing`` on a local folder: per fan-out folder, a listing or a ``stat`` per key."""
+        by_folder: dict[str, list[str]] = {}
+        for key in wanted:
+            folder, _, name = key.rpartition("/")
+            by_folder.setdefault(folder, []).append(name)
+        present: set[str] = set()
+        for folder, names in by_folder.items():
+            listed = self._listing_or_none(folder, len(names))
+            if listed is None:
+                base = self.path(folder)
+                listed = {name for name in names if os.path.exists(f"{base}/{name}")}
+            present.update(f"{folder}/{name}" for name in names if name in listed)
+        return present
 
     async def _list_folder(self, folder: str) -> set[str]:
         base = self.path(folder)

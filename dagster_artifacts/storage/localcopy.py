@@ -22,7 +22,7 @@ import os
 import queue
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
@@ -243,43 +243,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class _FdWriter:
-    """The ``write`` the pipeline needs, on a raw descriptor: no buffered file object."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def write(self, data: bytes) -> int:
-        _write_all(self.fd, data)
-        return len(data)
-
-
-def adopt_staged(staged: str, dest: str) -> bool:
-    """Move a staged copy into the store by ``rename``: no byte is read or written again.
-
-    The rename is atomic, so a reader sees no blob or the whole one; replacing an existing blob
-    (a concurrent writer stored the same content) swaps in identical bytes. Returns False when
-    the staging area is on another filesystem (``EXDEV``): the caller then copies, verified.
-    """
-    try:
-        return _rename(staged, dest)
-    except FileNotFoundError:
-        if not os.path.exists(staged):
-            raise
-    os.makedirs(os.path.dirname(dest), exist_ok=True)  # the first blob of its fan-out folder
-    return _rename(staged, dest)
-
-
-def _rename(source: str, dest: str) -> bool:
-    try:
-        os.rename(source, dest)
-    except OSError as error:
-        if error.errno == errno.EXDEV:
-            return False
-        raise
-    return True
-
-
 class HashingWriter(io.RawIOBase):
     """A write-only file that hashes what is written: a serializer's output, hashed in passing.
 
@@ -329,3 +292,29 @@ class HashingWriter(io.RawIOBase):
         finally:
             os.close(self._fd)
             super().close()
+
+
+def adopt_staged(staged: str, dest: str) -> bool:
+    """Move a staged copy into the store by ``rename``: no byte is read or written again.
+
+    The rename is atomic, so a reader sees no blob or the whole one; replacing an existing blob
+    (a concurrent writer stored the same content) swaps in identical bytes. Returns False when
+    the staging area is on another filesystem (``EXDEV``): the caller then copies, verified.
+    """
+    try:
+        return _rename(staged, dest)
+    except FileNotFoundError:
+        if not os.path.exists(staged):
+            raise
+    os.makedirs(os.path.dirname(dest), exist_ok=True)  # the first blob of its fan-out folder
+    return _rename(staged, dest)
+
+
+def _rename(source: str, dest: str) -> bool:
+    try:
+        os.rename(source, dest)
+    except OSError as error:
+        if error.errno == errno.EXDEV:
+            return False
+        raise
+    return True
