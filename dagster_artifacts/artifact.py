@@ -531,14 +531,14 @@ class Artifact:
         if isinstance(obj, PartitionedTable):
             return self._add_bytes(entry_name + PARTITIONED_TABLE_SUFFIX, obj.to_bytes())
         if isinstance(obj, pd.DataFrame):
-            from dagster_artifacts.storage.localcopy import HashingWriter
+            from dagster_artifacts.storage.localcopy import FollowingHasher
 
             entry_path = entry_name + DATAFRAME_SUFFIX
             target = self._staging_path(entry_path)
-            # Hashed as pyarrow writes it: the one write of the file, and no read at all.
-            with HashingWriter(target, self._manifest.digest_algorithm) as out:
-                obj.to_parquet(out, engine="pyarrow")
-            entry = self._staged_entry(target, entry_path, out.digest, out.size)
+            # Hashed while pyarrow writes it (natively, by path): one write, no second pass.
+            with FollowingHasher(target, self._manifest.digest_algorithm) as hashed:
+                obj.to_parquet(target, engine="pyarrow")
+            entry = self._staged_entry(target, entry_path, hashed.digest, hashed.size)
             self._add_entries([entry])
             return entry
         raise ArtifactError(

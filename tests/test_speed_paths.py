@@ -264,3 +264,66 @@ def test_damaged_large_blob_is_refused_and_leaves_no_file(
     with pytest.raises(errors.ChecksumMismatchError):
         wandb.Api().artifact("big:v0").download(root=out)
     assert not out.exists() or [p.name for p in out.rglob("*")] == []
+
+
+def test_staging_on_another_filesystem_is_copied_into_the_store(
+    tmp_path: Path, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache dir on another filesystem than the store: the rename cannot work (EXDEV), so the
+    commit copies each staged file, verified. Same result, one more copy."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a filesystem other than the store's")
+    import tempfile
+
+    from dagster_artifacts.settings import ENV_CACHE_DIR
+
+    cache = tempfile.mkdtemp(dir=shm, prefix="da-test-cache-")
+    try:
+        monkeypatch.setenv(ENV_CACHE_DIR, cache)
+        files = {"small.txt": b"small", "big.bin": os.urandom(2 * CHUNK_SIZE + 3)}
+        data = _folder(tmp_path / "data", files)
+        with wandb.init(job_type="xdev") as run:
+            artifact = wandb.Artifact("xdev", type="dataset")
+            artifact.add_dir(str(data))
+            assert any(Path(cache, "staging").rglob("*"))  # staged on the other filesystem
+            run.log_artifact(artifact).wait()
+        logged = wandb.Api().artifact("xdev:v0")
+        folder = Path(logged.download(root=tmp_path / "out"))
+        assert logged.verify(folder).checked == 2
+        assert (folder / "big.bin").read_bytes() == files["big.bin"]
+        assert [p for p in Path(cache, "staging").rglob("*") if p.is_file()] == []
+    finally:
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.mark.parametrize("pieces", [0, 1, 7])
+def test_a_file_hashed_while_written_has_the_digest_of_the_file(
+    tmp_path: Path, pieces: int
+) -> None:
+    """Frames are hashed by a thread following pyarrow's (append-only) writes as they land; the
+    digest and size must be those of the finished file, however the writes were cut."""
+    from dagster_artifacts.storage.localcopy import FollowingHasher
+
+    target = tmp_path / "out.bin"
+    with FollowingHasher(str(target), "md5") as hashed, open(target, "wb") as out:
+        for _ in range(pieces):
+            out.write(os.urandom(CHUNK_SIZE // 3))
+            out.flush()
+    assert (hashed.digest, hashed.size) == (_md5(target.read_bytes()), target.stat().st_size)
+
+
+def test_logged_frame_round_trips_with_the_digest_of_its_parquet_file(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": range(50_000), "b": [str(i) for i in range(50_000)]})
+    with wandb.init(job_type="frames") as run:
+        artifact = wandb.Artifact("frame", type="dataset")
+        artifact.add(frame, "table")
+        run.log_artifact(artifact).wait()
+    logged = wandb.Api().artifact("frame:v0")
+    path = logged.get_entry("table.parquet").download(root=str(tmp_path / "out"))
+    assert logged.manifest.entries["table.parquet"].digest == _md5(Path(path).read_bytes())
+    pd.testing.assert_frame_equal(logged.get("table"), frame)

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import itertools
 import os
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
@@ -243,55 +243,86 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class HashingWriter(io.RawIOBase):
-    """A write-only file that hashes what is written: a serializer's output, hashed in passing.
+class FollowingHasher:
+    """Hash a file *while another writer creates it*, from a second thread: one write, no re-read.
 
-    Give it to a writer that takes a file object (``DataFrame.to_parquet``, ``pickle.dump``):
-    the bytes go to ``path`` (a new file) with ``os.write`` while a second thread hashes them
-    (MD5 and xxh128 release the GIL on large buffers), so hashing overlaps the serializer's
-    work instead of adding a pass over the file after it. ``digest`` and ``size`` are set once
-    the writer is closed. Memory: at most :data:`~.verified.PIPELINE_DEPTH` pending buffers.
+    Use it around a serializer that writes a file sequentially by path with its own native I/O
+    (pyarrow's Parquet writer)::
+
+        with FollowingHasher(path, "md5") as hashed:
+            frame.to_parquet(path)
+        hashed.digest, hashed.size
+
+    The thread reads what has been written so far (from the page cache, into one reused
+    buffer) and hashes it, so hashing overlaps the encoding on two cores instead of a second
+    pass over the file afterwards. Handing the serializer a Python file object that hashes
+    instead costs more: every write crosses into Python and allocates a buffer, and on a
+    virtual machine the page faults of that churn outweigh the hashing.
+
+    The writer must only append: pyarrow writes Parquet through an ``OutputStream``, a type
+    that cannot seek, so this holds by construction there. As a cheap sanity check the final
+    size is compared with the file's, and if they differ the file is hashed again from the start.
     """
 
+    POLL_SECONDS = 0.001
+
     def __init__(self, path: str, algorithm: str = "md5") -> None:
-        super().__init__()
         self.path = path
+        self.algorithm = algorithm
         self.size = 0
         self.digest = ""
         self._hasher = new_hasher(algorithm)
-        self._fd = os.open(path, _CREATE, 0o666)
-        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
-        self._hashing = threading.Thread(target=self._hash, name="dagster-artifacts-hasher")
-        self._hashing.daemon = True
-        self._hashing.start()
+        self._done = threading.Event()
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._follow, name="dagster-artifacts-follower")
+        self._thread.daemon = True
 
-    def _hash(self) -> None:
-        while (data := self._pending.get()) is not None:
-            self._hasher.update(data)
+    def __enter__(self) -> FollowingHasher:
+        self._thread.start()
+        return self
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)  # a copy: the caller may reuse its buffer once write returns
-        _write_all(self._fd, chunk)
-        self._pending.put(chunk)
-        self.size += len(chunk)
-        return len(chunk)
-
-    def tell(self) -> int:
-        return self.size
-
-    def close(self) -> None:
-        if self.closed:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._done.set()
+        self._thread.join()
+        if exc_type is not None:
             return
+        if self._failure:
+            raise self._failure[0]
+        if os.stat(self.path).st_size != self.size:  # not an append-only writer after all
+            from dagster_artifacts.digests import digest_file
+
+            self.digest, self.size = digest_file(self.path, self.algorithm)
+            return
+        self.digest = encode_digest(self._hasher.digest())
+
+    def _follow(self) -> None:
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        fd: int | None = None
         try:
-            self._pending.put(None)
-            self._hashing.join()
-            self.digest = encode_digest(self._hasher.digest())
+            while True:
+                finished = self._done.is_set()  # before the read: then EOF means the end
+                if fd is None:
+                    try:
+                        fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
+                    except FileNotFoundError:
+                        if finished:
+                            return
+                        time.sleep(self.POLL_SECONDS)
+                        continue
+                length = os.preadv(fd, [buffer], self.size)
+                if length:
+                    self._hasher.update(view[:length])
+                    self.size += length
+                elif finished:
+                    return
+                else:
+                    time.sleep(self.POLL_SECONDS)
+        except BaseException as error:  # raised on the caller's thread
+            self._failure.append(error)
         finally:
-            os.close(self._fd)
-            super().close()
+            if fd is not None:
+                os.close(fd)
 
 
 def adopt_staged(staged: str, dest: str) -> bool:
