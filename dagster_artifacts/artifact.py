@@ -1,6 +1,8 @@
 """``Artifact``: a draft you fill with files and references, or a logged, immutable version.
 
-A draft collects manifest entries (hashing each file as it is added, as W&B does). Logging freezes
+A draft collects manifest entries. As in W&B, each file is hashed as it is added and, with the
+default ``policy="mutable"``, copied into the draft's staging area in the same pass, so the draft
+is a snapshot of the files at ``add`` time (see :mod:`dagster_artifacts.staging`). Logging freezes
 it; once the commit lands the same object answers as the logged version (``name:vN``). Artifacts
 fetched from the registry are logged versions from the start and load their manifest lazily.
 """
