@@ -57,9 +57,9 @@ def one_by_one(store: BlobStore) -> None:
 
     batched = store.put_files
 
-    def put_files(uploads: Iterable[BlobUpload]) -> int:
+    def put_files(uploads: Iterable[BlobUpload], present: set[str] | None = None) -> int:
         # Each blob alone: its own existence check and its own PUT, waited for in turn.
-        return sum(batched([upload]) for upload in uploads)
+        return sum(batched([upload], present) for upload in uploads)
 
     store.put_files = put_files  # type: ignore[method-assign]
 

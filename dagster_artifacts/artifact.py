@@ -1,6 +1,8 @@
 """``Artifact``: a draft you fill with files and references, or a logged, immutable version.
 
-A draft collects manifest entries (hashing each file as it is added, as W&B does). Logging freezes
+A draft collects manifest entries. As in W&B, each file is hashed as it is added and, with the
+default ``policy="mutable"``, copied into the draft's staging area in the same pass, so the draft
+is a snapshot of the files at ``add`` time (see :mod:`dagster_artifacts.staging`). Logging freezes
 it; once the commit lands the same object answers as the logged version (``name:vN``). Artifacts
 fetched from the registry are logged versions from the start and load their manifest lazily.
 """
@@ -10,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
-import weakref
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -21,7 +20,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pathspec
 
-from dagster_artifacts.digests import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS, digest_file
+from dagster_artifacts.digests import (
+    DEFAULT_ALGORITHM,
+    SUPPORTED_ALGORITHMS,
+    digest_bytes,
+    digest_file,
+)
 from dagster_artifacts.errors import (
     ArtifactError,
     ArtifactFileNotFoundError,
@@ -33,7 +37,12 @@ from dagster_artifacts.errors import (
     VerificationError,
 )
 from dagster_artifacts.manifest import Manifest, ManifestEntry
-from dagster_artifacts.names import normalize_entry_path, validate_aliases, validate_name, validate_type
+from dagster_artifacts.names import (
+    normalize_entry_path,
+    validate_aliases,
+    validate_name,
+    validate_type,
+)
 from dagster_artifacts.storage.references import DEFAULT_MAX_OBJECTS, handler_for
 from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, PartitionedTable, Table
 
@@ -43,8 +52,12 @@ if TYPE_CHECKING:
     from dagster_artifacts.engine import Engine
     from dagster_artifacts.registry import VersionRecord
     from dagster_artifacts.runs import Run
+    from dagster_artifacts.staging import StagingArea
 
 DATAFRAME_SUFFIX = ".parquet"
+MUTABLE = "mutable"
+IMMUTABLE = "immutable"
+POLICIES = (MUTABLE, IMMUTABLE)
 
 
 @dataclass
@@ -110,7 +123,7 @@ class Artifact:
         self._aliases: list[str] = []
         self._ttl: timedelta | None = None
         self._manifest = Manifest(digest_algorithm=digest_algorithm)
-        self._staging: str | None = None
+        self._staging: StagingArea | None = None
         self._finalized = False
         self._future: Future[None] | None = None
         self._engine: Engine | None = None
@@ -321,39 +334,68 @@ class Artifact:
             incoming[entry.path] = entry
         self._manifest.entries.update(incoming)
 
-    def _file_entry(self, local_path: str, entry_path: str) -> ManifestEntry:
-        return self._file_entries([(local_path, entry_path)])[0]
+    def _add_engine(self) -> Engine | None:
+        """The engine of this artifact, else of the current run: the store files go to."""
+        if self._engine is not None:
+            return self._engine
+        from dagster_artifacts.runs import current_run
 
-    def _file_entries(self, pairs: list[tuple[str, str]]) -> list[ManifestEntry]:
-        """Entries for ``(absolute local path, entry path)`` pairs, hashed as cheaply as possible.
+        run = current_run()
+        return run._engine if run is not None else None
 
-        Unchanged files come from the stat cache; the rest are hashed on a few threads (see
-        :mod:`dagster_artifacts.hashing`).
+    def _cache_dir(self) -> str:
+        engine = self._add_engine()
+        if engine is not None:
+            return engine.settings.cache_dir
+        from dagster_artifacts.settings import ENV_CACHE_DIR, default_cache_dir
+
+        return os.environ.get(ENV_CACHE_DIR) or default_cache_dir()
+
+    def _file_entries(self, pairs: list[tuple[str, str]], policy: str) -> list[ManifestEntry]:
+        """Entries for ``(absolute local path, entry path)`` pairs, as cheaply as possible.
+
+        ``mutable`` (W&B's default): each file is copied into the staging area while it is
+        hashed (one read), so later changes to it do not change the artifact; unchanged files
+        whose blob the store already holds are neither read nor copied (stat cache).
+        ``immutable``: files are only hashed; the commit reads them again, verified. See
+        :mod:`dagster_artifacts.hashing`.
         """
-        from dagster_artifacts.hashing import hash_files
+        from dagster_artifacts.hashing import hash_files, stage_files
         from dagster_artifacts.statcache import stat_cache_for
 
-        engine = self._engine
-        if engine is None:
-            from dagster_artifacts.runs import current_run
-
-            run = current_run()
-            engine = run._engine if run is not None else None
-        if engine is not None:
-            cache_dir = engine.settings.cache_dir
+        algorithm = self._manifest.digest_algorithm
+        cache = stat_cache_for(self._cache_dir())
+        locals_ = [local for local, _ in pairs]
+        if policy == IMMUTABLE:
+            hashed = hash_files(locals_, algorithm, cache=cache)
         else:
-            from dagster_artifacts.settings import ENV_CACHE_DIR, default_cache_dir
+            engine = self._add_engine()
+            stored = None
+            if engine is not None:
+                blobs = engine.blobs
 
-            cache_dir = os.environ.get(ENV_CACHE_DIR) or default_cache_dir()
-        hashed = hash_files(
-            [local for local, _ in pairs],
-            self._manifest.digest_algorithm,
-            cache=stat_cache_for(cache_dir),
-        )
+                def stored(digests: set[str]) -> set[str]:
+                    return blobs.stored_digests(digests, algorithm)
+
+            hashed = stage_files(
+                locals_, algorithm, self._staging_area(), cache=cache, stored=stored
+            )
         return [
-            ManifestEntry(path=entry_path, digest=h.digest, size=h.size, local_path=local)
+            ManifestEntry(
+                path=entry_path,
+                digest=h.digest,
+                size=h.size,
+                local_path=h.staged or local,
+                staged=h.staged is not None,
+            )
             for (local, entry_path), h in zip(pairs, hashed, strict=True)
         ]
+
+    def _staged_entry(self, target: str, entry_path: str, digest: str, size: int) -> ManifestEntry:
+        """An entry for a file this draft wrote into its own staging area (already hashed)."""
+        return ManifestEntry(
+            path=entry_path, digest=digest, size=size, local_path=target, staged=True
+        )
 
     def add_file(
         self,
@@ -364,15 +406,23 @@ class Artifact:
         policy: str | None = None,
         overwrite: bool = False,
     ) -> ManifestEntry:
-        """Add one local file, stored as ``name`` (default: its base name)."""
+        """Add one local file, stored as ``name`` (default: its base name).
+
+        ``policy="mutable"`` (default, as in W&B) snapshots the file now: it is copied into the
+        draft's staging area while it is hashed, and changing it afterwards does not change the
+        artifact. ``policy="immutable"`` promises the file will not change until the log is
+        committed: it is only hashed now and read again at commit, and a change in between
+        fails the log with ``ChecksumMismatchError``.
+        """
         self._check_mutable()
+        policy = _check_policy(policy)
         path = os.fspath(local_path)
         entry_path = normalize_entry_path(name if name is not None else os.path.basename(path))
         if not os.path.isfile(path):
             raise ArtifactFileNotFoundError(
                 f"No such file {path!r}; check the path (use add_dir() for folders)."
             )
-        entry = self._file_entry(os.path.abspath(path), entry_path)
+        (entry,) = self._file_entries([(os.path.abspath(path), entry_path)], policy)
         if overwrite:
             self._manifest.entries.pop(entry_path, None)
         self._add_entries([entry])
@@ -389,9 +439,10 @@ class Artifact:
         """Add every file under a folder, under the prefix ``name`` (default: none).
 
         ``ignore`` takes gitignore-style patterns (``["*.tmp", ".git/"]``) matched against paths
-        relative to the folder.
+        relative to the folder. ``policy`` is as for :meth:`add_file`.
         """
         self._check_mutable()
+        policy = _check_policy(policy)
         root = os.fspath(local_path)
         if not os.path.isdir(root):
             raise ArtifactFileNotFoundError(
@@ -410,14 +461,21 @@ class Artifact:
                 if spec is not None:
                     dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
                 dirs.sort()
+                # The folder part of the entry paths is normalized once per folder; a file name
+                # from os.walk has no "/" and is never "." or "..", so only a backslash (which
+                # normalize_entry_path turns into "/") needs the full treatment.
+                entry_dir = f"{prefix}/{relative_dir}" if prefix else relative_dir
+                if entry_dir:
+                    entry_dir = normalize_entry_path(entry_dir) + "/"
+                folder = directory if directory.endswith(os.sep) else directory + os.sep
                 for file_name in sorted(files):
-                    relative = relative_dir + file_name
-                    if spec is not None and spec.match_file(relative):
+                    if spec is not None and spec.match_file(relative_dir + file_name):
                         continue
-                    entry_path = f"{prefix}/{relative}" if prefix else relative
-                    full = os.path.join(directory, file_name)
-                    paths.append((full, normalize_entry_path(entry_path)))
-            self._add_entries(self._file_entries(paths))
+                    entry_path = entry_dir + file_name
+                    if "\\" in file_name:
+                        entry_path = normalize_entry_path(entry_path)
+                    paths.append((folder + file_name, entry_path))
+            self._add_entries(self._file_entries(paths, policy))
 
     @contextlib.contextmanager
     def new_file(
@@ -430,13 +488,13 @@ class Artifact:
             raise DuplicateEntryError(
                 f"Artifact {self._name!r} already has {entry_path!r}; pick another name."
             )
-        target = os.path.join(self._staging_dir(), "new_file", entry_path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        target = self._staging_path(entry_path)
         if "b" not in mode and encoding is None:
             encoding = "utf-8"
         with open(target, mode, encoding=encoding) as handle:
             yield handle
-        self.add_file(target, name=entry_path)
+        digest, size = digest_file(target, self._manifest.digest_algorithm)
+        self._add_entries([self._staged_entry(target, entry_path, digest, size)])
 
     def add_reference(
         self,
@@ -475,9 +533,16 @@ class Artifact:
         if isinstance(obj, PartitionedTable):
             return self._add_bytes(entry_name + PARTITIONED_TABLE_SUFFIX, obj.to_bytes())
         if isinstance(obj, pd.DataFrame):
-            target = self._staging_path(entry_name + DATAFRAME_SUFFIX)
-            obj.to_parquet(target, engine="pyarrow")
-            return self.add_file(target, name=entry_name + DATAFRAME_SUFFIX)  # type: ignore[return-value]
+            from dagster_artifacts.storage.localcopy import FollowingHasher
+
+            entry_path = entry_name + DATAFRAME_SUFFIX
+            target = self._staging_path(entry_path)
+            # Hashed while pyarrow writes it (natively, by path): one write, no second pass.
+            with FollowingHasher(target, self._manifest.digest_algorithm) as hashed:
+                obj.to_parquet(target, engine="pyarrow")
+            entry = self._staged_entry(target, entry_path, hashed.digest, hashed.size)
+            self._add_entries([entry])
+            return entry
         raise ArtifactError(
             f"artifact.add() takes a Table, PartitionedTable or pandas.DataFrame, not "
             f"{type(obj).__name__}; use add_file() for other objects."
@@ -487,25 +552,29 @@ class Artifact:
         target = self._staging_path(entry_path)
         with open(target, "wb") as handle:
             handle.write(data)
-        entry = self._file_entry(target, entry_path)
+        digest = digest_bytes(data, self._manifest.digest_algorithm)
+        entry = self._staged_entry(target, entry_path, digest, len(data))
         self._add_entries([entry])
         return entry
 
-    def _staging_dir(self) -> str:
+    def _staging_area(self) -> StagingArea:
+        """This draft's staging area (created on first use; see :mod:`dagster_artifacts.staging`).
+
+        A draft that is never logged does not leave its copies behind: the area is removed when
+        the draft is garbage collected or the process exits.
+        """
         if self._staging is None:
-            self._staging = tempfile.mkdtemp(prefix="dagster-artifacts-staging-")
-            # A draft that is never logged must not leave its new_file()/add() copies behind.
-            weakref.finalize(self, shutil.rmtree, self._staging, ignore_errors=True)
+            from dagster_artifacts.staging import StagingArea
+
+            self._staging = StagingArea(self._cache_dir())
         return self._staging
 
     def _staging_path(self, entry_path: str) -> str:
-        target = os.path.join(self._staging_dir(), "added", entry_path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        return target
+        return self._staging_area().path_for(entry_path)
 
     def _cleanup_staging(self) -> None:
         if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging.cleanup()
             self._staging = None
 
     def remove(self, item: str) -> None:
@@ -677,6 +746,18 @@ class Artifact:
         if self._record is None:
             return f"<Artifact {self._name} (draft, type={self._type})>"
         return f"<Artifact {self.qualified_name} (type={self._type})>"
+
+
+def _check_policy(policy: str | None) -> str:
+    if policy is None:
+        return MUTABLE
+    if policy not in POLICIES:
+        raise ConfigurationError(
+            f"Unknown policy {policy!r}; use 'mutable' (default: the file is copied when added, "
+            "so later changes do not matter) or 'immutable' (no copy; the file must not change "
+            "until the log is committed)."
+        )
+    return policy
 
 
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -49,8 +49,12 @@ def encode_digest(raw: bytes) -> str:
 
 
 def b64_to_hex(digest: str) -> str:
-    """Hex form of a base64 digest, used as the blob key in the store."""
-    return binascii.hexlify(base64.b64decode(digest)).decode("ascii")
+    """Hex form of a base64 digest, used as the blob key in the store.
+
+    ``binascii`` directly: ``base64.b64decode`` costs several times more, which shows when a
+    commit computes 10,000 keys. Raises ``ValueError`` (``binascii.Error``) on bad input.
+    """
+    return binascii.a2b_base64(digest).hex()
 
 
 def hex_to_b64(hex_digest: str) -> str:

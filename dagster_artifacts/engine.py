@@ -59,25 +59,36 @@ class Engine:
         self._manifests: dict[str, Manifest] = {}
 
     # -- writing ----------------------------------------------------------------------------------
-    def upload_blobs(self, manifest: Manifest) -> None:
-        """Put every stored (non-reference) entry's bytes into the blob store, skipping known ones."""
+    def upload_blobs(self, manifest: Manifest, manifest_key: str | None = None) -> None:
+        """Put every stored (non-reference) entry's bytes into the blob store, skipping known ones.
+
+        Staged entries (the draft's own copies, see :mod:`dagster_artifacts.staging`) are moved
+        into a local store by rename; the others are copied, verified.
+        """
         from dagster_artifacts.lifecycle import refresh_reused
 
-        refresh_reused(self, manifest)  # blobs about to be reused stay out of a concurrent gc
         algorithm = manifest.digest_algorithm
-        self.blobs.put_files(
+        blob_key = self.blobs.blob_key
+        uploads = [
             BlobUpload(
                 local_path=entry.local_path or "",
-                key=self.blobs.blob_key(entry.digest, algorithm),
+                key=blob_key(entry.digest, algorithm),
                 digest=entry.digest,
                 algorithm=algorithm,
+                staged=entry.staged,
             )
             for entry in manifest.entries.values()
             if not entry.is_reference
+        ]
+        # Blobs about to be reused stay out of a concurrent gc; on a local store the same
+        # ``utime`` tells which are present, so put_files needs no second check.
+        present = refresh_reused(
+            self, manifest, keys={u.key for u in uploads}, manifest_key=manifest_key
         )
+        self.blobs.put_files(uploads, present=present)
 
-    def write_manifest(self, manifest: Manifest) -> str:
-        data = manifest.to_bytes()
+    def write_manifest(self, manifest: Manifest, data: bytes | None = None) -> str:
+        data = manifest.to_bytes() if data is None else data
         key = self.blobs.manifest_key(data)
         if not self.blobs.exists(key):
             self.blobs.put_bytes(data, key)
@@ -109,10 +120,12 @@ class Engine:
                 )
             except ReusedVersionGoneError:
                 pass  # deleted meanwhile: its bytes may be gone, so upload as for new content
+        data = manifest.to_bytes()  # once: 10,000 entries cost tens of ms to serialize
+        manifest_key = self.blobs.manifest_key(data)
         # On object stores, a lease keeps a concurrent gc off the blobs this commit reuses.
         with reuse_lease(self, manifest):
-            self.upload_blobs(manifest)
-            manifest_key = self.write_manifest(manifest)
+            self.upload_blobs(manifest, manifest_key)
+            self.write_manifest(manifest, data)
             return self.registry.commit_version(replace(request, manifest_key=manifest_key))
 
     # -- reading ----------------------------------------------------------------------------------

@@ -1,15 +1,19 @@
-"""Hash the files a draft adds, as cheaply as the machine allows.
+"""Hash (and stage) the files a draft adds, as cheaply as the machine allows.
 
-Two things make ``add_file``/``add_dir`` cheap:
+Three things make ``add_file``/``add_dir`` cheap:
 
 1. The stat cache (:mod:`dagster_artifacts.statcache`): a file whose path, inode, size, mtime and
-   ctime are unchanged since it was last hashed is not opened at all.
-2. Many files are hashed on a few threads: ``open``/``read`` and hashing of chunks over 2 KiB
-   release the GIL, so on two cores the waits of one file overlap the hashing of another.
+   ctime are unchanged since it was last hashed is not opened at all, and when the store already
+   holds its blob nothing is copied either.
+2. One read per byte: with the default ``policy="mutable"`` (:func:`stage_files`) each file is
+   copied into the draft's staging area while it is hashed; the commit moves the copy into the
+   store. With ``policy="immutable"`` (:func:`hash_files`) files are only hashed, and the commit
+   reads them again (verified: a file changed in between fails the log).
+3. Many files are handled on a few threads: ``open``/``read``/``write`` and hashing of chunks
+   over 2 KiB release the GIL, so on two cores the waits of one file overlap the work of another.
 
-Files stream through :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks; none is read whole.
-The bytes are read again when the commit stores them (hashed once more on the way, so a file
-changed after it was added can never become a wrong blob); see ``docs/readme/speed.md``.
+Large files stream through :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks; none is read
+whole. See ``docs/readme/speed.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from dagster_artifacts.digests import digest_file
+from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.statcache import FileStat, StatCache, now_ns
+from dagster_artifacts.storage.localcopy import stage_copy
 from dagster_artifacts.storage.parallel import parallel_map
 
 T = TypeVar("T")
@@ -33,11 +39,15 @@ MIN_PER_THREAD = 64  # below this many files a thread costs more than it saves
 
 @dataclass(frozen=True)
 class Hashed:
-    """One file's digest and size (the size of the bytes actually hashed)."""
+    """One file's digest and size (the size of the bytes actually hashed).
+
+    ``staged`` is the path of the staged copy holding exactly those bytes, when one was made.
+    """
 
     path: str
     digest: str
     size: int
+    staged: str | None = None
 
 
 def hash_files(
@@ -73,6 +83,56 @@ def hash_files(
             algorithm,
         )
     by_index = dict(zip(missing, (hashed for hashed, _ in fresh), strict=True))
+    return [
+        by_index[i] if i in by_index else Hashed(path, known[path], stats[i].size)
+        for i, path in enumerate(paths)
+    ]
+
+
+def stage_files(
+    paths: Sequence[str],
+    algorithm: str,
+    staging: StagingArea,
+    *,
+    cache: StatCache | None = None,
+    stored: Callable[[set[str]], set[str]] | None = None,
+    workers: int = HASH_WORKERS,
+) -> list[Hashed]:
+    """Snapshot each absolute path into ``staging`` while hashing it; digests in order.
+
+    A file the stat cache knows whose blob ``stored`` (digests -> those the store holds) reports
+    present is neither read nor copied: the store already has exactly its bytes. Every other
+    file is copied once, hashed on the way (:func:`.storage.localcopy.stage_copy`), on
+    ``workers`` threads; the digest is the copy's, so a file changed meanwhile is logged as it
+    was read. Fresh digests go to the stat cache with the stat taken before the read.
+    """
+    stats = [FileStat.of(os.stat(path)) for path in paths]
+    known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
+    present = stored(set(known.values())) if known and stored is not None else set()
+    todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
+
+    def one(index: int) -> tuple[Hashed, int]:
+        started = now_ns()
+        digest, size, dest = stage_copy(
+            paths[index],
+            staging.path,
+            staging.new_path,
+            algorithm=algorithm,
+            size_hint=stats[index].size,
+        )
+        return Hashed(paths[index], digest, size, dest), started
+
+    fresh = _map_in_slices(one, todo, workers)
+    if cache is not None and fresh:
+        cache.record_many(
+            (
+                (hashed.path, stats[i], hashed.digest, started)
+                for i, (hashed, started) in zip(todo, fresh, strict=True)
+                if hashed.size == stats[i].size  # changed while we read: do not remember
+            ),
+            algorithm,
+        )
+    by_index = dict(zip(todo, (hashed for hashed, _ in fresh), strict=True))
     return [
         by_index[i] if i in by_index else Hashed(path, known[path], stats[i].size)
         for i, path in enumerate(paths)

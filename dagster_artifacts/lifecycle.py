@@ -221,7 +221,13 @@ def _delete(engine: Engine, record: VersionRecord) -> bool:
     return True
 
 
-def refresh_reused(engine: Engine, manifest: Manifest) -> None:
+def refresh_reused(
+    engine: Engine,
+    manifest: Manifest,
+    *,
+    keys: set[str] | None = None,
+    manifest_key: str | None = None,
+) -> set[str] | None:
     """Mark the blobs (and manifest) a writer is about to reuse as fresh, before it checks them.
 
     A writer skips uploading a blob that already exists. If that blob is an old orphan (its
@@ -229,22 +235,31 @@ def refresh_reused(engine: Engine, manifest: Manifest) -> None:
     its modification time to now puts it inside gc's grace period, and gc checks the time again
     right before deleting. Only local stores can do this cheaply (object stores have no "touch"
     that keeps the content); a missing file is left missing, never created empty.
+
+    Returns the keys found present (refreshed), so that the writer needs no second existence
+    check: one ``utime`` per blob both protects and tests it. ``None`` on object stores.
+    ``keys``/``manifest_key`` save recomputing them when the caller has them.
     """
     if not getattr(engine.blobs, "_renames_atomically", False):
-        return
-    keys = {
-        engine.blobs.blob_key(entry.digest, manifest.digest_algorithm)
-        for entry in manifest.entries.values()
-        if not entry.is_reference
-    }
-    keys.add(engine.blobs.manifest_key(manifest.to_bytes()))
-    for key in keys:
+        return None
+    if keys is None:
+        keys = {
+            engine.blobs.blob_key(entry.digest, manifest.digest_algorithm)
+            for entry in manifest.entries.values()
+            if not entry.is_reference
+        }
+    wanted = set(keys)
+    wanted.add(manifest_key or engine.blobs.manifest_key(manifest.to_bytes()))
+    present: set[str] = set()
+    for key in wanted:
         try:
             os.utime(engine.blobs.path(key))
         except FileNotFoundError:
             continue  # not there: the writer uploads it
         except OSError as error:  # read-only store, permissions: gc grace still applies
             log.debug("Could not refresh %s: %s", key, error)
+        present.add(key)
+    return present
 
 
 # -- garbage collection ----------------------------------------------------------------------------------

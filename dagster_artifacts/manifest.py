@@ -24,6 +24,8 @@ class ManifestEntry:
     birth_artifact_id: str | None = None
     #: Where the bytes are on this machine before upload; never serialized.
     local_path: str | None = field(default=None, repr=False, compare=False)
+    #: ``local_path`` is the draft's own staged copy (hashed as written, moved into the store).
+    staged: bool = field(default=False, repr=False, compare=False)
 
     @property
     def is_reference(self) -> bool:

@@ -35,7 +35,7 @@ def bike_rides() -> pd.DataFrame:
             "timestamp": hours,
             "hour": hours.hour,
             "temperature": temperature.round(1),
-            "is_weekend": (hours.dayofweek >= 5).astype(int),
+            "is_weekend": (hours.day_of_week >= 5).astype(int),
             "rain": rain.astype(int),
             "count": np.clip(count, 0, None).round().astype(int),
         }

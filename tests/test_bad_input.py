@@ -198,8 +198,8 @@ def test_failed_async_log_raises_on_wait_and_on_finish(tmp_path: Path) -> None:
     source.write_text("one")
     run = wandb.init(job_type="mutating")
     artifact = wandb.Artifact("mut", type="dataset")
-    artifact.add_file(str(source))
-    source.write_text("two, and longer")  # changed after add_file and before the upload
+    artifact.add_file(str(source), policy="immutable")  # a promise the file will not change
+    source.write_text("two, and longer")  # broken: changed after add_file, before the upload
     run.log_artifact(artifact)
     with pytest.raises(errors.ChecksumMismatchError):
         artifact.wait()

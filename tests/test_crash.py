@@ -23,7 +23,8 @@ WRITER = textwrap.dedent(
 
     with wandb.init(job_type="writer") as run:
         artifact = wandb.Artifact("big", type="dataset")
-        artifact.add_dir(sys.argv[1])
+        print("adding", flush=True)
+        artifact.add_dir(sys.argv[1], policy=sys.argv[2])
         print("hashed", flush=True)
         run.log_artifact(artifact).wait()
     print("committed", flush=True)
@@ -45,13 +46,15 @@ def test_sigkill_mid_log_leaves_no_version_and_next_log_succeeds(
     files = 400
     for i in range(files):
         (data / f"part-{i:04d}.bin").write_bytes(os.urandom(256 * 1024))
+    # "immutable": add only hashes, so the commit copies every file (a long upload to kill)
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(data)],
+        [sys.executable, "-c", WRITER, str(data), "immutable"],
         stdout=subprocess.PIPE,
         text=True,
         env=os.environ.copy(),
     )
     assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "adding"
     assert writer.stdout.readline().strip() == "hashed"
     deadline = time.monotonic() + 60
     while _blob_files(isolated_store) < 20 and time.monotonic() < deadline:
@@ -79,3 +82,51 @@ def test_sigkill_mid_log_leaves_no_version_and_next_log_succeeds(
     folder = Path(artifact.download())
     assert artifact.verify(folder).checked == files
     assert (folder / "part-0123.bin").read_bytes() == (data / "part-0123.bin").read_bytes()
+
+
+@pytest.mark.timeout(180)
+def test_sigkill_mid_add_leaves_the_store_untouched_and_its_staging_is_swept(
+    tmp_path: Path,
+    isolated_store: Path,
+    store_snapshot,  # type: ignore[no-untyped-def]
+) -> None:
+    """With the default policy the copies are made at add time, into the cache dir's staging
+    area, never into the store: a writer killed while adding leaves no blob and no version, and
+    the next writer on this host removes the dead process's staging folder."""
+    data = tmp_path / "big"
+    data.mkdir()
+    files = 400
+    for i in range(files):
+        (data / f"part-{i:04d}.bin").write_bytes(os.urandom(256 * 1024))
+    staging = tmp_path / "cache" / "staging"
+    before = store_snapshot()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(data), "mutable"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "adding"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        staged = sum(1 for p in staging.rglob("*") if p.is_file()) if staging.exists() else 0
+        if staged >= 20:
+            break
+        time.sleep(0.005)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    assert 20 <= staged < files, "the kill must land in the middle of the add"
+    assert store_snapshot()["files"] == before["files"]  # nothing reached the store
+    assert wandb.Api().artifact_versions("dataset", "big") == []
+    orphans = [p.name for p in staging.iterdir()]
+    assert orphans and all(f"-{writer.pid}-" in name for name in orphans)
+
+    with wandb.init(job_type="writer") as run:
+        artifact = wandb.Artifact("big", type="dataset")
+        artifact.add_dir(str(data))
+        assert [p.name for p in staging.iterdir() if f"-{writer.pid}-" in p.name] == []
+        run.log_artifact(artifact).wait()
+    folder = Path(artifact.download())
+    assert artifact.verify(folder).checked == files

@@ -150,19 +150,98 @@ def test_parallel_hashing_keeps_order_and_streams_large_files(
     assert [(h.digest, h.size) for h in hashed] == [(reference(c), len(c)) for c in contents]
 
 
-def test_file_changed_between_add_and_log_is_still_refused(tmp_path: Path) -> None:
-    """Hashing fast must not weaken the guard: a file changed after add never becomes a blob."""
+@pytest.mark.parametrize("algorithm", ["md5", "xxh128"])
+@pytest.mark.parametrize("size", [5, 2 * CHUNK_SIZE])
+def test_file_changed_after_add_is_logged_as_it_was_added(
+    tmp_path: Path, algorithm: str, size: int
+) -> None:
+    """W&B's default policy ("mutable"): add snapshots the file, so what is logged is what was
+    added, whatever happens to the file before the commit (small and streamed files alike)."""
+    source = tmp_path / "data.bin"
+    original = os.urandom(size)
+    source.write_bytes(original)
+    with wandb.init(job_type="mutating") as run:
+        artifact = wandb.Artifact("mut", type="dataset", digest_algorithm=algorithm)
+        artifact.add_file(str(source))
+        source.write_bytes(os.urandom(size))  # same size, new content
+        run.log_artifact(artifact).wait()
+        again = wandb.Artifact("gone", type="dataset", digest_algorithm=algorithm)
+        again.add_file(str(source))
+        changed = source.read_bytes()
+        source.unlink()  # even a deleted file is logged from its snapshot
+        run.log_artifact(again).wait()
+    reference = _md5 if algorithm == "md5" else _xxh
+    logged = wandb.Api().artifact("mut:v0")
+    assert logged.manifest.entries["data.bin"].digest == reference(original)
+    assert Path(logged.download(root=tmp_path / "out"), "data.bin").read_bytes() == original
+    gone = wandb.Api().artifact("gone:v0")
+    assert Path(gone.download(root=tmp_path / "out2"), "data.bin").read_bytes() == changed
+
+
+@pytest.mark.parametrize("size", [5, 2 * CHUNK_SIZE])
+def test_immutable_policy_refuses_a_file_changed_before_the_commit(
+    tmp_path: Path,
+    size: int,
+    store_snapshot,  # type: ignore[no-untyped-def]
+) -> None:
+    """policy="immutable" only hashes at add (no copy): the commit reads the file again,
+    verified, so a file changed in between fails the log instead of becoming a wrong blob."""
     source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(2 * CHUNK_SIZE))
+    source.write_bytes(os.urandom(size))
     with wandb.init(job_type="mutating") as run:
         artifact = wandb.Artifact("mut", type="dataset", digest_algorithm="xxh128")
-        artifact.add_file(str(source))
-        source.write_bytes(os.urandom(2 * CHUNK_SIZE))  # same size, new content
+        artifact.add_file(str(source), policy="immutable")
+        before = store_snapshot()
+        source.write_bytes(os.urandom(size))  # same size, new content
         run.log_artifact(artifact)
         with pytest.raises(errors.ChecksumMismatchError):
             artifact.wait()
         with pytest.raises(errors.ChecksumMismatchError):
             run.finish()
+    after = store_snapshot()
+    assert after["files"] == before["files"]  # no blob, no manifest written
+    with pytest.raises(errors.ArtifactNotFoundError):
+        wandb.Api().artifact("mut:latest")
+
+
+def test_unknown_policy_is_refused_before_anything_is_written(
+    tmp_path: Path,
+    store_snapshot,  # type: ignore[no-untyped-def]
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    before = store_snapshot()
+    artifact = wandb.Artifact("data", type="dataset")
+    with pytest.raises(errors.ConfigurationError, match="immutable"):
+        artifact.add_file(str(tmp_path / "a.txt"), policy="copy")
+    with pytest.raises(errors.ConfigurationError, match="mutable"):
+        artifact.add_dir(str(tmp_path), policy="link")
+    assert store_snapshot() == before and artifact.file_count == 0
+
+
+def test_staged_copies_are_moved_into_the_store_and_never_left_behind(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    """Staged copies live under the cache dir, never in the store; a commit moves them in, and
+    a draft that is never logged removes its copies when it is collected."""
+    import gc
+
+    data = _folder(tmp_path / "data", {f"f{i}.txt": f"content {i}".encode() for i in range(50)})
+    staging = tmp_path / "cache" / "staging"
+    with wandb.init(job_type="stage") as run:
+        artifact = wandb.Artifact("staged", type="dataset")
+        artifact.add_dir(str(data))
+        assert len([p for p in staging.rglob("*") if p.is_file()]) == 50
+        assert not list(isolated_store.rglob("staging"))
+        run.log_artifact(artifact).wait()
+        assert [p for p in staging.rglob("*") if p.is_file()] == []
+        abandoned = wandb.Artifact("abandoned", type="dataset")
+        abandoned.add_dir(str(data))
+        assert len([p for p in staging.rglob("*") if p.is_file()]) == 50
+        del abandoned
+        gc.collect()
+        assert [p for p in staging.rglob("*") if p.is_file()] == []
+    folder = wandb.Api().artifact("staged:v0").download(root=tmp_path / "out")
+    assert wandb.Api().artifact("staged:v0").verify(folder).checked == 50
 
 
 def test_damaged_large_blob_is_refused_and_leaves_no_file(
@@ -185,3 +264,66 @@ def test_damaged_large_blob_is_refused_and_leaves_no_file(
     with pytest.raises(errors.ChecksumMismatchError):
         wandb.Api().artifact("big:v0").download(root=out)
     assert not out.exists() or [p.name for p in out.rglob("*")] == []
+
+
+def test_staging_on_another_filesystem_is_copied_into_the_store(
+    tmp_path: Path, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache dir on another filesystem than the store: the rename cannot work (EXDEV), so the
+    commit copies each staged file, verified. Same result, one more copy."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a filesystem other than the store's")
+    import tempfile
+
+    from dagster_artifacts.settings import ENV_CACHE_DIR
+
+    cache = tempfile.mkdtemp(dir=shm, prefix="da-test-cache-")
+    try:
+        monkeypatch.setenv(ENV_CACHE_DIR, cache)
+        files = {"small.txt": b"small", "big.bin": os.urandom(2 * CHUNK_SIZE + 3)}
+        data = _folder(tmp_path / "data", files)
+        with wandb.init(job_type="xdev") as run:
+            artifact = wandb.Artifact("xdev", type="dataset")
+            artifact.add_dir(str(data))
+            assert any(Path(cache, "staging").rglob("*"))  # staged on the other filesystem
+            run.log_artifact(artifact).wait()
+        logged = wandb.Api().artifact("xdev:v0")
+        folder = Path(logged.download(root=tmp_path / "out"))
+        assert logged.verify(folder).checked == 2
+        assert (folder / "big.bin").read_bytes() == files["big.bin"]
+        assert [p for p in Path(cache, "staging").rglob("*") if p.is_file()] == []
+    finally:
+        import shutil
+
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.mark.parametrize("pieces", [0, 1, 7])
+def test_a_file_hashed_while_written_has_the_digest_of_the_file(
+    tmp_path: Path, pieces: int
+) -> None:
+    """Frames are hashed by a thread following pyarrow's (append-only) writes as they land; the
+    digest and size must be those of the finished file, however the writes were cut."""
+    from dagster_artifacts.storage.localcopy import FollowingHasher
+
+    target = tmp_path / "out.bin"
+    with FollowingHasher(str(target), "md5") as hashed, open(target, "wb") as out:
+        for _ in range(pieces):
+            out.write(os.urandom(CHUNK_SIZE // 3))
+            out.flush()
+    assert (hashed.digest, hashed.size) == (_md5(target.read_bytes()), target.stat().st_size)
+
+
+def test_logged_frame_round_trips_with_the_digest_of_its_parquet_file(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": range(50_000), "b": [str(i) for i in range(50_000)]})
+    with wandb.init(job_type="frames") as run:
+        artifact = wandb.Artifact("frame", type="dataset")
+        artifact.add(frame, "table")
+        run.log_artifact(artifact).wait()
+    logged = wandb.Api().artifact("frame:v0")
+    path = logged.get_entry("table.parquet").download(root=str(tmp_path / "out"))
+    assert logged.manifest.entries["table.parquet"].digest == _md5(Path(path).read_bytes())
+    pd.testing.assert_frame_equal(logged.get("table"), frame)

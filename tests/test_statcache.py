@@ -36,11 +36,9 @@ def _md5(data: bytes) -> str:
     return encode_digest(hashlib.md5(data).digest())
 
 
-def _plant(cache: StatCache, path: Path, algorithm: str = "md5") -> None:
-    """Record a digest no file has, as if ``path`` had been hashed long after it was written."""
-    cache.record_many(
-        [(str(path), FileStat.of(os.stat(path)), "planted", time.time_ns())], algorithm
-    )
+def _plant(cache: StatCache, path: Path, algorithm: str = "md5", digest: str = "planted") -> None:
+    """Record a digest ``path`` does not have, as if it had been hashed long after it was written."""
+    cache.record_many([(str(path), FileStat.of(os.stat(path)), digest, time.time_ns())], algorithm)
 
 
 @pytest.fixture
@@ -165,9 +163,36 @@ def test_add_dir_fills_the_cache_and_a_second_add_trusts_it(tmp_path: Path) -> N
         target = folder / "3.txt"
         _plant(cache, target)
         second = wandb.Artifact("data", type="dataset")
-        second.add_dir(str(folder))
+        second.add_dir(str(folder), policy="immutable")
     assert second.manifest.entries["3.txt"].digest == "planted"
     assert second.manifest.entries["4.txt"].digest == _md5(b"file 4")
+
+
+def test_mutable_add_trusts_the_cache_only_for_blobs_the_store_holds(tmp_path: Path) -> None:
+    """The default policy snapshots files: a cache hit may skip the copy only when the store
+    already has those bytes. A hit whose blob is stored is neither read nor copied (proven by a
+    planted digest of another stored file coming back); a hit whose blob is missing is read."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for index in range(20):
+        (folder / f"{index}.txt").write_bytes(f"file {index}".encode())
+    time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)
+    with wandb.init(job_type="stat") as run:
+        first = wandb.Artifact("data", type="dataset")
+        first.add_dir(str(folder))
+        run.log_artifact(first).wait()
+        cache = stat_cache_for(run._engine.settings.cache_dir)
+        assert cache is not None
+        stored_elsewhere = _md5(b"file 5")  # a blob the store holds
+        _plant(cache, folder / "3.txt", digest=stored_elsewhere)
+        _plant(cache, folder / "4.txt", digest=_md5(b"no such blob"))
+        second = wandb.Artifact("data", type="dataset")
+        second.add_dir(str(folder))
+        entries = second.manifest.entries
+        assert entries["3.txt"].digest == stored_elsewhere  # trusted: not read
+        assert entries["4.txt"].digest == _md5(b"file 4")  # blob missing: read and copied
+        assert not entries["3.txt"].staged and entries["4.txt"].staged
+        assert all(not e.staged for p, e in entries.items() if p not in ("4.txt",))
 
 
 CONCURRENT = textwrap.dedent(

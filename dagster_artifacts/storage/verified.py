@@ -7,7 +7,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
@@ -61,7 +61,11 @@ def write_verified(
 PIPELINE_DEPTH = 4  # chunks in flight between the hashing and the writing thread
 
 
-def _hash_and_write(chunks: Iterator[bytes], out: BinaryIO, hasher: Hasher) -> int:
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def _hash_and_write(chunks: Iterator[bytes], out: Writable, hasher: Hasher) -> int:
     """Hash every chunk and write it to ``out``; return the byte count.
 
     A stream of more than one chunk is written by a second thread fed through a bounded queue,

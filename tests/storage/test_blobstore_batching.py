@@ -65,3 +65,16 @@ def test_get_files_round_trip_and_refuses_damaged_blob(store: BlobStore, tmp_pat
         store.get_file(damaged.key, str(dest), digest=damaged.digest or "")
     assert not dest.exists()
     assert list((tmp_path / "again").iterdir()) == []  # no temporary file left behind
+
+
+def test_stored_digests_answers_alike_for_few_and_many(store: BlobStore, tmp_path: Path) -> None:
+    """Asked about a few digests (a check per blob) or many (a listing per fan-out folder, on a
+    local store), the answer is the same; a malformed digest is simply not stored."""
+    uploads = uploads_for(store, tmp_path / "src", 600)
+    store.put_files(uploads[:300])
+    stored = {u.digest for u in uploads[:300]}
+    absent = {u.digest for u in uploads[300:]}
+    assert store.stored_digests(stored | absent | {"not base64!"}) == stored
+    few = {uploads[0].digest, uploads[450].digest}
+    assert store.stored_digests(few) == {uploads[0].digest}
+    assert store.stored_digests(set()) == set()

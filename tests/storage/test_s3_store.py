@@ -110,7 +110,9 @@ def test_corrupted_blob_fails_download_and_leaves_no_file(s3: S3Service, tmp_pat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
-def test_file_changed_after_add_is_refused_before_upload(s3: S3Service, tmp_path: Path) -> None:
+def test_immutable_file_changed_after_add_is_refused_before_upload(
+    s3: S3Service, tmp_path: Path
+) -> None:
     bucket = s3.make_bucket()
     settings = s3_settings(s3, bucket, tmp_path)
     folder = make_files(tmp_path / "data", 1)
@@ -119,7 +121,7 @@ def test_file_changed_after_add_is_refused_before_upload(s3: S3Service, tmp_path
         wandb.init(settings=settings) as run,
     ):
         artifact = wandb.Artifact("dataset", type="dataset")
-        artifact.add_file(str(folder / "file-000.txt"))
+        artifact.add_file(str(folder / "file-000.txt"), policy="immutable")
         (folder / "file-000.txt").write_text("changed behind our back\n")
         run.log_artifact(artifact).wait()
     assert s3.keys(bucket) == []
@@ -279,3 +281,19 @@ def test_s3_root_with_each_registry_backend(
         ["v0", "v1"],
         ["v1", "v0"],
     )
+
+
+def test_file_changed_after_add_is_uploaded_as_it_was_added(s3: S3Service, tmp_path: Path) -> None:
+    """The default policy snapshots the file at add: the staged copy is what goes up."""
+    bucket = s3.make_bucket()
+    settings = s3_settings(s3, bucket, tmp_path)
+    folder = make_files(tmp_path / "data", 1)
+    original = (folder / "file-000.txt").read_bytes()
+    with wandb.init(settings=settings) as run:
+        artifact = wandb.Artifact("dataset", type="dataset")
+        artifact.add_file(str(folder / "file-000.txt"))
+        (folder / "file-000.txt").write_text("changed after add\n")
+        run.log_artifact(artifact).wait()
+    fetched = Api(settings=settings).artifact("dataset:latest")
+    out = Path(fetched.download(str(tmp_path / "out")))
+    assert (out / "file-000.txt").read_bytes() == original

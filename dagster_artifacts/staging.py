@@ -1,0 +1,103 @@
+"""The staging area of a draft artifact: private copies of what it holds, taken at ``add`` time.
+
+With W&B's default ``policy="mutable"``, adding a file copies it here while hashing it (one read
+of each byte, see :func:`.storage.localcopy.stage_copy`), so the artifact is a snapshot of the
+file at ``add`` time: changing or deleting the file afterwards does not change what is logged.
+The commit then *moves* each copy into a local store with one ``rename`` (nothing is read or
+written twice), or uploads it to an object store.
+
+Where it lives: ``<cache dir>/staging/<host>-<pid>-<random>/``, one folder per draft. The cache
+dir is normally on the same filesystem as a local store (both under the user's home by default),
+which is what makes the ``rename`` possible; on another filesystem the commit copies instead
+(verified). The store itself never holds staged files, so a failed or abandoned log leaves the
+store untouched (invariant 7) and gc never sees them.
+
+Clean-up: the folder is removed when the draft is committed, and by a ``weakref`` finalizer when
+a draft that was never logged is garbage collected or the process exits. A process killed
+mid-log cannot clean up; the next staging area created under the same cache dir on the same host
+removes folders whose process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import secrets
+import shutil
+import socket
+import threading
+import weakref
+
+STAGING = "staging"
+
+
+class StagingArea:
+    """One draft's staging folder; created on first use, removed by :meth:`cleanup`."""
+
+    def __init__(self, cache_dir: str) -> None:
+        self._parent = os.path.join(os.path.abspath(cache_dir), STAGING)
+        self._path = os.path.join(self._parent, f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+        self._created = False
+        self._lock = threading.Lock()
+        self._counter = itertools.count()  # next() is atomic under the GIL: safe across threads
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._path, ignore_errors=True)
+
+    @property
+    def path(self) -> str:
+        """The folder, created on first use: re-logging unchanged files never touches disk."""
+        if not self._created:
+            with self._lock:
+                if not self._created:
+                    os.makedirs(self._parent, exist_ok=True)
+                    _sweep_orphans(self._parent)
+                    os.makedirs(self._path, exist_ok=True)
+                    self._created = True
+        return self._path
+
+    def new_path(self) -> str:
+        """A fresh file name in the area, for a copy whose digest is not known yet.
+
+        Small copies are named by their digest instead (``<hex[:2]>/<hex[2:]>``, see
+        :func:`.storage.localcopy.stage_copy`), so these never collide with them.
+        """
+        return os.path.join(self.path, f"tmp-{next(self._counter)}")
+
+    def path_for(self, entry_path: str) -> str:
+        """A file named after its entry (for files we write ourselves: tables, frames, new_file)."""
+        target = os.path.join(self.path, "named", entry_path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        return target
+
+    def cleanup(self) -> None:
+        if self._created:
+            self._finalizer()
+        else:
+            self._finalizer.detach()
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "host"
+
+
+def _sweep_orphans(parent: str) -> None:
+    """Remove staging folders left on this host by processes that no longer exist."""
+    host = _host()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            parts = name.rsplit("-", 2)
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue
+            pid = int(parts[1])
+            if pid != os.getpid() and not _alive(pid):
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
