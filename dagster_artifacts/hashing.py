@@ -13,7 +13,7 @@ Three things make ``add_file``/``add_dir`` cheap:
    over 2 KiB release the GIL, so on two cores the waits of one file overlap the work of another.
 
 Large files stream through :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks; none is read
-whole. See ``docs/readme/speed.md``.
+whole. See the README's "Speed" section.
 """
 
 from __future__ import annotations
