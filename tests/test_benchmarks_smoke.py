@@ -1,0 +1,75 @@
+"""The benchmarks still run. CI runs them only in ``--quick`` mode: small sizes, no peers
+installed, no timing asserted (benchmarks are not timed tests); these check that every case
+executes and reports a number, so a change cannot silently break ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        check=False,
+        env={**_clean_env(), "DAGSTER_ARTIFACTS_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_ARTIFACTS_")}
+
+
+def test_every_speed_case_runs_in_quick_mode(tmp_path: Path) -> None:
+    rows_file = tmp_path / "rows.json"
+    result = _run(
+        tmp_path,
+        "-m",
+        "benchmarks.run",
+        "--quick",
+        "--no-install",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--json",
+        str(rows_file),
+    )
+    rows = json.loads(rows_file.read_text())
+    cases = {row["case"].split()[0] for row in rows}
+    assert cases == {"1", "2", "3", "4", "5", "6", "7"}, cases
+    ours = [row["ours"] for row in rows]
+    assert all(isinstance(value, (int, float)) and value > 0 for value in ours), rows
+    # The printed table has one line per row, each with its target.
+    table = [line for line in result.stdout.splitlines() if re.match(r"\| \d ", line)]
+    assert len(table) == len(rows)
+
+
+def test_s3_upload_benchmark_quick_mode(tmp_path: Path) -> None:
+    result = _run(tmp_path, str(REPO / "benchmarks" / "s3_upload.py"), "--quick")
+    lines = result.stdout.splitlines()
+    assert any(re.match(r"one-by-one\s+50\s+[\d.]+\s+[\d.]+", line) for line in lines)
+    assert any(re.match(r"batched\s+50\s+[\d.]+\s+[\d.]+", line) for line in lines)
+    assert re.search(r"batched / one-by-one: [\d.]+x", result.stdout)
+
+
+def test_concurrency_benchmark_quick_mode(tmp_path: Path) -> None:
+    result = _run(tmp_path, str(REPO / "benchmarks" / "concurrency.py"), "--quick")
+    rows = re.findall(r"^\| (sqlite|postgresql)\s*\|\s*(\d+) \|\s*(\d+) \|", result.stdout, re.M)
+    measured = {
+        (registry, int(writers)) for registry, writers, versions in rows if int(versions) > 0
+    }
+    expected = {(registry, n) for registry in ("sqlite", "postgresql") for n in (1, 2, 4, 8)}
+    assert measured == expected, result.stdout
