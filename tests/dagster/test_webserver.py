@@ -113,3 +113,22 @@ def test_webserver_launches_example_and_shows_artifact_metadata(tmp_path: Path) 
             server.kill()
             server.wait()
         log.close()
+
+
+def test_workspace_definitions_validate(tmp_path: Path) -> None:
+    """``dagster definitions validate -w workspace.yaml`` passes, as the README promises."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_ARTIFACTS_")}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    env["DAGSTER_ARTIFACTS_ROOT"] = str(tmp_path / "store")
+    result = subprocess.run(
+        [str(WEBSERVER.with_name("dagster")), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "All code locations passed validation" in output
