@@ -31,6 +31,7 @@ from dagster_artifacts.registry import (
     VersionRecord,
 )
 from dagster_artifacts.settings import Settings
+from dagster_artifacts.staging import left_by_dead_process, owner_tag
 from dagster_artifacts.storage import BlobStore, handler_for
 from dagster_artifacts.storage.blobstore import BlobDownload, BlobUpload
 from dagster_artifacts.storage.cache import fetch_through_cache
@@ -186,7 +187,7 @@ class Engine:
         (``.<name>.partial-…``) and renamed into place when every file is there and verified:
         files are written straight to their names (no temp name and rename per file), and the
         root appears complete or not at all; a download killed halfway leaves only the hidden
-        folder. Into an existing root, each file is written to a temp name and renamed, and
+        folder (the next download into the same root removes it). Into an existing root, each file is written to a temp name and renamed, and
         files already there with the right digest are kept. Either way a file at its final path
         always has the right content.
         """
@@ -310,14 +311,30 @@ def safe_targets(root_abs: str, paths: list[str]) -> list[str]:
 
 
 def _staging_folder(root_abs: str) -> str:
-    """A new hidden folder beside ``root_abs`` (same filesystem, so it can be renamed into place)."""
+    """A new hidden folder beside ``root_abs`` (same filesystem, so it can be renamed into place).
+
+    Named ``.<name>.partial-<host>-<pid>-<token>-<n>``: folders that killed downloads of this
+    host left beside ``root_abs`` are removed first (their process is gone), so a download that
+    was killed costs no disk space once the next one into the same folder starts.
+    """
     parent, name = os.path.split(root_abs)
     os.makedirs(parent, exist_ok=True)
+    prefix = f".{name}.partial-"
+    _sweep_partial_folders(parent, prefix)
     folder = os.path.join(
-        parent, f".{name}.partial-{_STAGING_TOKEN}-{os.getpid()}-{next(_STAGING_COUNTER)}"
+        parent, f"{prefix}{owner_tag()}-{_STAGING_TOKEN}-{next(_STAGING_COUNTER)}"
     )
     os.mkdir(folder)
     return folder
+
+
+def _sweep_partial_folders(parent: str, prefix: str) -> None:
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(parent):
+            if entry.startswith(prefix):
+                host, _sep, rest = entry[len(prefix) :].partition("-")
+                if left_by_dead_process(f"{host}-{rest.partition('-')[0]}"):
+                    shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def _publish(work: str, root_abs: str) -> None:

@@ -80,16 +80,27 @@ def _host() -> str:
     return socket.gethostname().replace("-", "_") or "host"
 
 
+def owner_tag() -> str:
+    """``<host>-<pid>`` of this process, for names of scratch files that others may sweep."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def left_by_dead_process(tag: str) -> bool:
+    """Whether scratch named with ``tag`` (an :func:`owner_tag`) was left by a process that is
+    gone. Only processes of this host can be checked; anything else counts as alive."""
+    host, _sep, pid = tag.partition("-")
+    if host != _host() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return not _alive(int(pid))
+
+
 def _sweep_orphans(parent: str) -> None:
     """Remove staging folders left on this host by processes that no longer exist."""
     host = _host()
     with contextlib.suppress(OSError):
         for name in os.listdir(parent):
             parts = name.rsplit("-", 2)
-            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-                continue
-            pid = int(parts[1])
-            if pid != os.getpid() and not _alive(pid):
+            if len(parts) == 3 and parts[0] == host and left_by_dead_process(f"{host}-{parts[1]}"):
                 shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 

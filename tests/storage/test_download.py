@@ -162,6 +162,8 @@ def test_a_killed_download_leaves_no_wrong_file_and_the_next_one_completes(
         assert all(name.startswith(".") and ".tmp-" in name for name in extra), extra
     else:
         assert artifact.verify(str(root)).checked == len(files)
+        # The killed process's hidden partial folder was swept by the next download.
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")] == []
 
 
 # -- the cache ------------------------------------------------------------------------------------
