@@ -445,7 +445,6 @@ def put_command(
     """Log a file or folder PATH as a new version of --name (a run records the lineage)."""
     from dagster_artifacts.artifact import Artifact
     from dagster_artifacts.names import validate_aliases
-    from dagster_artifacts.progress import status
     from dagster_artifacts.runs import start_run
 
     artifact = Artifact(artifact_name, type=artifact_type, description=description)
@@ -456,18 +455,18 @@ def put_command(
         artifact.ttl = ttl
     if not os.path.isdir(path) and ignores:
         raise InvalidArgumentError("--ignore only applies to folders; PATH is a file.")
-    with status(f"Hashing {path}"):
-        if os.path.isdir(path):
-            artifact.add_dir(path, ignore=list(ignores) or None)
-        else:
-            artifact.add_file(path)
+    # Hashing and storing draw their own byte bars on stderr (progress.py) after a second.
+    if os.path.isdir(path):
+        artifact.add_dir(path, ignore=list(ignores) or None)
+    else:
+        artifact.add_file(path)
     if not artifact.manifest.entries:
         raise InvalidArgumentError(f"Nothing to log: every file under {path} is ignored.")
     settings = ctx.api.settings
     # Refuse a second type before a run row is written (nothing changes on bad input).
     ctx.engine.check_type(settings.entity, settings.project, artifact_name, artifact_type)
     run = start_run(settings, job_type=job_type)
-    with run, status(f"Uploading {len(artifact.manifest.entries)} files"):
+    with run:
         run.log_artifact(artifact, aliases=list(aliases))
         artifact.wait()
     record = artifact._record

@@ -77,6 +77,7 @@ class Engine:
                 digest=entry.digest,
                 algorithm=algorithm,
                 staged=entry.staged,
+                size=entry.size,
             )
             for entry in manifest.entries.values()
             if not entry.is_reference

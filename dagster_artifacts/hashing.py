@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from dagster_artifacts.digests import digest_file
+from dagster_artifacts.progress import counted
 from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.statcache import FileStat, StatCache, now_ns
 from dagster_artifacts.storage.localcopy import stage_copy
@@ -66,13 +67,16 @@ def hash_files(
     stats = [FileStat.of(os.stat(path)) for path in paths]
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     missing = [i for i, path in enumerate(paths) if path not in known]
+    total = sum(stats[i].size for i in missing)
+    with counted(f"Hashing {len(missing)} files", total) as advance:
 
-    def one(index: int) -> tuple[Hashed, int]:
-        started = now_ns()
-        digest, size = digest_file(paths[index], algorithm)
-        return Hashed(paths[index], digest, size), started
+        def one(index: int) -> tuple[Hashed, int]:
+            started = now_ns()
+            digest, size = digest_file(paths[index], algorithm)
+            advance(size)
+            return Hashed(paths[index], digest, size), started
 
-    fresh = _map_in_slices(one, missing, workers)
+        fresh = _map_in_slices(one, missing, workers)
     if cache is not None and fresh:
         cache.record_many(
             (
@@ -110,19 +114,22 @@ def stage_files(
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     present = stored(set(known.values())) if known and stored is not None else set()
     todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
+    total = sum(stats[i].size for i in todo)
+    with counted(f"Hashing {len(todo)} files", total) as advance:
 
-    def one(index: int) -> tuple[Hashed, int]:
-        started = now_ns()
-        digest, size, dest = stage_copy(
-            paths[index],
-            staging.path,
-            staging.new_path,
-            algorithm=algorithm,
-            size_hint=stats[index].size,
-        )
-        return Hashed(paths[index], digest, size, dest), started
+        def one(index: int) -> tuple[Hashed, int]:
+            started = now_ns()
+            digest, size, dest = stage_copy(
+                paths[index],
+                staging.path,
+                staging.new_path,
+                algorithm=algorithm,
+                size_hint=stats[index].size,
+            )
+            advance(size)
+            return Hashed(paths[index], digest, size, dest), started
 
-    fresh = _map_in_slices(one, todo, workers)
+        fresh = _map_in_slices(one, todo, workers)
     if cache is not None and fresh:
         cache.record_many(
             (

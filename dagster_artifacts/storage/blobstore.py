@@ -33,6 +33,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dagster_artifacts.digests import b64_to_hex, digest_file
 from dagster_artifacts.errors import ChecksumMismatchError, StorageError
+from dagster_artifacts.progress import counted
 from dagster_artifacts.storage.cloud import (
     GCS_PROTOCOLS,
     GCS_WRITE_OPTIONS,
@@ -80,6 +81,7 @@ class BlobUpload:
     digest: str | None = None
     algorithm: str = "md5"
     staged: bool = False
+    size: int | None = None  # for progress bars only
 
 
 @dataclass(frozen=True)
@@ -305,10 +307,22 @@ class BlobStore:
         if present is None:
             present = self.existing(upload.key for upload in unique)
         missing = [upload for upload in unique if upload.key not in present]
-        if self._async:
-            self._gather([lambda u=upload: self._put_async(u) for upload in missing])
-        else:
-            parallel_map(self._put_sync, missing)
+        total = sum(upload.size or 0 for upload in missing)
+        with counted(f"Storing {len(missing)} files", total) as advance:
+            if self._async:
+
+                async def put(upload: BlobUpload) -> None:
+                    await self._put_async(upload)
+                    advance(upload.size or 0)
+
+                self._gather([lambda u=upload: put(u) for upload in missing])
+            else:
+
+                def put_sync(upload: BlobUpload) -> None:
+                    self._put_sync(upload)
+                    advance(upload.size or 0)
+
+                parallel_map(put_sync, missing)
         return len(missing)
 
     def _put_sync(self, upload: BlobUpload) -> None:

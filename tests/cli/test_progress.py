@@ -53,3 +53,44 @@ def test_python_api_download_reports_progress(
     wandb.Api().artifact("big:v0").download(root=str(tmp_path / "out"))
     out, err = capfd.readouterr()
     assert "Downloading 1 files" in err and out == ""
+
+
+def test_python_api_logging_reports_hashing_and_storing(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for index in range(3):
+        (folder / f"part-{index}.bin").write_bytes(bytes([index]) * 1_000_000)
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "1")
+    import dagster_artifacts.progress as progress
+
+    monkeypatch.setattr(progress, "DEFAULT_DELAY", 0.0)  # show at once
+    with wandb.init(job_type="t") as run:
+        artifact = wandb.Artifact("parts", type="dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact).wait()
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "Hashing 3 files" in err and "Storing 3 files" in err
+    assert "3.0 MB" in err  # byte bars: the three files' total
+
+
+def test_counted_sums_what_threads_report_and_is_silent_when_off(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dagster_artifacts.progress import counted
+
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "1")
+    with counted("Hashing 8000 files", 8000, interval=0.01, delay=0) as add:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _i: add(1), range(8000)))
+        time.sleep(0.05)
+    assert "Hashing 8000 files" in capfd.readouterr().err
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "0")
+    with counted("off", 10, delay=0) as add:
+        add(10)
+        time.sleep(0.05)
+    assert capfd.readouterr() == ("", "")
