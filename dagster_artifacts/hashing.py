@@ -67,30 +67,12 @@ def hash_files(
     stats = [FileStat.of(os.stat(path)) for path in paths]
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     missing = [i for i, path in enumerate(paths) if path not in known]
-    total = sum(stats[i].size for i in missing)
-    with counted(f"Hashing {len(missing)} files", total) as advance:
 
-        def one(index: int) -> tuple[Hashed, int]:
-            started = now_ns()
-            digest, size = digest_file(paths[index], algorithm)
-            advance(size)
-            return Hashed(paths[index], digest, size), started
+    def read(index: int) -> tuple[str, int, str | None]:
+        digest, size = digest_file(paths[index], algorithm)
+        return digest, size, None
 
-        fresh = _map_in_slices(one, missing, workers)
-    if cache is not None and fresh:
-        cache.record_many(
-            (
-                (hashed.path, stats[i], hashed.digest, started)
-                for i, (hashed, started) in zip(missing, fresh, strict=True)
-                if hashed.size == stats[i].size  # changed while we read: do not remember
-            ),
-            algorithm,
-        )
-    by_index = dict(zip(missing, (hashed for hashed, _ in fresh), strict=True))
-    return [
-        by_index[i] if i in by_index else Hashed(path, known[path], stats[i].size)
-        for i, path in enumerate(paths)
-    ]
+    return _read_missing(paths, stats, known, missing, read, algorithm, cache, workers)
 
 
 def stage_files(
@@ -114,20 +96,40 @@ def stage_files(
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     present = stored(set(known.values())) if known and stored is not None else set()
     todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
+
+    def read(index: int) -> tuple[str, int, str | None]:
+        return stage_copy(
+            paths[index],
+            staging.path,
+            staging.new_path,
+            algorithm=algorithm,
+            size_hint=stats[index].size,
+        )
+
+    return _read_missing(paths, stats, known, todo, read, algorithm, cache, workers)
+
+
+def _read_missing(
+    paths: Sequence[str],
+    stats: Sequence[FileStat],
+    known: dict[str, str],
+    todo: Sequence[int],
+    read: Callable[[int], tuple[str, int, str | None]],
+    algorithm: str,
+    cache: StatCache | None,
+    workers: int,
+) -> list[Hashed]:
+    """Read the ``todo`` files (``read(index)`` -> digest, size, staged copy) on ``workers``
+    threads under a byte bar, remember their digests, and return every path's ``Hashed`` in
+    order, the ``known`` ones from the stat cache."""
     total = sum(stats[i].size for i in todo)
     with counted(f"Hashing {len(todo)} files", total) as advance:
 
         def one(index: int) -> tuple[Hashed, int]:
             started = now_ns()
-            digest, size, dest = stage_copy(
-                paths[index],
-                staging.path,
-                staging.new_path,
-                algorithm=algorithm,
-                size_hint=stats[index].size,
-            )
+            digest, size, staged = read(index)
             advance(size)
-            return Hashed(paths[index], digest, size, dest), started
+            return Hashed(paths[index], digest, size, staged), started
 
         fresh = _map_in_slices(one, todo, workers)
     if cache is not None and fresh:

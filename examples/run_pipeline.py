@@ -15,33 +15,13 @@ import dagster as dg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dagster_artifacts as wandb  # noqa: E402
-from example_repo.definitions import DAYS, daily_summary, defs  # noqa: E402
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+from example_repo.materialize import materialize_example  # noqa: E402
 
 
 def main() -> None:
-    assets = list(defs.assets or [])
-    resources = dict(defs.resources or {})
     with dg.DagsterInstance.ephemeral() as instance:
-        main_assets = [a for a in assets if a is not daily_summary]
-        result = dg.materialize(
-            main_assets, resources=resources, instance=instance, run_config=QUIET
-        )
-        keys = DAYS.get_partition_keys()
-        backfill = dg.materialize(
-            assets,
-            selection=[daily_summary],
-            resources=resources,
-            instance=instance,
-            run_config=QUIET,
-            tags={
-                "dagster/asset_partition_range_start": keys[0],
-                "dagster/asset_partition_range_end": keys[-1],
-            },
-        )
-        assert result.success and backfill.success
-        evaluation = result.output_for_node("bike_evaluation")
+        main_run, _backfill = materialize_example(instance)
+        evaluation = main_run.output_for_node("bike_evaluation")
 
     api = wandb.Api(project="bike-sharing")
     print(f"store: {wandb.Settings.resolve().root}")

@@ -25,7 +25,8 @@ from dagster_artifacts import ArtifactsIOManager, ArtifactsResource
 from dagster_artifacts.api import Api
 from dagster_artifacts.engine import reset_engines
 from dagster_artifacts.errors import ConfigurationError
-from example_repo.definitions import DAYS, bike_rides, daily_summary, defs
+from example_repo.definitions import DAYS, bike_rides, defs
+from example_repo.materialize import materialize_example
 from tests.services.gcs import GCSService
 from tests.services.s3 import S3Service
 
@@ -41,40 +42,12 @@ NAMES = [
     "daily_summary",
     "station-map",
 ]
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _resources(store: ArtifactsResource) -> dict[str, Any]:
     """The example's resources, pointed at ``store`` (what a user edits in definitions.py)."""
     assert set(defs.resources or {}) == {"io_manager", "artifacts"}
     return {"io_manager": ArtifactsIOManager(store=store), "artifacts": store}
-
-
-def _materialize_example(
-    resources: dict[str, Any], instance: dg.DagsterInstance
-) -> list[dg.ExecuteInProcessResult]:
-    """What ``examples/run_pipeline.py`` does: the main graph, then a backfill of every day."""
-    assets = list(defs.assets or [])
-    main = dg.materialize(
-        [a for a in assets if a is not daily_summary],
-        resources=resources,
-        instance=instance,
-        run_config=QUIET,
-    )
-    keys = DAYS.get_partition_keys()
-    backfill = dg.materialize(
-        assets,
-        selection=[daily_summary],
-        resources=resources,
-        instance=instance,
-        run_config=QUIET,
-        tags={
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-        },
-    )
-    assert main.success and backfill.success
-    return [main, backfill]
 
 
 def _materialized(results: list[dg.ExecuteInProcessResult]) -> list[dict[str, Any]]:
@@ -174,7 +147,7 @@ def _check_second_run_dedupes(
     """Materializing again adds no version and no object: every output is deduplicated."""
     before_versions = _versions(api)
     before_keys = keys()
-    again = _materialize_example(resources, instance)
+    again = materialize_example(instance, resources)
     metadata = _materialized(again)
     assert {m["artifact/name"] for m in metadata} == set(NAMES)
     assert set(_deduplicated(metadata)) == {True}
@@ -240,7 +213,7 @@ def test_whole_example_on_s3_root_with_sqlite_registry(
         },
     )
     resources = _resources(store)
-    results = _materialize_example(resources, instance)
+    results = materialize_example(instance, resources)
     api = store.api()
     _check_example(api, results, tmp_path)
 
@@ -283,7 +256,7 @@ def test_whole_example_on_gcs_root_with_postgres_registry(
         storage_options=gcs.storage_options,
     )
     resources = _resources(store)
-    results = _materialize_example(resources, instance)
+    results = materialize_example(instance, resources)
     api = store.api()
     _check_example(api, results, tmp_path)
     stored = gcs.keys(bucket, "artifacts/")
