@@ -46,7 +46,6 @@ from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry.lifecycle import expired_versions, live_references
 from dagster_artifacts.registry.records import VersionRecord
 from dagster_artifacts.storage.blobstore import BLOBS, MANIFESTS
-from dagster_artifacts.storage.retry import retry_sync
 
 if TYPE_CHECKING:
     from dagster_artifacts.engine import Engine
@@ -240,7 +239,7 @@ def refresh_reused(
     check: one ``utime`` per blob both protects and tests it. ``None`` on object stores.
     ``keys``/``manifest_key`` save recomputing them when the caller has them.
     """
-    if not getattr(engine.blobs, "_renames_atomically", False):
+    if not engine.blobs.can_touch:
         return None
     if keys is None:
         keys = {
@@ -314,8 +313,8 @@ def gc(
     expired_manifests = {record.manifest_key for record in result.expired} if dry_run else set()
 
     # 1. List the store first, 2. then read what is live (see the module docstring for why).
-    manifests = dict(_listing(engine, MANIFESTS))
-    blobs = dict(_listing(engine, BLOBS))
+    manifests = dict(engine.blobs.listing(MANIFESTS))
+    blobs = dict(engine.blobs.listing(BLOBS))
     live = _LiveSet(engine, expired_manifests)
     live.refresh()
     young_manifests = {key for key, info in manifests.items() if not _older(info, cutoff)}
@@ -416,7 +415,7 @@ def _still_old(engine: Engine, key: str, cutoff: float) -> bool:
     Object stores cannot be touched (leases stand in for it), so there the listing's time holds
     and no request per key is spent.
     """
-    if not _is_local(engine):
+    if not engine.blobs.can_touch:
         return True
     try:
         return _older(engine.blobs.fs.info(engine.blobs.path(key)), cutoff)
@@ -452,10 +451,6 @@ class _LiveSet:
 
 
 # -- leases: writers and gc on object stores -------------------------------------------------------------
-def _is_local(engine: Engine) -> bool:
-    return bool(getattr(engine.blobs, "_renames_atomically", False))
-
-
 def _lease_keys(engine: Engine, manifests: tuple[Manifest, ...]) -> list[str]:
     keys: set[str] = set()
     for manifest in manifests:
@@ -486,7 +481,7 @@ def reuse_lease(engine: Engine, *manifests: Manifest) -> Iterator[None]:
     Leases older than ``LEASE_TTL`` (a crashed writer) and batch markers older than
     ``MARKER_TTL`` (a crashed gc) are ignored and purged by the next gc.
     """
-    if _is_local(engine) or not manifests:
+    if engine.blobs.can_touch or not manifests:
         yield
         return
     keys = _lease_keys(engine, manifests)
@@ -511,7 +506,7 @@ def _wait_for_gc(engine: Engine, keys: set[str]) -> None:
     """Wait while a running gc batch is deleting any of ``keys`` (see :func:`reuse_lease`)."""
     while True:
         busy = False
-        for marker, info in _listing(engine, GC_MARKERS):
+        for marker, info in engine.blobs.listing(GC_MARKERS):
             if _age_seconds(info) > MARKER_TTL.total_seconds():
                 continue  # a crashed gc: ignore (the next gc removes it)
             doomed = _read_keys(engine, marker)
@@ -530,7 +525,7 @@ def _pause() -> None:
 
 
 def _publish_marker(engine: Engine, keys: list[str]) -> str | None:
-    if _is_local(engine):
+    if engine.blobs.can_touch:
         return None
     marker = f"{GC_MARKERS}/{uuid.uuid4().hex}.json"
     engine.blobs.put_bytes(json.dumps({"keys": keys}).encode(), marker)
@@ -540,7 +535,7 @@ def _publish_marker(engine: Engine, keys: list[str]) -> str | None:
 def _leased_keys(engine: Engine) -> set[str]:
     """Every key a live writer holds a lease on."""
     leased: set[str] = set()
-    for lease, info in _listing(engine, LEASES):
+    for lease, info in engine.blobs.listing(LEASES):
         if _age_seconds(info) > LEASE_TTL.total_seconds():
             continue
         leased.update(_read_keys(engine, lease) or ())
@@ -552,7 +547,7 @@ def _purge_stale(engine: Engine) -> None:
     stale = [
         key
         for prefix, ttl in ((LEASES, LEASE_TTL), (GC_MARKERS, MARKER_TTL))
-        for key, info in _listing(engine, prefix)
+        for key, info in engine.blobs.listing(prefix)
         if _age_seconds(info) > ttl.total_seconds()
     ]
     engine.blobs.delete_many(stale)
@@ -588,37 +583,6 @@ def _blob_parts(engine: Engine, manifest: Manifest) -> Iterator[tuple[str, str]]
     for entry in manifest.entries.values():
         if not entry.is_reference:
             yield _split_blob_key(engine.blobs.blob_key(entry.digest, manifest.digest_algorithm))
-
-
-def _listing(engine: Engine, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(key, info)`` for every file under ``prefix`` in the store, in one listing.
-
-    On object stores the listing is a prefix query under the root, which costs one request even
-    when nothing is there (a plain ``find`` of a missing "folder" costs three on S3): writers
-    list ``gc/`` on every commit.
-    """
-    fs = engine.blobs.fs
-    base = engine.blobs.path(prefix)
-    invalidate = getattr(fs, "invalidate_cache", None)
-    if invalidate is not None:
-        invalidate(base)
-    root = engine.blobs.root
-    try:
-        if _is_local(engine):
-            found = fs.find(base, detail=True)
-        else:  # transient failures retried; a permanent one is a StorageError naming the URL
-            found = retry_sync(
-                lambda: fs.find(root, prefix=f"{prefix}/", detail=True),
-                "list",
-                engine.blobs.url(prefix),
-            )
-    except FileNotFoundError:
-        return
-    for full, info in found.items():
-        if info.get("type", "file") != "file" or not full.startswith(f"{base}/"):
-            continue
-        key = full[len(root) + 1 :] if full.startswith(root + "/") else full
-        yield key, info
 
 
 def _read_manifest(engine: Engine, key: str, *, required: bool) -> Manifest | None:

@@ -123,6 +123,10 @@ class BlobStore:
         self.root = root_path.rstrip("/")
         self.batch_size = max(1, batch_size)
         self._renames_atomically = isinstance(self.fs, LocalFileSystem)
+        #: Whether stored objects can be touched (their mtime set without rewriting them): true
+        #: on a filesystem. gc's grace period then works by touching reused blobs; object
+        #: stores cannot, so writers there hold leases instead (lifecycle.reuse_lease).
+        self.can_touch = self._renames_atomically
         self._async = isinstance(self.fs, AsyncFileSystem) and not self._renames_atomically
         if self._renames_atomically:
             self.fs.makedirs(self.root, exist_ok=True)
@@ -172,6 +176,35 @@ class BlobStore:
             return
         for full in self._call("list", prefix, self.fs.find, base):
             yield full[len(self.root) + 1 :] if full.startswith(self.root) else full
+
+    def listing(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(key, info)`` for every file under ``prefix``, in one listing (fsspec ``info``).
+
+        On object stores the listing is a prefix query under the root, which costs one request
+        even when nothing is there (a plain ``find`` of a missing "folder" costs three on S3):
+        writers list ``gc/`` on every commit. Transient failures are retried; a permanent one is
+        a StorageError naming the URL.
+        """
+        base = self.path(prefix)
+        invalidate = getattr(self.fs, "invalidate_cache", None)
+        if invalidate is not None:
+            invalidate(base)
+        try:
+            if self._renames_atomically:
+                found = self.fs.find(base, detail=True)
+            else:
+                found = retry_sync(
+                    lambda: self.fs.find(self.root, prefix=f"{prefix}/", detail=True),
+                    "list",
+                    self.url(prefix),
+                )
+        except FileNotFoundError:
+            return
+        for full, info in found.items():
+            if info.get("type", "file") != "file" or not full.startswith(f"{base}/"):
+                continue
+            key = full[len(self.root) + 1 :] if full.startswith(self.root + "/") else full
+            yield key, info
 
     def existing(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` the store already has, with one listing per fan-out folder.
