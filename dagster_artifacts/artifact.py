@@ -570,7 +570,10 @@ class Artifact:
         return self._staging
 
     def _staging_path(self, entry_path: str) -> str:
-        return self._staging_area().path_for(entry_path)
+        """A fresh staged file for ``entry_path``: never one an earlier entry owns, so that a
+        refused duplicate ``add`` cannot overwrite the bytes of the entry it collided with."""
+        del entry_path  # named by a counter, not by the entry: duplicates are checked later
+        return self._staging_area().new_path()
 
     def _cleanup_staging(self) -> None:
         if self._staging is not None:

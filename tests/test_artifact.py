@@ -183,3 +183,18 @@ def test_api_runs_filters() -> None:
     assert [r.group for r in api.runs(filters={"job_type": "a"})] == ["g1", "g2"]
     with pytest.raises(TypeError, match="job_type or group"):
         api.runs(filters={"tags": "x"})
+
+
+def test_refused_duplicate_add_leaves_the_first_entry_intact(tmp_path: Path) -> None:
+    """A second ``add`` under the same name with other content is refused, and the first
+    table is logged with its own bytes (it used to be overwritten in staging)."""
+    with wandb.init(job_type="t") as run:
+        artifact = wandb.Artifact("dup-table", type="dataset")
+        artifact.add(wandb.Table(columns=["x"], data=[[1]]), "t")
+        with pytest.raises(errors.DuplicateEntryError):
+            artifact.add(wandb.Table(columns=["x"], data=[[2]]), "t")
+        run.log_artifact(artifact).wait()
+    logged = wandb.Api().artifact("dup-table:latest")
+    root = logged.download(root=str(tmp_path / "out"))
+    assert logged.verify(root).checked == 1
+    assert logged.get("t").data == [[1]]

@@ -332,6 +332,11 @@ def stage_copy(
     try:
         if size_hint <= SMALL_LIMIT:
             first = os.read(fd, max(size_hint + 1, 4096))  # whole file, plus a peek at its end
+            while 0 < len(first) < size_hint:  # a short read (FUSE, NFS, signals): read on
+                more = os.read(fd, size_hint + 1 - len(first))
+                if not more:
+                    break
+                first += more
             if len(first) <= size_hint:  # the usual case: the file is as stat said
                 hasher.update(first)
                 raw = hasher.digest()
