@@ -452,6 +452,8 @@ class BlobStore:
                     os.unlink(self.path(key))
                 except FileNotFoundError:
                     continue
+                except OSError as error:  # read-only store, permissions: name the key
+                    raise storage_error("delete", self.url(key), error) from error
             return unique
         chunks = [unique[i : i + DELETE_CHUNK] for i in range(0, len(unique), DELETE_CHUNK)]
         if self._async and self.protocol in S3_PROTOCOLS:
