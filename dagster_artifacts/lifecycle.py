@@ -182,6 +182,9 @@ def prune(
     entity, project, collection = _split_name(engine, name)
     records = engine.registry.list_versions(entity, project, collection)
     if not records:
+        if engine.registry.collection_type(entity, project, collection) is not None:
+            # Known, but every version is gone (deleted, or expired by a concurrent gc).
+            return PruneResult(deleted=[], kept=[], dry_run=dry_run)
         # resolve() raises ArtifactNotFoundError naming what exists.
         engine.registry.resolve(entity, project, collection, "latest")
     moment = now or datetime.now(timezone.utc)
