@@ -39,17 +39,6 @@ from dagster_artifacts.storage.localcopy import make_parents
 from dagster_artifacts.storage.parallel import parallel_map
 
 
-def safe_join(root: str, entry_path: str) -> str:
-    """Join an entry path under ``root``, refusing anything that would land outside it."""
-    root_abs = os.path.abspath(root)
-    target = os.path.abspath(os.path.join(root_abs, entry_path))
-    if os.path.commonpath([root_abs, target]) != root_abs:
-        raise InvalidPathError(
-            f"Entry path {entry_path!r} would be written outside {root_abs}; refusing."
-        )
-    return target
-
-
 class Engine:
     """Does the work: commit, resolve, download. Thread-safe; one per configuration."""
 
@@ -297,7 +286,8 @@ _STAGING_COUNTER = itertools.count()
 
 
 def safe_targets(root_abs: str, paths: list[str]) -> list[str]:
-    """:func:`safe_join` for many entry paths at once (one ``normpath`` each, no ``commonpath``)."""
+    """Join each entry path under ``root_abs`` (one ``normpath`` each), refusing any that would
+    land outside it."""
     prefix = root_abs.rstrip(os.sep) + os.sep
     join, normpath = os.path.join, os.path.normpath
     targets = []
