@@ -10,7 +10,8 @@ from typing import Any
 
 from dagster_artifacts import data_types, errors
 from dagster_artifacts.api import Api
-from dagster_artifacts.artifact import Artifact, ArtifactEntry, VerifyResult
+from dagster_artifacts.artifact import Artifact
+from dagster_artifacts.entries import ArtifactEntry, VerifyResult
 from dagster_artifacts.runs import Run, current_run, init
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.tables import PartitionedTable, Table

@@ -1,15 +1,26 @@
-"""``Api``: read and manage artifacts and runs outside of a run (W&B's public API)."""
+"""``Api``: read and manage artifacts and runs outside of a run (W&B's public API), plus what a
+self-hosted store needs besides (retention, garbage collection, lineage as data). The CLI and the
+Dagster integration use this class and nothing below it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from dagster_artifacts import garbage, retention
 from dagster_artifacts.artifact import Artifact
-from dagster_artifacts.engine import Engine, get_engine
+from dagster_artifacts.commit import check_type
+from dagster_artifacts.errors import ArtifactNotFoundError
+from dagster_artifacts.lineage import lineage_tree
 from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry import CollectionRecord
-from dagster_artifacts.runs import Run
+from dagster_artifacts.runs import Run, start_run
 from dagster_artifacts.settings import Settings
+from dagster_artifacts.state import open_store
+from dagster_artifacts.store import Store
+
+_OPTIONS = ("root", "database", "entity", "project", "cache_dir", "download_dir", "storage_options")
 
 
 class Api:
@@ -23,24 +34,15 @@ class Api:
         **kwargs: Any,
     ) -> None:
         options = {**(overrides or {}), **kwargs}
-        known = {
-            "root",
-            "database",
-            "entity",
-            "project",
-            "cache_dir",
-            "download_dir",
-            "storage_options",
-        }
-        unknown = set(options) - known
+        unknown = set(options) - set(_OPTIONS)
         if unknown:
-            raise TypeError(f"Unknown Api options {sorted(unknown)}; use {sorted(known)}.")
+            raise TypeError(f"Unknown Api options {sorted(unknown)}; use {sorted(_OPTIONS)}.")
         if settings is None:
             settings = Settings.resolve(**options)
         else:
             settings = settings.with_overrides(**options)
         self.settings = settings
-        self._engine: Engine = get_engine(settings)
+        self.store: Store = open_store(settings)
 
     @property
     def default_entity(self) -> str:
@@ -62,19 +64,17 @@ class Api:
         entity, project = self._scope(parsed.project, parsed.entity)
         return entity, project, parsed.name
 
-    # -- artifacts ---------------------------------------------------------------------------------
+    # -- artifacts --------------------------------------------------------------------------
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """``Api().artifact("[[entity/]project/]name:alias_or_version")``."""
         parsed = parse_artifact_path(name)
         entity, project = self._scope(parsed.project, parsed.entity)
-        record = self._engine.registry.resolve(
+        record = self.store.registry.resolve(
             entity, project, parsed.name, parsed.alias_or_version, type=type
         )
-        return Artifact._from_record(self._engine, record)
+        return Artifact.from_record(self.store, record)
 
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
-        from dagster_artifacts.errors import ArtifactNotFoundError
-
         try:
             self.artifact(name, type)
         except ArtifactNotFoundError:
@@ -82,12 +82,19 @@ class Api:
         return True
 
     def artifact_versions(
-        self, type_name: str | None = None, name: str = "", per_page: int = 50
+        self,
+        type_name: str | None = None,
+        name: str = "",
+        per_page: int = 50,
+        *,
+        partition_key: str | None = None,
     ) -> list[Artifact]:
-        """Every committed version of ``name`` (oldest first)."""
+        """Every committed version of ``name`` (oldest first); only one partition's if given."""
         entity, project, collection = self._split_name(name)
-        records = self._engine.registry.list_versions(entity, project, collection, type=type_name)
-        return [Artifact._from_record(self._engine, record) for record in records]
+        records = self.store.registry.list_versions(
+            entity, project, collection, type=type_name, partition_key=partition_key
+        )
+        return [Artifact.from_record(self.store, record) for record in records]
 
     def artifacts(
         self, type_name: str | None = None, name: str = "", per_page: int = 50
@@ -96,32 +103,88 @@ class Api:
 
     def artifact_types(self, project: str | None = None) -> list[str]:
         entity, project_name = self._scope(project, None)
-        return self._engine.registry.list_types(entity, project_name)
+        return self.store.registry.list_types(entity, project_name)
 
     def artifact_collections(
         self, project_name: str | None = None, type_name: str | None = None
     ) -> list[CollectionRecord]:
         entity, project = self._scope(project_name, None)
-        return self._engine.registry.list_collections(entity, project, type=type_name)
-
-    def prune(self, name: str, keep_last: int, **options: Any) -> Any:
-        """Delete old versions of ``name``; see :func:`dagster_artifacts.lifecycle.prune`."""
-        from dagster_artifacts.lifecycle import prune
-
-        return prune(self._engine, name, keep_last, **options)
+        return self.store.registry.list_collections(entity, project, type=type_name)
 
     def projects(self) -> list[tuple[str, str]]:
-        return self._engine.registry.list_projects()
+        """``(entity, project)`` of every project that holds runs or artifacts."""
+        return self.store.registry.list_projects()
 
-    # -- runs ----------------------------------------------------------------------------------------
+    def log_artifact(
+        self, artifact: Artifact, aliases: list[str] | None = None, *, job_type: str = "api"
+    ) -> Run:
+        """Log ``artifact`` outside of any run: a run of ``job_type`` records the lineage.
+
+        The name's type is checked before the run is created, so bad input writes nothing.
+        Returns the finished run; ``artifact`` is the logged version when this returns.
+        """
+        settings = self.settings
+        check_type(
+            self.store, settings.entity, settings.project, artifact.collection_name, artifact.type
+        )
+        with start_run(settings, job_type=job_type) as run:
+            run.log_artifact(artifact, aliases=aliases)
+            artifact.wait()
+        return run
+
+    # -- life cycle -------------------------------------------------------------------------
+    def prune(
+        self,
+        name: str,
+        keep_last: int,
+        *,
+        keep_aliased: bool = False,
+        older_than: timedelta | str | None = None,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> retention.PruneResult:
+        """Delete old versions of ``name``; see :func:`dagster_artifacts.retention.prune`."""
+        return retention.prune(
+            self.store,
+            name,
+            keep_last,
+            keep_aliased=keep_aliased,
+            older_than=older_than,
+            dry_run=dry_run,
+            now=now,
+        )
+
+    def gc(
+        self,
+        *,
+        grace: timedelta | str = garbage.DEFAULT_GRACE,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> garbage.GcResult:
+        """Expire TTL'd versions and free what no version references; see
+        :func:`dagster_artifacts.garbage.gc`."""
+        return garbage.gc(
+            self.store, grace=grace, dry_run=dry_run, now=now, on_progress=on_progress
+        )
+
+    def lineage(self, name: str, depth: int = 3) -> dict[str, Any]:
+        """The runs and versions upstream and downstream of ``name:alias_or_version``, as data
+        (see :func:`dagster_artifacts.lineage.lineage_tree`)."""
+        parsed = parse_artifact_path(name)
+        entity, project = self._scope(parsed.project, parsed.entity)
+        record = self.store.registry.resolve(entity, project, parsed.name, parsed.alias_or_version)
+        return lineage_tree(self.store, record, depth)
+
+    # -- runs -------------------------------------------------------------------------------
     def run(self, path: str) -> Run:
         """``Api().run("entity/project/run_id")`` (or ``project/run_id``, or ``run_id``)."""
         parts = path.split("/")
         run_id = parts[-1]
         project = parts[-2] if len(parts) >= 2 else None
         entity = parts[-3] if len(parts) >= 3 else None
-        record = self._engine.registry.get_run(run_id, entity=entity, project=project)
-        return Run._from_record(self._engine, record)
+        record = self.store.registry.get_run(run_id, entity=entity, project=project)
+        return Run.from_record(self.store, record)
 
     def runs(
         self,
@@ -136,7 +199,7 @@ class Api:
             if len(parts) > 1:
                 entity = parts[-2]
         filters = dict(filters or {})
-        records = self._engine.registry.list_runs(
+        records = self.store.registry.list_runs(
             entity,
             project,
             job_type=filters.pop("job_type", None),
@@ -144,4 +207,4 @@ class Api:
         )
         if filters:
             raise TypeError(f"Unsupported run filters {sorted(filters)}; use job_type or group.")
-        return [Run._from_record(self._engine, record) for record in records]
+        return [Run.from_record(self.store, record) for record in records]

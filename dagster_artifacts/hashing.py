@@ -18,24 +18,18 @@ whole. See the README's "Speed" section.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.progress import counted
+from dagster_artifacts.progress import byte_callback
 from dagster_artifacts.staging import StagingArea
-from dagster_artifacts.statcache import FileStat, StatCache, now_ns
-from dagster_artifacts.storage.localcopy import stage_copy
-from dagster_artifacts.storage.parallel import parallel_map
+from dagster_artifacts.statcache import FileStat, StatCache
+from dagster_artifacts.storage.staged import stage_copy
+from dagster_artifacts.storage.threads import map_in_slices
 
-T = TypeVar("T")
-R = TypeVar("R")
 HASH_WORKERS = 2  # the machines this is tuned for have 2 cores; more threads only contend
-MIN_PER_THREAD = 64  # below this many files a thread costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -123,15 +117,16 @@ def _read_missing(
     threads under a byte bar, remember their digests, and return every path's ``Hashed`` in
     order, the ``known`` ones from the stat cache."""
     total = sum(stats[i].size for i in todo)
-    with counted(f"Hashing {len(todo)} files", total) as advance:
+    clock_ns = cache.now_ns if cache is not None else _no_clock
+    with byte_callback(f"Hashing {len(todo)} files", total) as callback:
 
         def one(index: int) -> tuple[Hashed, int]:
-            started = now_ns()
+            started = clock_ns()
             digest, size, staged = read(index)
-            advance(size)
+            callback.relative_update(size)
             return Hashed(paths[index], digest, size, staged), started
 
-        fresh = _map_in_slices(one, todo, workers)
+        fresh = map_in_slices(one, todo, workers)
     if cache is not None and fresh:
         cache.record_many(
             (
@@ -148,33 +143,5 @@ def _read_missing(
     ]
 
 
-def _map_in_slices(func: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``map`` with each of ``workers`` threads taking one contiguous slice of ``items``.
-
-    A thread pool ``map`` costs tens of microseconds per item, as much as hashing a 4 KiB file;
-    one task per thread keeps that cost per thread instead.
-    """
-    threads = max(1, min(workers, len(items) // MIN_PER_THREAD))
-    if threads == 1:
-        return [func(item) for item in items]
-    size = -(-len(items) // threads)
-    slices = [items[start : start + size] for start in range(0, len(items), size)]
-    results = parallel_map(lambda part: [func(item) for item in part], slices, workers=threads)
-    return [result for part in results for result in part]
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a large batch of entries is built.
-
-    Building 10,000 manifest entries triggers dozens of collections that scan every live object
-    and find nothing to free (entries hold no cycles); pausing saves about a third of the time of
-    an unchanged ``add_dir``. Reference counting still frees memory as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+def _no_clock() -> int:
+    return 0  # without a stat cache nothing is recorded, so no moment is needed

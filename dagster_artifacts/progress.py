@@ -4,10 +4,10 @@ Bars go to stderr so ``--json`` output on stdout stays machine-readable. They ar
 is not a terminal (CI logs, pipes, Dagster's captured output) and when
 ``DAGSTER_ARTIFACTS_PROGRESS=0``; ``DAGSTER_ARTIFACTS_PROGRESS=1`` forces them on.
 
-Work that happens inside the engine (one ``download`` call) cannot report each byte without
-hooks in the storage layer, so :func:`watch_folder` measures progress from the outside: it polls
-the size of the destination folder while the work runs. That is backend-independent and costs
-one ``os.scandir`` walk every few hundred milliseconds.
+Storing and hashing report each file through an fsspec ``Callback`` (:func:`byte_callback`), so
+the storage layer never imports this module. A download is measured from the outside instead
+(:func:`watch_folder` polls the size of the destination folder while the work runs): that is
+backend-independent and costs one ``os.scandir`` walk every few hundred milliseconds.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 ENV_PROGRESS = "DAGSTER_ARTIFACTS_PROGRESS"
 #: Seconds of work before a bar appears ("over a few seconds": quick transfers print nothing).
@@ -114,32 +116,36 @@ def watch_folder(
         yield
 
 
-@contextlib.contextmanager
-def counted(
-    description: str, total: int, interval: float = 0.2, delay: float | None = None
-) -> Iterator[Callable[[int], None]]:
-    """A byte bar for work that reports its own progress: yields ``add(n_bytes)``.
+class _Counter(Callback):
+    """An fsspec callback that only counts: ``relative_update`` may come from many threads
+    (hashing and upload workers) and costs well under a microsecond; the bar reads the count
+    from its own thread."""
 
-    ``add`` may be called from many threads (hashing and upload workers); it only bumps a
-    counter, and the bar, shown once the work has taken ``delay`` seconds, reads it from its own
-    thread, so the per-file cost stays well under a microsecond whether or not a bar is shown.
+    def __init__(self, size: int) -> None:
+        super().__init__(size=size)
+        self._lock = threading.Lock()
+
+    def relative_update(self, inc: int = 1) -> None:
+        with self._lock:
+            self.value += inc
+
+
+@contextlib.contextmanager
+def byte_callback(
+    description: str, total: int, interval: float = 0.2, delay: float | None = None
+) -> Iterator[Callback]:
+    """A byte bar for work that reports its own progress, as an fsspec ``Callback``.
+
+    Storage reports each stored or fetched file through the callback (fsspec's pattern), so it
+    never imports anything of the user interface. The bar appears once the work has taken
+    ``delay`` seconds; when progress is off the callback is fsspec's no-op.
     """
     if not progress_enabled() or total <= 0:
-        yield _ignore
+        yield DEFAULT_CALLBACK
         return
-    done = [0]
-    lock = threading.Lock()
-
-    def add(n: int) -> None:
-        with lock:
-            done[0] += n
-
-    with _polled_bar(description, total, lambda: done[0], interval, delay):
-        yield add
-
-
-def _ignore(_n: int) -> None:
-    return None
+    counter = _Counter(total)
+    with _polled_bar(description, total, lambda: int(counter.value), interval, delay):
+        yield counter
 
 
 @contextlib.contextmanager

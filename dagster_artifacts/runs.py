@@ -3,30 +3,32 @@
 ``log_artifact`` is asynchronous, as in W&B, but each run commits its logs on one worker thread,
 so versions of one artifact logged by one run are numbered in call order (W&B does not promise
 that). ``finish()`` (or leaving the ``with`` block) waits for every pending log and re-raises
-the first failure.
+the first failure. The work itself is :mod:`.commit`'s and :mod:`.distributed`'s; a run only
+says who logs (entity, project, its id) and keeps the background thread.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 import string
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from dagster_artifacts.artifact import Artifact
-from dagster_artifacts.engine import Engine, get_engine
-from dagster_artifacts.errors import ArtifactError
-from dagster_artifacts.names import LATEST, parse_artifact_path, validate_aliases, validate_name
-from dagster_artifacts.registry import CommitRequest, RunRecordView
-from dagster_artifacts.registry.models import LOGGED, USED
+from dagster_artifacts import distributed, state
+from dagster_artifacts.artifact import Artifact, CommitState
+from dagster_artifacts.commit import begin_log, commit_log
+from dagster_artifacts.names import parse_artifact_path, validate_name
+from dagster_artifacts.registry import LOGGED, USED, RunRecord
 from dagster_artifacts.settings import Settings
+from dagster_artifacts.store import Store
 
 _RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
-_current: Run | None = None
-_current_lock = threading.Lock()
 
 
 def generate_run_id() -> str:
@@ -36,8 +38,8 @@ def generate_run_id() -> str:
 class Run:
     """A run: created by :func:`init`, or read back through ``Api().run()`` and lineage."""
 
-    def __init__(self, engine: Engine, record: RunRecordView, live: bool) -> None:
-        self._engine = engine
+    def __init__(self, store: Store, record: RunRecord, live: bool) -> None:
+        self.store = store
         self._record = record
         self._live = live
         self._executor: ThreadPoolExecutor | None = None
@@ -45,17 +47,38 @@ class Run:
         self._lock = threading.Lock()
 
     @classmethod
-    def _from_record(cls, engine: Engine, record: RunRecordView) -> Run:
-        return cls(engine, record, live=False)
+    def from_record(cls, store: Store, record: RunRecord) -> Run:
+        """A run read back from the registry (it logs nothing more)."""
+        return cls(store, record, live=False)
 
-    # -- identity ----------------------------------------------------------------------------------
-    id = property(lambda self: self._record.id)
-    name = property(lambda self: self._record.name)
-    job_type = property(lambda self: self._record.job_type)
-    group = property(lambda self: self._record.group)
-    project = property(lambda self: self._record.project)
-    entity = property(lambda self: self._record.entity)
-    config = property(lambda self: self._record.config)
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def job_type(self) -> str | None:
+        return self._record.job_type
+
+    @property
+    def group(self) -> str | None:
+        return self._record.group
+
+    @property
+    def project(self) -> str:
+        return self._record.project
+
+    @property
+    def entity(self) -> str:
+        return self._record.entity
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._record.config
 
     @property
     def state(self) -> str:
@@ -71,9 +94,9 @@ class Run:
 
     @property
     def settings(self) -> Settings:
-        return self._engine.settings
+        return self.store.settings
 
-    # -- logging -----------------------------------------------------------------------------------
+    # -- logging ----------------------------------------------------------------------------
     def log_artifact(
         self,
         artifact_or_path: Artifact | str,
@@ -84,28 +107,21 @@ class Run:
     ) -> Artifact:
         """Commit ``artifact`` as a new version (or find its twin) in the background."""
         artifact = self._as_artifact(artifact_or_path, name, type)
-        alias_list = validate_aliases(aliases)
-        if LATEST not in alias_list:
-            alias_list.append(LATEST)
-        if artifact._record is not None or artifact._future is not None:
-            raise ArtifactError(
-                f"Artifact {artifact.collection_name!r} was already logged; build a new "
-                "Artifact to log another version."
-            )
-        self._engine.check_type(self.entity, self.project, artifact.collection_name, artifact.type)
-        if partition_key is not None:
-            artifact.partition_key = partition_key
-        artifact._finalized = True
-        artifact._engine = self._engine
-        future = self._submit(lambda: self._commit(artifact, alias_list, run_id=self.id))
-        artifact._future = future
+        request = begin_log(
+            self.store,
+            artifact,
+            entity=self.entity,
+            project=self.project,
+            run_id=self.id,
+            aliases=aliases,
+            partition_key=partition_key,
+        )
+        artifact.track_commit(self._submit(lambda: commit_log(request)))
         return artifact
 
     def _as_artifact(self, value: Artifact | str, name: str | None, type: str | None) -> Artifact:
         if isinstance(value, Artifact):
             return value
-        import os
-
         path = str(value)
         artifact = Artifact(name or _default_name(path), type=type or "unspecified")
         if os.path.isdir(path):
@@ -114,38 +130,15 @@ class Run:
             artifact.add_file(path)
         return artifact
 
-    def _submit(self, work: Any) -> Future[None]:
+    def _submit(self, work: Callable[[], object]) -> Future[None]:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix=f"dagster-artifacts-run-{self.id}"
                 )
-            future = self._executor.submit(work)
+            future: Future[None] = self._executor.submit(work)  # type: ignore[arg-type]
             self._pending.append(future)
             return future
-
-    def _commit(self, artifact: Artifact, aliases: list[str], run_id: str | None) -> None:
-        manifest = artifact._manifest
-        request = CommitRequest(
-            entity=self.entity,
-            project=self.project,
-            name=artifact.collection_name,
-            type=artifact.type,
-            digest=manifest.digest(),
-            manifest_key="",
-            size=manifest.size,
-            file_count=len(manifest.entries),
-            description=artifact.description,
-            metadata=dict(artifact.metadata),
-            aliases=tuple(aliases + [a for a in artifact._aliases if a not in aliases]),
-            run_id=run_id,
-            partition_key=artifact.partition_key,
-            ttl_seconds=int(artifact.ttl.total_seconds()) if artifact.ttl else None,
-        )
-        record, created = self._engine.commit(request, manifest)
-        artifact._deduplicated = not created
-        artifact._apply_record(record)
-        artifact._cleanup_staging()
 
     def upsert_artifact(
         self,
@@ -154,9 +147,16 @@ class Run:
         aliases: list[str] | None = None,
     ) -> Artifact:
         """Add this writer's files to the shared pending version (parallel writers)."""
-        from dagster_artifacts.parallel import upsert
-
-        return upsert(self, artifact, distributed_id, aliases)
+        did = distributed.resolve_distributed_id(self.group, distributed_id, "upsert_artifact")
+        return distributed.upsert(
+            self.store,
+            artifact,
+            entity=self.entity,
+            project=self.project,
+            run_id=self.id,
+            distributed_id=did,
+            aliases=aliases,
+        )
 
     def finish_artifact(
         self,
@@ -165,11 +165,18 @@ class Run:
         aliases: list[str] | None = None,
     ) -> Artifact:
         """Seal the pending version with every writer's files and commit it."""
-        from dagster_artifacts.parallel import finish
+        did = distributed.resolve_distributed_id(self.group, distributed_id, "finish_artifact")
+        return distributed.finish(
+            self.store,
+            artifact,
+            entity=self.entity,
+            project=self.project,
+            run_id=self.id,
+            distributed_id=did,
+            aliases=aliases,
+        )
 
-        return finish(self, artifact, distributed_id, aliases)
-
-    # -- using -------------------------------------------------------------------------------------
+    # -- using ------------------------------------------------------------------------------
     def use_artifact(
         self,
         artifact_or_name: Artifact | str,
@@ -180,45 +187,46 @@ class Run:
         """Mark a version as input of this run and return it (creating it if given a draft)."""
         if isinstance(artifact_or_name, Artifact):
             artifact = artifact_or_name
-            if artifact._record is None and artifact._future is None:
-                alias_list = validate_aliases(aliases)
-                if LATEST not in alias_list:
-                    alias_list.append(LATEST)
-                self._engine.check_type(
-                    self.entity, self.project, artifact.collection_name, artifact.type
+            if artifact.commit_state is CommitState.DRAFT:
+                # Logged without a producing run: the draft becomes a version this run used.
+                commit_log(
+                    begin_log(
+                        self.store,
+                        artifact,
+                        entity=self.entity,
+                        project=self.project,
+                        run_id=None,
+                        aliases=aliases,
+                    )
                 )
-                artifact._finalized = True
-                artifact._engine = self._engine
-                self._commit(artifact, alias_list, run_id=None)
             artifact.wait()
         else:
             artifact = self._resolve(artifact_or_name, type)
-        assert artifact._record is not None
-        self._engine.registry.add_lineage(self.id, artifact._record.id, USED)
+        self.store.registry.add_lineage(self.id, artifact.id, USED)
         return artifact
 
     def _resolve(self, path: str, type: str | None) -> Artifact:
         parsed = parse_artifact_path(path)
-        record = self._engine.registry.resolve(
+        record = self.store.registry.resolve(
             parsed.entity or self.entity,
             parsed.project or self.project,
             parsed.name,
             parsed.alias_or_version,
             type=type,
         )
-        return Artifact._from_record(self._engine, record)
+        return Artifact.from_record(self.store, record)
 
-    # -- lineage -----------------------------------------------------------------------------------
+    # -- lineage ----------------------------------------------------------------------------
     def logged_artifacts(self) -> list[Artifact]:
         self.wait()
-        records = self._engine.registry.run_versions(self.id, LOGGED)
-        return [Artifact._from_record(self._engine, record) for record in records]
+        records = self.store.registry.run_versions(self.id, LOGGED)
+        return [Artifact.from_record(self.store, record) for record in records]
 
     def used_artifacts(self) -> list[Artifact]:
-        records = self._engine.registry.run_versions(self.id, USED)
-        return [Artifact._from_record(self._engine, record) for record in records]
+        records = self.store.registry.run_versions(self.id, USED)
+        return [Artifact.from_record(self.store, record) for record in records]
 
-    # -- life cycle --------------------------------------------------------------------------------
+    # -- life cycle -------------------------------------------------------------------------
     def wait(self) -> None:
         """Wait for every pending ``log_artifact``; re-raise the first failure."""
         with self._lock:
@@ -236,17 +244,14 @@ class Run:
             raise
         self._close("failed" if exit_code else "finished")
 
-    def _close(self, state: str) -> None:
-        global _current
+    def _close(self, outcome: str) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
         if self._live:
-            self._engine.registry.finish_run(self.id, state)
+            self.store.registry.finish_run(self.id, outcome)
             self._live = False
-        with _current_lock:
-            if _current is self:
-                _current = None
+        state.clear_current_run(self)
 
     def __enter__(self) -> Run:
         return self
@@ -269,10 +274,10 @@ class Run:
         return f"<Run {self.path} ({self.job_type or 'no job type'}, {self.state})>"
 
 
-def _default_name(path: str) -> str:
-    import os
-    import re
+Artifact.run_factory = Run.from_record
 
+
+def _default_name(path: str) -> str:
     base = os.path.basename(os.path.normpath(path)) or "artifact"
     return re.sub(r"[^A-Za-z0-9_.\-]", "-", base)[:128]
 
@@ -289,9 +294,9 @@ def start_run(
 
     Integrations that run many steps in one process (Dagster) use this; :func:`init` wraps it.
     """
-    engine = get_engine(settings)
+    store = state.open_store(settings)
     run_id = id or generate_run_id()
-    record = engine.registry.create_run(
+    record = store.registry.create_run(
         settings.entity,
         settings.project,
         run_id,
@@ -300,7 +305,7 @@ def start_run(
         group,
         dict(config or {}),
     )
-    return Run(engine, record, live=True)
+    return Run(store, record, live=True)
 
 
 def init(
@@ -320,7 +325,6 @@ def init(
 
     ``root``/``database`` override the configured store for this run only.
     """
-    global _current
     if settings is None:
         resolved = Settings.resolve(root=root, database=database, entity=entity, project=project)
     else:
@@ -328,10 +332,9 @@ def init(
             entity=entity and validate_name(entity), project=project and validate_name(project)
         )
     run = start_run(resolved, job_type=job_type, name=name, group=group, config=config, id=id)
-    with _current_lock:
-        _current = run
+    state.set_current_run(run)
     return run
 
 
 def current_run() -> Run | None:
-    return _current
+    return state.current_run()

@@ -12,6 +12,17 @@ Arguments win over environment variables, which win over defaults:
 ``DAGSTER_ARTIFACTS_CACHE_DIR`` local download cache (platform cache dir)
 ``DAGSTER_ARTIFACTS_DIR``       parent of default download folders (``./artifacts``)
 =============================== =============================================================
+
+How this machine's caches behave (:class:`MachineSettings`, read once with the rest):
+
+===================================== =======================================================
+``DAGSTER_ARTIFACTS_CACHE``           download cache: ``1`` on, ``0`` off; unset: on for stores
+                                      whose bytes are not on this machine already
+``DAGSTER_ARTIFACTS_CACHE_MAX_BYTES`` its byte budget (``10GB``, ``500MiB``...), LRU beyond it
+``DAGSTER_ARTIFACTS_CACHE_LINK``      ``copy`` (default) or ``hardlink`` (read-only links)
+``DAGSTER_ARTIFACTS_CACHE_VERIFY``    ``1``: hash large cached files too as they leave it
+``DAGSTER_ARTIFACTS_STAT_CACHE``      ``0``: hash every file on every log (no stat cache)
+===================================== =======================================================
 """
 
 from __future__ import annotations
@@ -24,8 +35,9 @@ from typing import Any
 
 import platformdirs
 
-from dagster_artifacts.errors import ConfigurationError
+from dagster_artifacts.errors import ConfigurationError, InvalidArgumentError
 from dagster_artifacts.names import validate_name
+from dagster_artifacts.units import parse_size
 
 APP_NAME = "dagster-artifacts"
 ENV_ROOT = "DAGSTER_ARTIFACTS_ROOT"
@@ -34,6 +46,12 @@ ENV_ENTITY = "DAGSTER_ARTIFACTS_ENTITY"
 ENV_PROJECT = "DAGSTER_ARTIFACTS_PROJECT"
 ENV_CACHE_DIR = "DAGSTER_ARTIFACTS_CACHE_DIR"
 ENV_DOWNLOAD_DIR = "DAGSTER_ARTIFACTS_DIR"
+ENV_CACHE = "DAGSTER_ARTIFACTS_CACHE"
+ENV_CACHE_MAX_BYTES = "DAGSTER_ARTIFACTS_CACHE_MAX_BYTES"
+ENV_CACHE_LINK = "DAGSTER_ARTIFACTS_CACHE_LINK"
+ENV_CACHE_VERIFY = "DAGSTER_ARTIFACTS_CACHE_VERIFY"
+ENV_STAT_CACHE = "DAGSTER_ARTIFACTS_STAT_CACHE"
+DEFAULT_CACHE_MAX_BYTES = 10 * 1000**3
 DEFAULT_ENTITY = "default"
 DEFAULT_PROJECT = "uncategorized"
 LOCAL_PROTOCOLS = ("file", "local")
@@ -56,6 +74,63 @@ def split_protocol(url: str) -> tuple[str, str]:
     return "file", url
 
 
+def _flag(name: str) -> bool | None:
+    """True / False for the usual spellings of on and off, None when unset or unknown."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class MachineSettings:
+    """Where this machine keeps its caches and how they behave; independent of any store, so
+    that a draft built outside a run (staging, stat cache) reads the same values."""
+
+    cache_dir: str = field(default_factory=default_cache_dir)
+    #: ``auto`` (on for stores whose bytes are elsewhere), ``on`` or ``off``.
+    download_cache: str = "auto"
+    cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    #: ``copy`` or ``hardlink``: how files leave the download cache.
+    cache_link: str = "copy"
+    #: Hash large files leaving the download cache too (not only trust their fingerprint).
+    cache_verify: bool = False
+    stat_cache: bool = True
+
+    @classmethod
+    def resolve(cls, cache_dir: str | os.PathLike[str] | None = None) -> MachineSettings:
+        env = os.environ
+        flag = _flag(ENV_CACHE)
+        link = env.get(ENV_CACHE_LINK, "").strip().lower()
+        if link in ("", "copy"):
+            link = "copy"
+        elif link in ("hardlink", "link"):
+            link = "hardlink"
+        else:
+            raise InvalidArgumentError(
+                f"{ENV_CACHE_LINK}={link!r} is not a placement mode; use 'copy' (default) or "
+                "'hardlink'."
+            )
+        budget = env.get(ENV_CACHE_MAX_BYTES, "").strip()
+        return cls(
+            cache_dir=str(cache_dir or env.get(ENV_CACHE_DIR) or default_cache_dir()),
+            download_cache="auto" if flag is None else ("on" if flag else "off"),
+            cache_max_bytes=parse_size(budget) if budget else DEFAULT_CACHE_MAX_BYTES,
+            cache_link=link,
+            cache_verify=bool(_flag(ENV_CACHE_VERIFY)),
+            stat_cache=_flag(ENV_STAT_CACHE) is not False,
+        )
+
+    def download_cache_enabled(self, store_is_local: bool) -> bool:
+        """Downloads go through the cache when it is on; in ``auto`` mode only for stores whose
+        bytes are not on this machine already (hard links always come from the cache)."""
+        if self.download_cache == "auto" and store_is_local:
+            return self.cache_link == "hardlink"
+        return self.download_cache != "off"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Build with :meth:`Settings.resolve`."""
@@ -64,28 +139,26 @@ class Settings:
     database: str
     entity: str = DEFAULT_ENTITY
     project: str = DEFAULT_PROJECT
-    cache_dir: str = field(default_factory=default_cache_dir)
+    machine: MachineSettings = field(default_factory=MachineSettings)
     download_dir: str = "./artifacts"
     storage_options: dict[str, Any] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )  # may hold credentials: never in a repr, so never in a log
 
     @property
-    def protocol(self) -> str:
-        return split_protocol(self.root)[0]
-
-    @property
-    def is_local(self) -> bool:
-        return self.protocol in LOCAL_PROTOCOLS
+    def cache_dir(self) -> str:
+        return self.machine.cache_dir
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """Identity of the engine these settings need (storage options included)."""
+        """Identity of the store these settings open (storage options included)."""
         options = tuple(sorted((k, repr(v)) for k, v in self.storage_options.items()))
-        return (self.root, self.database, self.cache_dir, options)
+        return (self.root, self.database, self.machine, options)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
+        if "cache_dir" in clean:
+            clean["machine"] = replace(self.machine, cache_dir=str(clean.pop("cache_dir")))
         return replace(self, **clean) if clean else self
 
     @classmethod
@@ -114,7 +187,7 @@ class Settings:
             database=database_url,
             entity=entity_name,
             project=project_name,
-            cache_dir=str(cache_dir or env.get(ENV_CACHE_DIR) or default_cache_dir()),
+            machine=MachineSettings.resolve(cache_dir),
             download_dir=str(download_dir or env.get(ENV_DOWNLOAD_DIR) or "./artifacts"),
             storage_options=dict(storage_options or {}),
         )

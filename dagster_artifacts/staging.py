@@ -1,14 +1,14 @@
 """The staging area of a draft artifact: private copies of what it holds, taken at ``add`` time.
 
 With W&B's default ``policy="mutable"``, adding a file copies it here while hashing it (one read
-of each byte, see :func:`.storage.localcopy.stage_copy`), so the artifact is a snapshot of the
+of each byte, see :func:`.storage.staged.stage_copy`), so the artifact is a snapshot of the
 file at ``add`` time: changing or deleting the file afterwards does not change what is logged.
 The commit then *moves* each copy into a local store with one ``rename`` (nothing is read or
 written twice), or uploads it to an object store.
 
-Where it lives: ``<cache dir>/staging/<host>-<pid>-<random>/``, one folder per draft. The cache
-dir is normally on the same filesystem as a local store (both under the user's home by default),
-which is what makes the ``rename`` possible; on another filesystem the commit copies instead
+Where it lives: ``<cache dir>/staging/<host>-<pid>-<token>-<n>/`` (a scratch name, see
+:mod:`.storage.scratch`), one folder per draft. The cache dir is normally on the same filesystem
+as a local store (both under the user's home by default), which makes the ``rename`` possible; on another filesystem the commit copies instead
 (verified). The store itself never holds staged files, so a failed or abandoned log leaves the
 store untouched (invariant 7) and gc never sees them.
 
@@ -20,14 +20,13 @@ removes folders whose process is gone.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import secrets
 import shutil
-import socket
 import threading
 import weakref
+
+from dagster_artifacts.storage.scratch import scratch_tag, sweep_dead
 
 STAGING = "staging"
 
@@ -37,7 +36,7 @@ class StagingArea:
 
     def __init__(self, cache_dir: str) -> None:
         self._parent = os.path.join(os.path.abspath(cache_dir), STAGING)
-        self._path = os.path.join(self._parent, f"{_host()}-{os.getpid()}-{secrets.token_hex(4)}")
+        self._path = os.path.join(self._parent, scratch_tag())
         self._created = False
         self._lock = threading.Lock()
         self._counter = itertools.count()  # next() is atomic under the GIL: safe across threads
@@ -50,7 +49,7 @@ class StagingArea:
             with self._lock:
                 if not self._created:
                     os.makedirs(self._parent, exist_ok=True)
-                    _sweep_orphans(self._parent)
+                    sweep_dead(self._parent)  # folders of killed processes of this host
                     os.makedirs(self._path, exist_ok=True)
                     self._created = True
         return self._path
@@ -59,56 +58,12 @@ class StagingArea:
         """A fresh file name in the area, for a copy whose digest is not known yet.
 
         Small copies are named by their digest instead (``<hex[:2]>/<hex[2:]>``, see
-        :func:`.storage.localcopy.stage_copy`), so these never collide with them.
+        :func:`.storage.staged.stage_copy`), so these never collide with them.
         """
         return os.path.join(self.path, f"tmp-{next(self._counter)}")
-
-    def path_for(self, entry_path: str) -> str:
-        """A file named after its entry (for files we write ourselves: tables, frames, new_file)."""
-        target = os.path.join(self.path, "named", entry_path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        return target
 
     def cleanup(self) -> None:
         if self._created:
             self._finalizer()
         else:
             self._finalizer.detach()
-
-
-def _host() -> str:
-    return socket.gethostname().replace("-", "_") or "host"
-
-
-def owner_tag() -> str:
-    """``<host>-<pid>`` of this process, for names of scratch files that others may sweep."""
-    return f"{_host()}-{os.getpid()}"
-
-
-def left_by_dead_process(tag: str) -> bool:
-    """Whether scratch named with ``tag`` (an :func:`owner_tag`) was left by a process that is
-    gone. Only processes of this host can be checked; anything else counts as alive."""
-    host, _sep, pid = tag.partition("-")
-    if host != _host() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    return not _alive(int(pid))
-
-
-def _sweep_orphans(parent: str) -> None:
-    """Remove staging folders left on this host by processes that no longer exist."""
-    host = _host()
-    with contextlib.suppress(OSError):
-        for name in os.listdir(parent):
-            parts = name.rsplit("-", 2)
-            if len(parts) == 3 and parts[0] == host and left_by_dead_process(f"{host}-{parts[1]}"):
-                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True

@@ -24,7 +24,8 @@ FAT and SMB) is not trusted: the file is hashed again, and the fresh entry becom
 once the file has aged.
 
 The cache only ever *saves* work: any SQLite error (read-only or full disk, corrupt file) turns
-it into a no-op for the rest of the process, and hashing proceeds as if it did not exist.
+it into a no-op for the rest of the process, and hashing proceeds as if it did not exist. It is
+turned off with ``DAGSTER_ARTIFACTS_STAT_CACHE=0`` (:class:`~dagster_artifacts.settings.MachineSettings`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-ENV_STAT_CACHE = "DAGSTER_ARTIFACTS_STAT_CACHE"
+from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
+from dagster_artifacts.localdb import LocalDatabase
+from dagster_artifacts.settings import ENV_STAT_CACHE
+
 FILE_NAME = "statcache.db"
 RACY_WINDOW_NS = 2_000_000_000
 MAX_ENTRIES = 2_000_000  # about 300 MB of SQLite; the oldest-hashed entries go first
@@ -78,12 +81,6 @@ class FileStat(NamedTuple):
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def enabled() -> bool:
-    """False when ``DAGSTER_ARTIFACTS_STAT_CACHE`` is ``0``/``false``/``no``/``off``."""
-    value = os.environ.get(ENV_STAT_CACHE, "").strip().lower()
-    return value not in ("0", "false", "no", "off")
-
-
 def is_racy(stat: FileStat, hashed_at_ns: int, window_ns: int = RACY_WINDOW_NS) -> bool:
     """True when the file changed too close to ``hashed_at_ns`` for its timestamps to prove much."""
     return max(stat.mtime_ns, stat.ctime_ns) + window_ns >= hashed_at_ns
@@ -93,21 +90,28 @@ class StatCache:
     """Digests of files that were already hashed, keyed by path and algorithm.
 
     Thread-safe (one connection per thread) and process-safe (SQLite WAL, busy timeout).
+    ``clock`` stamps when a hash begins (:meth:`now_ns`), the moment racy entries are judged by.
     """
 
-    def __init__(self, path: str, *, window_ns: int = RACY_WINDOW_NS) -> None:
+    def __init__(
+        self, path: str, *, window_ns: int = RACY_WINDOW_NS, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.path = path
         self.window_ns = window_ns
-        self._local = threading.local()
+        self.clock = clock
+        self.database = LocalDatabase(path, timeout=30.0)
         self._broken = False
         self._lock = threading.Lock()
         with self._guard():
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             connection = self._connection()
             if connection is not None:
-                with connection:
-                    connection.execute(_SCHEMA)
-                self._prune(connection)
+                connection.execute(_SCHEMA)
+                self._prune()
+
+    def now_ns(self) -> int:
+        """The moment a hash begins, on the clock the filesystem stamps ``mtime`` with."""
+        return self.clock.time_ns()
 
     # -- public -------------------------------------------------------------------------------
     def lookup_many(self, files: Sequence[tuple[str, FileStat]], algorithm: str) -> dict[str, str]:
@@ -167,10 +171,9 @@ class StatCache:
         if not rows:
             return
         with self._guard():
-            connection = self._connection()
-            if connection is None:
+            if self._broken:
                 return
-            with connection:
+            with self.database.transaction() as connection:
                 connection.executemany(
                     "INSERT OR REPLACE INTO stat_cache (path, algorithm, device, inode, size, "
                     "mtime_ns, ctime_ns, digest, hashed_at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -185,29 +188,16 @@ class StatCache:
             return int(connection.execute("SELECT COUNT(*) FROM stat_cache").fetchone()[0])
 
     def close(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            connection.close()
-            self._local.connection = None
+        self.database.close()
 
     # -- plumbing -----------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection | None:
-        if self._broken:
-            return None
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        pid = getattr(self._local, "pid", None)
-        if connection is None or pid != os.getpid():  # a forked child needs its own connection
-            connection = sqlite3.connect(self.path, timeout=30.0, isolation_level="DEFERRED")
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection = connection
-            self._local.pid = os.getpid()
-        return connection
+        return None if self._broken else self.database.connection()
 
-    def _prune(self, connection: sqlite3.Connection) -> None:
-        (count,) = connection.execute("SELECT COUNT(*) FROM stat_cache").fetchone()
-        if count > MAX_ENTRIES:
-            with connection:
+    def _prune(self) -> None:
+        with self.database.transaction() as connection:
+            (count,) = connection.execute("SELECT COUNT(*) FROM stat_cache").fetchone()
+            if count > MAX_ENTRIES:
                 connection.execute(
                     "DELETE FROM stat_cache WHERE (path, algorithm) IN (SELECT path, algorithm "
                     "FROM stat_cache ORDER BY hashed_at_ns LIMIT ?)",
@@ -229,25 +219,3 @@ class StatCache:
                         RuntimeWarning,
                         stacklevel=3,
                     )
-
-
-_CACHES: dict[str, StatCache] = {}
-_CACHES_LOCK = threading.Lock()
-
-
-def stat_cache_for(cache_dir: str) -> StatCache | None:
-    """The process-wide stat cache under ``cache_dir``, or None when turned off."""
-    if not enabled():
-        return None
-    path = os.path.join(os.path.abspath(cache_dir), FILE_NAME)
-    with _CACHES_LOCK:
-        cache = _CACHES.get(path)
-        if cache is None:
-            cache = StatCache(path)
-            _CACHES[path] = cache
-        return cache
-
-
-def now_ns() -> int:
-    """The moment a hash begins, on the same clock the filesystem stamps ``mtime`` with."""
-    return time.time_ns()

@@ -17,15 +17,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dagster_artifacts.errors import ArtifactError
+from dagster_artifacts.manifest import Manifest
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: pandas alone is ~100 MiB of RSS and ~1 s
-
-    from dagster_artifacts.artifact import Artifact
 
 TABLE_SUFFIX = ".table.json"
 PARTITIONED_TABLE_SUFFIX = ".partitioned-table.json"
@@ -298,6 +297,15 @@ class Table:
         return f"Table(columns={self.columns!r}, rows={len(self.data)})"
 
 
+class PartsSource(Protocol):
+    """What a :class:`PartitionedTable` reads its parts from: a logged artifact."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def get(self, name: str) -> Any: ...
+
+
 class PartitionedTable:
     """A table made of the ``*.table.json`` parts under ``parts_path`` in the same artifact.
 
@@ -315,7 +323,7 @@ class PartitionedTable:
                 f"got {parts_path!r}."
             )
         self.parts_path = parts_path.strip("/")
-        self._artifact: Artifact | None = None
+        self._artifact: PartsSource | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"_type": self._log_type, "parts_path": self.parts_path}
@@ -324,7 +332,9 @@ class PartitionedTable:
         return json.dumps(self.to_json(), sort_keys=True).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], artifact: Artifact | None = None) -> PartitionedTable:
+    def from_json(
+        cls, data: Mapping[str, Any], artifact: PartsSource | None = None
+    ) -> PartitionedTable:
         table = cls(data["parts_path"])
         table._artifact = artifact
         return table

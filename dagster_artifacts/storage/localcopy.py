@@ -15,25 +15,18 @@ Larger files return ``False`` so the caller streams them (hash and write overlap
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
-import itertools
 import os
-import queue
-import secrets
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
+from dagster_artifacts.digests import encode_digest, new_hasher
 from dagster_artifacts.errors import ChecksumMismatchError
-from dagster_artifacts.storage.verified import PIPELINE_DEPTH, check_content
+from dagster_artifacts.storage.pipeline import check_content, copy_verified, write_all
+from dagster_artifacts.storage.scratch import temp_path_beside
 
 SMALL_LIMIT = 256 * 1024
-_TOKEN = secrets.token_hex(4)  # temp names: unique across processes and hosts sharing a folder
-_COUNTER = itertools.count()
 
 
 def copy_small_verified(
@@ -85,8 +78,8 @@ def copy_small_verified(
 
 
 def _write_atomically(dest: str, data: bytes) -> None:
-    directory, base = os.path.split(dest)
-    tmp = os.path.join(directory, f".{base}.tmp-{_TOKEN}-{os.getpid()}-{next(_COUNTER)}")
+    directory = os.path.dirname(dest)
+    tmp = temp_path_beside(dest)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(tmp, flags, 0o666)
@@ -95,9 +88,7 @@ def _write_atomically(dest: str, data: bytes) -> None:
         fd = os.open(tmp, flags, 0o666)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, dest)
@@ -204,7 +195,7 @@ def _copy_slice(
 ) -> None:
     """The per-file loop, kept free of calls that are not needed (it runs 10,000s of times)."""
     new = hashlib.md5 if algorithm == "md5" else None
-    read, write, open_, close = os.read, os.write, os.open, os.close
+    read, open_, close = os.read, os.open, os.close
     for index in indices:
         job = jobs[index]
         try:
@@ -241,9 +232,7 @@ def _copy_slice(
                 continue
             fd = open_(job.dest, _CREATE_FLAGS, 0o666)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[write(fd, view) :]
+                write_all(fd, data)
             finally:
                 close(fd)
         except BaseException as error:  # reported per file; the caller decides
@@ -252,17 +241,14 @@ def _copy_slice(
 
 def _copy_large(job: CopyJob, algorithm: str) -> None:
     """Stream a large file: hash and write overlapped on two threads, renamed when it matches."""
-    from dagster_artifacts.storage.verified import iter_stream, write_verified
-
-    with open(job.source, "rb") as stream:
-        write_verified(
-            iter_stream(stream),
-            job.dest,
-            expected_digest=job.digest,
-            algorithm=algorithm,
-            expected_size=job.size,
-            source=job.label or job.source,
-        )
+    copy_verified(
+        job.source,
+        job.dest,
+        expected_digest=job.digest,
+        algorithm=algorithm,
+        expected_size=job.size,
+        label=job.label or job.source,
+    )
 
 
 def copy_trusted(source: str, dest: str, size: int | None, atomic: bool = True) -> None:
@@ -271,7 +257,7 @@ def copy_trusted(source: str, dest: str, size: int | None, atomic: bool = True) 
     Only for a source already known to be intact (the download cache's own read-only files,
     checked by their stat fingerprint). The byte count is still checked against ``size``.
     """
-    target = _temp_name(dest) if atomic else dest
+    target = temp_path_beside(dest) if atomic else dest
     try:
         with open(source, "rb") as src, open(target, "wb") as out:
             copied = 0
@@ -296,259 +282,3 @@ def copy_trusted(source: str, dest: str, size: int | None, atomic: bool = True) 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
         raise
-
-
-def _temp_name(dest: str) -> str:
-    directory, base = os.path.split(dest)
-    return os.path.join(directory, f".{base}.tmp-{_TOKEN}-{os.getpid()}-{next(_COUNTER)}")
-
-
-# -- staging: the one read of a file being logged -------------------------------------------------
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
-
-
-def stage_copy(
-    source: str,
-    staging_dir: str,
-    temp_path: Callable[[], str],
-    *,
-    algorithm: str = "md5",
-    size_hint: int = 0,
-) -> Staged:
-    """Copy ``source`` into ``staging_dir`` while hashing it: the one read of a logged file.
-
-    A file that fits in :data:`SMALL_LIMIT` costs a handful of system calls: one ``read``, the
-    hash, then one ``write`` to ``<staging_dir>/<hex[:2]>/<hex[2:]>``, named by its digest. The
-    fan-out matters: creating files in one folder of 10,000 entries costs several times more
-    than in 256 small ones, and two equal files are staged once (the second finds the first).
-    A larger file streams in :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks to a new
-    ``temp_path()``, hashed on this thread while a second thread writes, so hashing and writing
-    overlap on two cores and memory stays at a few chunks. The digest is of the bytes written,
-    whatever the file became meanwhile: the staged copy is the snapshot.
-    """
-    hasher = new_hasher(algorithm)
-    fd = os.open(source, os.O_RDONLY | _CLOEXEC)
-    try:
-        if size_hint <= SMALL_LIMIT:
-            first = os.read(fd, max(size_hint + 1, 4096))  # whole file, plus a peek at its end
-            while 0 < len(first) < size_hint:  # a short read (FUSE, NFS, signals): read on
-                more = os.read(fd, size_hint + 1 - len(first))
-                if not more:
-                    break
-                first += more
-            if len(first) <= size_hint:  # the usual case: the file is as stat said
-                hasher.update(first)
-                raw = hasher.digest()
-                hex_digest = raw.hex()
-                dest = os.path.join(staging_dir, hex_digest[:2], hex_digest[2:])
-                _create_with(dest, first)
-                return Staged(encode_digest(raw), len(first), dest)
-        else:
-            first = os.read(fd, CHUNK_SIZE)
-        dest = temp_path()
-        out = os.open(dest, _CREATE, 0o666)
-        try:
-            size = copy_hashing(fd, out, hasher, first)
-        finally:
-            os.close(out)
-        return Staged(encode_digest(hasher.digest()), size, dest)
-    finally:
-        os.close(fd)
-
-
-def _create_with(dest: str, data: bytes) -> None:
-    """Create ``dest`` holding ``data``; an existing ``dest`` already holds it (same digest)."""
-    try:
-        out = os.open(dest, _CREATE, 0o666)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        try:
-            out = os.open(dest, _CREATE, 0o666)
-        except FileExistsError:
-            return
-    except FileExistsError:
-        return
-    try:
-        _write_all(out, data)
-    finally:
-        os.close(out)
-
-
-class Staged(NamedTuple):
-    """Digest and size of a staged copy, and where it is."""
-
-    digest: str
-    size: int
-    path: str
-
-
-def copy_hashing(source: int, out: int, hasher: Hasher, first: bytes = b"") -> int:
-    """Copy descriptor ``source`` to ``out`` (after ``first``), hashing every byte; return the size.
-
-    This thread reads and hashes; a second thread writes, so the two overlap on two cores. The
-    chunks live in a small pool of reused buffers (``readv`` into them) instead of a fresh 1 MiB
-    ``bytes`` per ``read``: fresh buffers this size are ``mmap``-ed and page-faulted one by one,
-    which on a virtual machine costs more than the copy itself (2.7 s instead of 0.25 s for
-    1 GiB). Memory stays at ``PIPELINE_DEPTH + 2`` chunks.
-    """
-    free: queue.Queue[bytearray] = queue.Queue()
-    for _ in range(PIPELINE_DEPTH + 2):
-        free.put(bytearray(CHUNK_SIZE))
-    pending: queue.Queue[tuple[bytes | bytearray, int] | None] = queue.Queue()
-    failure: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            while (item := pending.get()) is not None:
-                buffer, length = item
-                _write_all(out, memoryview(buffer)[:length])
-                if isinstance(buffer, bytearray):
-                    free.put(buffer)
-        except BaseException as error:  # re-raised on the reading thread
-            failure.append(error)
-            while pending.get() is not None:  # drain, so the reader never waits forever
-                pass
-        finally:
-            for _ in range(PIPELINE_DEPTH + 2):  # unblock a reader waiting for a buffer
-                free.put(bytearray(0))
-
-    writer = threading.Thread(target=write, name="dagster-artifacts-writer", daemon=True)
-    writer.start()
-    size = 0
-    try:
-        if first:
-            hasher.update(first)
-            pending.put((first, len(first)))
-            size += len(first)
-        while not failure:
-            buffer = free.get()
-            if not buffer:  # the writer stopped
-                break
-            length = os.readv(source, [buffer])
-            if not length:
-                free.put(buffer)
-                break
-            hasher.update(memoryview(buffer)[:length])
-            pending.put((buffer, length))
-            size += length
-    finally:
-        pending.put(None)
-        writer.join()
-    if failure:
-        raise failure[0]
-    return size
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-class FollowingHasher:
-    """Hash a file *while another writer creates it*, from a second thread: one write, no re-read.
-
-    Use it around a serializer that writes a file sequentially by path with its own native I/O
-    (pyarrow's Parquet writer)::
-
-        with FollowingHasher(path, "md5") as hashed:
-            frame.to_parquet(path)
-        hashed.digest, hashed.size
-
-    The thread reads what has been written so far (from the page cache, into one reused
-    buffer) and hashes it, so hashing overlaps the encoding on two cores instead of a second
-    pass over the file afterwards. Handing the serializer a Python file object that hashes
-    instead costs more: every write crosses into Python and allocates a buffer, and on a
-    virtual machine the page faults of that churn outweigh the hashing.
-
-    The writer must only append: pyarrow writes Parquet through an ``OutputStream``, a type
-    that cannot seek, so this holds by construction there. As a cheap sanity check the final
-    size is compared with the file's, and if they differ the file is hashed again from the start.
-    """
-
-    POLL_SECONDS = 0.001
-
-    def __init__(self, path: str, algorithm: str = "md5") -> None:
-        self.path = path
-        self.algorithm = algorithm
-        self.size = 0
-        self.digest = ""
-        self._hasher = new_hasher(algorithm)
-        self._done = threading.Event()
-        self._failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._follow, name="dagster-artifacts-follower")
-        self._thread.daemon = True
-
-    def __enter__(self) -> FollowingHasher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._done.set()
-        self._thread.join()
-        if exc_type is not None:
-            return
-        if self._failure:
-            raise self._failure[0]
-        if os.stat(self.path).st_size != self.size:  # not an append-only writer after all
-            from dagster_artifacts.digests import digest_file
-
-            self.digest, self.size = digest_file(self.path, self.algorithm)
-            return
-        self.digest = encode_digest(self._hasher.digest())
-
-    def _follow(self) -> None:
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
-        fd: int | None = None
-        try:
-            while True:
-                finished = self._done.is_set()  # before the read: then EOF means the end
-                if fd is None:
-                    try:
-                        fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
-                    except FileNotFoundError:
-                        if finished:
-                            return
-                        time.sleep(self.POLL_SECONDS)
-                        continue
-                length = os.preadv(fd, [buffer], self.size)
-                if length:
-                    self._hasher.update(view[:length])
-                    self.size += length
-                elif finished:
-                    return
-                else:
-                    time.sleep(self.POLL_SECONDS)
-        except BaseException as error:  # raised on the caller's thread
-            self._failure.append(error)
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-
-def adopt_staged(staged: str, dest: str) -> bool:
-    """Move a staged copy into the store by ``rename``: no byte is read or written again.
-
-    The rename is atomic, so a reader sees no blob or the whole one; replacing an existing blob
-    (a concurrent writer stored the same content) swaps in identical bytes. Returns False when
-    the staging area is on another filesystem (``EXDEV``): the caller then copies, verified.
-    """
-    try:
-        return _rename(staged, dest)
-    except FileNotFoundError:
-        if not os.path.exists(staged):
-            raise
-    os.makedirs(os.path.dirname(dest), exist_ok=True)  # the first blob of its fan-out folder
-    return _rename(staged, dest)
-
-
-def _rename(source: str, dest: str) -> bool:
-    try:
-        os.rename(source, dest)
-    except OSError as error:
-        if error.errno == errno.EXDEV:
-            return False
-        raise
-    return True

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 
 from dagster_artifacts.errors import ArtifactError, StorageError
+from dagster_artifacts.retrying import retry_policy
 
 T = TypeVar("T")
 
@@ -89,13 +90,13 @@ def storage_error(action: str, url: str, error: BaseException) -> BaseException:
     return StorageError(f"Could not {action} {url}: {error}")
 
 
-def _retrying_kwargs() -> dict[str, object]:
-    return {
-        "stop": tenacity.stop_after_attempt(RETRY_ATTEMPTS),
-        "wait": tenacity.wait_random_exponential(multiplier=RETRY_INITIAL_WAIT, max=RETRY_MAX_WAIT),
-        "retry": tenacity.retry_if_exception(is_transient),
-        "reraise": True,
-    }
+def _retrying_kwargs() -> dict[str, Any]:
+    return retry_policy(
+        is_transient,
+        attempts=RETRY_ATTEMPTS,
+        initial_wait=RETRY_INITIAL_WAIT,
+        max_wait=RETRY_MAX_WAIT,
+    )
 
 
 def retry_sync(func: Callable[[], T], action: str, url: str) -> T:
@@ -104,7 +105,7 @@ def retry_sync(func: Callable[[], T], action: str, url: str) -> T:
     ``FileNotFoundError`` passes through unchanged so that callers can ask "is it there?".
     """
     try:
-        for attempt in tenacity.Retrying(**_retrying_kwargs()):  # type: ignore[arg-type]
+        for attempt in tenacity.Retrying(**_retrying_kwargs()):
             with attempt:
                 return func()
     except FileNotFoundError:
@@ -117,7 +118,7 @@ def retry_sync(func: Callable[[], T], action: str, url: str) -> T:
 async def retry_async(func: Callable[[], Awaitable[T]], action: str, url: str) -> T:
     """The coroutine twin of :func:`retry_sync`."""
     try:
-        async for attempt in tenacity.AsyncRetrying(**_retrying_kwargs()):  # type: ignore[arg-type]
+        async for attempt in tenacity.AsyncRetrying(**_retrying_kwargs()):
             with attempt:
                 return await func()
     except FileNotFoundError:

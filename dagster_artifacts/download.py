@@ -1,0 +1,162 @@
+"""Bring a version's files to a local folder, every byte verified, through the cache when on.
+
+A root that does not exist yet is filled as a hidden sibling folder (``.<name>.partial-…``, a
+scratch name) and renamed into place when every file is there and verified: files are written
+straight to their names (no temp name and rename per file), and the root appears complete or
+not at all; a download killed halfway leaves only the hidden folder (the next download into the
+same root removes it). Into an existing root, each file is written to a temp name and renamed,
+and files already there with the right digest are kept. Either way a file at its final path
+always has the right content (invariant 6), and no entry path can escape the root.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Iterable
+
+from dagster_artifacts.digests import digest_file
+from dagster_artifacts.errors import InvalidPathError
+from dagster_artifacts.manifest import Manifest, ManifestEntry
+from dagster_artifacts.progress import watch_folder
+from dagster_artifacts.state import gc_paused
+from dagster_artifacts.storage import BlobDownload, handler_for
+from dagster_artifacts.storage.cache import CacheItem
+from dagster_artifacts.storage.layout import blob_key
+from dagster_artifacts.storage.localcopy import make_parents
+from dagster_artifacts.storage.scratch import partial_folder_beside
+from dagster_artifacts.storage.threads import parallel_map
+from dagster_artifacts.store import Store
+
+Target = tuple[ManifestEntry, str]
+
+
+def download(
+    store: Store,
+    manifest: Manifest,
+    root: str,
+    entries: Iterable[ManifestEntry] | None = None,
+    *,
+    skip_cache: bool = False,
+) -> str:
+    """Bring ``entries`` (default: all) of ``manifest`` under ``root``; return ``root``."""
+    with gc_paused():
+        chosen = list(manifest.entries.values() if entries is None else entries)
+        root_abs = os.path.abspath(root)
+        final = safe_targets(root_abs, [entry.path for entry in chosen])  # before any write
+        algorithm = manifest.digest_algorithm
+        fresh = not os.path.lexists(root_abs)
+        if fresh:
+            work = partial_folder_beside(root_abs)
+            cut = len(root_abs)
+            pending = [(e, work + dest[cut:]) for e, dest in zip(chosen, final, strict=True)]
+        else:
+            os.makedirs(root_abs, exist_ok=True)
+            work = root_abs
+            targets = list(zip(chosen, final, strict=True))
+            current = parallel_map(lambda t: is_current(t[0], t[1], algorithm), targets)
+            pending = [t for t, ok in zip(targets, current, strict=True) if not ok]
+        try:
+            make_parents(dest for _entry, dest in pending)
+            total = sum(entry.size or 0 for entry, _dest in pending)
+            with watch_folder(f"Downloading {len(pending)} files", work, total):
+                stored = [t for t in pending if not t[0].is_reference]
+                _fetch_stored(store, stored, algorithm, atomic=not fresh, skip_cache=skip_cache)
+                parallel_map(
+                    lambda t: fetch_reference(store, t[0], t[1], algorithm),
+                    [t for t in pending if t[0].is_reference],
+                )
+            if fresh:
+                _publish(work, root_abs)
+        finally:
+            if fresh:
+                shutil.rmtree(work, ignore_errors=True)
+    return root
+
+
+def _fetch_stored(
+    store: Store, targets: list[Target], algorithm: str, *, atomic: bool, skip_cache: bool
+) -> None:
+    """Stored blobs in one batched transfer, through the download cache when it is on."""
+    blobs = store.blobs
+
+    def fetch_many(items: list[CacheItem], atomic: bool) -> None:
+        blobs.get_files(
+            (
+                BlobDownload(
+                    blob_key(item.digest, algorithm), item.dest, item.digest, algorithm, item.size
+                )
+                for item in items
+            ),
+            atomic=atomic,
+        )
+
+    items = [CacheItem(entry.digest, entry.size, dest) for entry, dest in targets]
+    cache = None if skip_cache else store.download_cache
+    if cache is None:
+        fetch_many(items, atomic)
+        return
+    hardlink = store.settings.machine.cache_link == "hardlink"
+    cache.place_many(items, algorithm, fetch_many, hardlink=hardlink, atomic=atomic)
+
+
+def fetch_reference(store: Store, entry: ManifestEntry, dest: str, algorithm: str) -> str:
+    """Bring one reference's bytes to ``dest`` unless a file with the right digest is there."""
+    if is_current(entry, dest, algorithm):
+        return dest
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    ref = entry.ref or ""
+    handler_for(ref, store.blobs.options_for(ref)).load(entry, dest)
+    return dest
+
+
+def is_current(entry: ManifestEntry, dest: str, algorithm: str) -> bool:
+    """Whether ``dest`` already holds this entry's bytes (hashed: never trusted by size)."""
+    try:
+        info = os.stat(dest)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    if entry.size is not None and info.st_size != entry.size:
+        return False
+    if entry.is_reference and entry.digest == entry.ref:
+        return False  # nothing to compare against; fetch again
+    if entry.is_reference and not (entry.ref or "").startswith("file://"):
+        return False  # ETags are not content hashes
+    return digest_file(dest, algorithm)[0] == entry.digest
+
+
+def safe_targets(root_abs: str, paths: list[str]) -> list[str]:
+    """Join each entry path under ``root_abs`` (one ``normpath`` each), refusing any that would
+    land outside it."""
+    prefix = root_abs.rstrip(os.sep) + os.sep
+    join, normpath = os.path.join, os.path.normpath
+    targets = []
+    for path in paths:
+        target = normpath(join(root_abs, path))
+        if not target.startswith(prefix):
+            raise InvalidPathError(
+                f"Entry path {path!r} would be written outside {root_abs}; refusing."
+            )
+        targets.append(target)
+    return targets
+
+
+def _publish(work: str, root_abs: str) -> None:
+    """Rename the filled private folder to ``root_abs``; merge file by file if it appeared
+    meanwhile (another download into the same new root finished first: every verified file is
+    moved over the existing one by an atomic rename)."""
+    try:
+        os.rename(work, root_abs)
+        return
+    except OSError as error:
+        if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+            raise
+    for folder, _dirs, files in os.walk(work):
+        target_folder = root_abs + folder[len(work) :]
+        os.makedirs(target_folder, exist_ok=True)
+        for name in files:
+            os.replace(os.path.join(folder, name), os.path.join(target_folder, name))

@@ -1,0 +1,248 @@
+"""Garbage collection: the only code that removes bytes from a store.
+
+gc keeps every blob and manifest that a committed or pending version references, and everything
+modified within a grace period (default 24 h), so that the fresh blobs of a writer that has not
+committed yet are never collected.
+
+Order matters for safety against concurrent writers, which write blobs, then the manifest, then
+commit in the registry: gc first lists the store, *then* reads the registry. Anything a writer
+committed before that read is protected by the registry; anything it wrote after the listing is
+not a candidate; anything in between is younger than the grace period. Manifests younger than
+the grace period protect their blobs too (a writer may be about to commit one that reuses old,
+orphaned blobs). Writers that *reuse* old orphan blobs protect them while they commit, and gc
+honours that just before each deletion batch (:mod:`.storage.protection`: touch or leases).
+Deletion is batched (S3 ``DeleteObjects``, GCS batch requests), one request per 1,000 (S3) or
+100 (GCS) keys instead of one per key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dagster_artifacts.errors import StorageError
+from dagster_artifacts.manifest import Manifest
+from dagster_artifacts.registry import VersionRecord
+from dagster_artifacts.retention import expire
+from dagster_artifacts.storage import StoredObject
+from dagster_artifacts.storage.layout import (
+    BLOBS,
+    MANIFESTS,
+    blob_identity,
+    is_manifest_key,
+    stored_blob_keys,
+)
+from dagster_artifacts.storage.protection import (
+    deletion_batch,
+    leased_keys,
+    purge_stale,
+    still_collectable,
+)
+from dagster_artifacts.store import Store
+from dagster_artifacts.units import parse_duration
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE = timedelta(hours=24)
+#: Keys gc deletes per batch (one marker, one lease read, one registry read, one bulk delete).
+DELETE_BATCH = 1000
+
+
+@dataclass
+class GcResult:
+    """What :func:`gc` freed (or would free, on a dry run)."""
+
+    dry_run: bool
+    expired: list[VersionRecord] = field(default_factory=list)
+    blobs_deleted: int = 0
+    manifests_deleted: int = 0
+    bytes_freed: int = 0
+    blobs_kept: int = 0
+    recent_kept: int = 0
+    deleted_keys: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "expired_versions": [
+                f"{r.entity}/{r.project}/{r.name}:v{r.index}" for r in self.expired
+            ],
+            "blobs_deleted": self.blobs_deleted,
+            "manifests_deleted": self.manifests_deleted,
+            "bytes_freed": self.bytes_freed,
+            "blobs_kept": self.blobs_kept,
+            "recent_kept": self.recent_kept,
+        }
+
+    def count(self, item: StoredObject) -> None:
+        if is_manifest_key(item.key):
+            self.manifests_deleted += 1
+        else:
+            self.blobs_deleted += 1
+        self.bytes_freed += item.size
+        self.deleted_keys.append(item.key)
+
+
+def gc(
+    store: Store,
+    *,
+    grace: timedelta | str = DEFAULT_GRACE,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> GcResult:
+    """Expire TTL'd versions, then delete blobs and manifests nothing live references.
+
+    A blob or manifest modified less than ``grace`` ago is never deleted, whatever the registry
+    says: it may belong to a writer that has not committed yet. Neither is anything a writer
+    protects. Deletion goes in batches of ``DELETE_BATCH`` keys, one bulk request each where the
+    store has one. ``on_progress`` is called with the number of keys examined.
+    """
+    grace_period = parse_duration(grace)
+    moment = now or store.clock.now()
+    cutoff = (moment - grace_period).timestamp()
+    result = GcResult(dry_run=dry_run)
+    result.expired = expire(store, dry_run=dry_run, now=moment)
+    expired_manifests = {record.manifest_key for record in result.expired} if dry_run else set()
+
+    # 1. List the store first, 2. then read what is live (see the module docstring for why).
+    manifests = {item.key: item for item in store.blobs.listing(MANIFESTS)}
+    blobs = {item.key: item for item in store.blobs.listing(BLOBS)}
+    live = _LiveSet(store, expired_manifests)
+    live.refresh()
+    young_manifests = {key for key, item in manifests.items() if not _older(item, cutoff)}
+    young_blobs: set[tuple[str, str]] = set()  # referenced only by a young, uncommitted manifest
+    for key in sorted(young_manifests - live.manifests):
+        manifest = _read_manifest(store, key, required=False)
+        if manifest is not None:
+            young_blobs.update(_blob_identities(manifest))
+
+    # 3. Candidates: unreferenced and older than the grace period.
+    candidates: list[StoredObject] = []
+    examined = 0
+    for key, item in sorted(manifests.items()):
+        examined += 1
+        if key in live.manifests:
+            continue
+        if key in young_manifests:
+            result.recent_kept += 1
+            continue
+        candidates.append(item)
+    for key, item in sorted(blobs.items()):
+        examined += 1
+        if on_progress is not None and examined % 256 == 0:
+            on_progress(examined)
+        identity = blob_identity(key)
+        if live.keeps(identity):
+            result.blobs_kept += 1
+        elif identity in young_blobs or not _older(item, cutoff):
+            result.recent_kept += 1
+        else:
+            candidates.append(item)
+    if on_progress is not None:
+        on_progress(examined)
+
+    # 4. Delete them batch by batch, each batch announced to writers first (object stores).
+    for start in range(0, len(candidates), DELETE_BATCH):
+        batch = candidates[start : start + DELETE_BATCH]
+        if dry_run:
+            for item in batch:
+                result.count(item)
+        else:
+            _delete_batch(store, batch, cutoff, live, result)
+    if not dry_run:
+        purge_stale(store.blobs, store.clock)
+    return result
+
+
+def _delete_batch(
+    store: Store,
+    batch: list[StoredObject],
+    cutoff: float,
+    live: _LiveSet,
+    result: GcResult,
+) -> None:
+    """Delete one batch of candidates, sparing whatever became needed since they were chosen.
+
+    Order (the writer's side is :func:`.storage.protection.protect_reuse`): announce the batch,
+    *then* read the writers' leases and the registry, then delete. A writer whose lease this read
+    missed wrote it after the announcement was visible, so it waits for this batch to end before
+    it checks which blobs exist.
+    """
+    with deletion_batch(store.blobs, [item.key for item in batch]):
+        leased = leased_keys(store.blobs, store.clock)
+        live.refresh()
+        doomed: list[StoredObject] = []
+        for item in batch:
+            is_manifest = is_manifest_key(item.key)
+            needed = (
+                item.key in live.manifests if is_manifest else live.keeps(blob_identity(item.key))
+            )
+            if needed:  # a version referencing it was committed meanwhile
+                if not is_manifest:
+                    result.blobs_kept += 1
+                continue
+            if item.key in leased or not still_collectable(store.blobs, item.key, cutoff):
+                result.recent_kept += 1  # a writer is reusing it right now
+                continue
+            doomed.append(item)
+        store.blobs.delete_many(item.key for item in doomed)
+        for item in doomed:
+            result.count(item)
+
+
+class _LiveSet:
+    """What live versions reference, re-read from the registry before each deletion batch.
+
+    Each read picks up versions committed while gc runs, reading only the manifests not seen
+    before, so a long collection never deletes what a writer has since committed.
+    """
+
+    def __init__(self, store: Store, ignored_manifests: set[str | None]) -> None:
+        self.store = store
+        self.ignored = ignored_manifests
+        self.manifests: set[str] = set()
+        self.blobs: set[tuple[str, str]] = set()
+        self.pending_hex: set[str] = set()
+
+    def refresh(self) -> None:
+        refs = self.store.registry.live_references()
+        for key in sorted(refs.manifest_keys - self.manifests - self.ignored):
+            manifest = _read_manifest(self.store, key, required=True)
+            assert manifest is not None
+            self.blobs.update(_blob_identities(manifest))
+            self.manifests.add(key)
+        self.pending_hex |= refs.pending_hex
+
+    def keeps(self, identity: tuple[str, str]) -> bool:
+        return identity in self.blobs or identity[1] in self.pending_hex
+
+
+def _blob_identities(manifest: Manifest) -> Iterator[tuple[str, str]]:
+    return (blob_identity(key) for key in stored_blob_keys(manifest))
+
+
+def _read_manifest(store: Store, key: str, *, required: bool) -> Manifest | None:
+    try:
+        return Manifest.from_bytes(store.blobs.read_bytes(key))
+    except FileNotFoundError as error:
+        if required:
+            raise StorageError(
+                f"Manifest {store.blobs.url(key)} of a live version is missing; gc stops "
+                "without deleting anything. Restore the store from a backup or delete that "
+                "version."
+            ) from error
+        return None
+    except ValueError:
+        if required:
+            raise
+        log.warning("Skipping unreadable manifest %s", key)
+        return None
+
+
+def _older(item: StoredObject, cutoff: float) -> bool:
+    """True only if the key is known to be older than ``cutoff``; an undated key is kept."""
+    return item.modified is not None and item.modified < cutoff

@@ -1,0 +1,205 @@
+"""Staged copies: the one read of a file being logged, and how it becomes a stored blob.
+
+With the default ``policy="mutable"`` each added file is copied into the draft's staging folder
+while it is hashed (:func:`stage_copy`), so the draft is a snapshot of the file at ``add`` time.
+At commit a local store takes the copy by ``rename`` (:func:`adopt_staged`): no byte is read or
+written twice. :class:`FollowingHasher` hashes a file while a native writer (pyarrow) creates it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from dagster_artifacts.digests import CHUNK_SIZE, digest_file, encode_digest, new_hasher
+from dagster_artifacts.storage.localcopy import SMALL_LIMIT
+from dagster_artifacts.storage.pipeline import BufferPool, fd_chunks, hash_and_write, write_all
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+
+
+def stage_copy(
+    source: str,
+    staging_dir: str,
+    temp_path: Callable[[], str],
+    *,
+    algorithm: str = "md5",
+    size_hint: int = 0,
+) -> Staged:
+    """Copy ``source`` into ``staging_dir`` while hashing it: the one read of a logged file.
+
+    A file that fits in :data:`SMALL_LIMIT` costs a handful of system calls: one ``read``, the
+    hash, then one ``write`` to ``<staging_dir>/<hex[:2]>/<hex[2:]>``, named by its digest. The
+    fan-out matters: creating files in one folder of 10,000 entries costs several times more
+    than in 256 small ones, and two equal files are staged once (the second finds the first).
+    A larger file streams in :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks to a new
+    ``temp_path()``, hashed on this thread while a second thread writes, so hashing and writing
+    overlap on two cores and memory stays at a few chunks. The digest is of the bytes written,
+    whatever the file became meanwhile: the staged copy is the snapshot.
+    """
+    hasher = new_hasher(algorithm)
+    fd = os.open(source, os.O_RDONLY | _CLOEXEC)
+    try:
+        if size_hint <= SMALL_LIMIT:
+            first = os.read(fd, max(size_hint + 1, 4096))  # whole file, plus a peek at its end
+            while 0 < len(first) < size_hint:  # a short read (FUSE, NFS, signals): read on
+                more = os.read(fd, size_hint + 1 - len(first))
+                if not more:
+                    break
+                first += more
+            if len(first) <= size_hint:  # the usual case: the file is as stat said
+                hasher.update(first)
+                raw = hasher.digest()
+                hex_digest = raw.hex()
+                dest = os.path.join(staging_dir, hex_digest[:2], hex_digest[2:])
+                _create_with(dest, first)
+                return Staged(encode_digest(raw), len(first), dest)
+        else:
+            first = os.read(fd, CHUNK_SIZE)
+        dest = temp_path()
+        out = os.open(dest, _CREATE, 0o666)
+        try:
+            pool = BufferPool()
+            size = hash_and_write(fd_chunks(fd, pool, first), out, hasher, pool)
+        finally:
+            os.close(out)
+        return Staged(encode_digest(hasher.digest()), size, dest)
+    finally:
+        os.close(fd)
+
+
+def _create_with(dest: str, data: bytes) -> None:
+    """Create ``dest`` holding ``data``; an existing ``dest`` already holds it (same digest)."""
+    try:
+        out = os.open(dest, _CREATE, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        try:
+            out = os.open(dest, _CREATE, 0o666)
+        except FileExistsError:
+            return
+    except FileExistsError:
+        return
+    try:
+        write_all(out, data)
+    finally:
+        os.close(out)
+
+
+class Staged(NamedTuple):
+    """Digest and size of a staged copy, and where it is."""
+
+    digest: str
+    size: int
+    path: str
+
+
+class FollowingHasher:
+    """Hash a file *while another writer creates it*, from a second thread: one write, no re-read.
+
+    Use it around a serializer that writes a file sequentially by path with its own native I/O
+    (pyarrow's Parquet writer)::
+
+        with FollowingHasher(path, "md5") as hashed:
+            frame.to_parquet(path)
+        hashed.digest, hashed.size
+
+    The thread reads what has been written so far (from the page cache, into one reused
+    buffer) and hashes it, so hashing overlaps the encoding on two cores instead of a second
+    pass over the file afterwards. Handing the serializer a Python file object that hashes
+    instead costs more: every write crosses into Python and allocates a buffer, and on a
+    virtual machine the page faults of that churn outweigh the hashing.
+
+    The writer must only append: pyarrow writes Parquet through an ``OutputStream``, a type
+    that cannot seek, so this holds by construction there. As a cheap sanity check the final
+    size is compared with the file's, and if they differ the file is hashed again from the start.
+    """
+
+    POLL_SECONDS = 0.001
+
+    def __init__(self, path: str, algorithm: str = "md5") -> None:
+        self.path = path
+        self.algorithm = algorithm
+        self.size = 0
+        self.digest = ""
+        self._hasher = new_hasher(algorithm)
+        self._done = threading.Event()
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._follow, name="dagster-artifacts-follower")
+        self._thread.daemon = True
+
+    def __enter__(self) -> FollowingHasher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._done.set()
+        self._thread.join()
+        if exc_type is not None:
+            return
+        if self._failure:
+            raise self._failure[0]
+        if os.stat(self.path).st_size != self.size:  # not an append-only writer after all
+            self.digest, self.size = digest_file(self.path, self.algorithm)
+            return
+        self.digest = encode_digest(self._hasher.digest())
+
+    def _follow(self) -> None:
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        fd: int | None = None
+        try:
+            while True:
+                finished = self._done.is_set()  # before the read: then EOF means the end
+                if fd is None:
+                    try:
+                        fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
+                    except FileNotFoundError:
+                        if finished:
+                            return
+                        time.sleep(self.POLL_SECONDS)
+                        continue
+                length = os.preadv(fd, [buffer], self.size)
+                if length:
+                    self._hasher.update(view[:length])
+                    self.size += length
+                elif finished:
+                    return
+                else:
+                    time.sleep(self.POLL_SECONDS)
+        except BaseException as error:  # raised on the caller's thread
+            self._failure.append(error)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
+def adopt_staged(staged: str, dest: str) -> bool:
+    """Move a staged copy into the store by ``rename``: no byte is read or written again.
+
+    The rename is atomic, so a reader sees no blob or the whole one; replacing an existing blob
+    (a concurrent writer stored the same content) swaps in identical bytes. Returns False when
+    the staging area is on another filesystem (``EXDEV``): the caller then copies, verified.
+    """
+    try:
+        return _rename(staged, dest)
+    except FileNotFoundError:
+        if not os.path.exists(staged):
+            raise
+    os.makedirs(os.path.dirname(dest), exist_ok=True)  # the first blob of its fan-out folder
+    return _rename(staged, dest)
+
+
+def _rename(source: str, dest: str) -> bool:
+    try:
+        os.rename(source, dest)
+    except OSError as error:
+        if error.errno == errno.EXDEV:
+            return False
+        raise
+    return True
