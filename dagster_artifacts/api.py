@@ -18,7 +18,8 @@ from dagster_artifacts.registry import CollectionRecord
 from dagster_artifacts.runs import Run, start_run
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.state import open_store
-from dagster_artifacts.store import Store
+from dagster_artifacts.storage.cache import CacheInfo, CachePruneResult, DownloadCache
+from dagster_artifacts.store import Store, open_download_cache
 
 _OPTIONS = ("root", "database", "entity", "project", "cache_dir", "download_dir", "storage_options")
 
@@ -42,7 +43,14 @@ class Api:
         else:
             settings = settings.with_overrides(**options)
         self.settings = settings
-        self.store: Store = open_store(settings)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The store these settings name, opened on first use (``cache_info`` needs none)."""
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
 
     @property
     def default_entity(self) -> str:
@@ -53,6 +61,9 @@ class Api:
         return self.settings.project
 
     def _scope(self, project: str | None, entity: str | None) -> tuple[str, str]:
+        """``(entity, project)``; ``project`` may also be ``"entity/project"``, as in W&B."""
+        if project and "/" in project:
+            entity, project = project.split("/", 1)
         return (
             validate_name(entity) if entity else self.settings.entity,
             validate_name(project) if project else self.settings.project,
@@ -167,6 +178,17 @@ class Api:
         return garbage.gc(
             self.store, grace=grace, dry_run=dry_run, now=now, on_progress=on_progress
         )
+
+    def cache_info(self) -> CacheInfo:
+        """Where this machine's download cache is, how full, its budget and mode."""
+        return self._download_cache().info()
+
+    def prune_cache(self, max_bytes: int) -> CachePruneResult:
+        """Evict least recently used files until the download cache fits ``max_bytes``."""
+        return self._download_cache().prune(max_bytes)
+
+    def _download_cache(self) -> DownloadCache:
+        return open_download_cache(self.settings.machine)
 
     def lineage(self, name: str, depth: int = 3) -> dict[str, Any]:
         """The runs and versions upstream and downstream of ``name:alias_or_version``, as data

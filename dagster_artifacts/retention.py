@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
 from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry import VersionRecord
@@ -19,10 +20,11 @@ from dagster_artifacts.units import parse_duration
 
 @dataclass(frozen=True)
 class PruneResult:
-    """What :func:`prune` deleted (or would delete, on a dry run) and what it kept."""
+    """What :func:`prune` deleted (or would delete, on a dry run) and what it kept, as the
+    versions were when prune read them."""
 
-    deleted: list[VersionRecord]
-    kept: list[VersionRecord]
+    deleted: list[Artifact]
+    kept: list[Artifact]
     dry_run: bool
 
     @property
@@ -76,7 +78,11 @@ def prune(
         (kept if keep else deleted).append(record)
     if not dry_run:
         deleted = [record for record in deleted if _delete(store, record)]
-    return PruneResult(deleted=deleted, kept=kept, dry_run=dry_run)
+    return PruneResult(
+        deleted=[Artifact.from_record(store, record) for record in deleted],
+        kept=[Artifact.from_record(store, record) for record in kept],
+        dry_run=dry_run,
+    )
 
 
 def expire(

@@ -13,7 +13,7 @@ import threading
 from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.registry import Registry, VersionRecord
-from dagster_artifacts.settings import Settings
+from dagster_artifacts.settings import MachineSettings, Settings
 from dagster_artifacts.storage import BlobStore, open_blob_store
 from dagster_artifacts.storage.cache import DownloadCache
 
@@ -47,13 +47,18 @@ class Store:
             return None
         with self._lock:
             if self._cache is None:
-                self._cache = DownloadCache(
-                    machine.cache_dir,
-                    machine.cache_max_bytes,
-                    mode=machine.download_cache,
-                    verify_always=machine.cache_verify,
-                )
+                self._cache = open_download_cache(machine)
             return self._cache
 
     def close(self) -> None:
         self.registry.dispose()
+
+
+def open_download_cache(machine: MachineSettings) -> DownloadCache:
+    """This machine's download cache, as its settings describe it."""
+    return DownloadCache(
+        machine.cache_dir,
+        machine.cache_max_bytes,
+        mode=machine.download_cache,
+        verify_always=machine.cache_verify,
+    )

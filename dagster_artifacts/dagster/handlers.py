@@ -2,7 +2,7 @@
 stored and the input annotation (load).
 
 Each handler writes its entries into a draft ``Artifact`` and records its ``kind`` in the
-artifact metadata (``dagster/handler``), so loading does not have to guess.
+artifact metadata (:data:`.metadata.HANDLER`), so loading does not have to guess.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dagster_artifacts.artifact import Artifact
+from dagster_artifacts.dagster import metadata as keys
 from dagster_artifacts.errors import ConfigurationError
 from dagster_artifacts.tables import PartitionedTable, Table
-
-HANDLER_KEY = "dagster/handler"
-SERIALIZER_KEY = "dagster/serializer"
 
 
 class TypeHandler:
@@ -57,8 +55,8 @@ class DataFrameHandler(TypeHandler):
             columns=[dg.TableColumn(str(name), str(dtype)) for name, dtype in obj.dtypes.items()]
         )
         return {
-            "dagster/column_schema": dg.MetadataValue.table_schema(schema),
-            "dagster/row_count": dg.MetadataValue.int(len(obj)),
+            keys.COLUMN_SCHEMA: dg.MetadataValue.table_schema(schema),
+            keys.ROW_COUNT: dg.MetadataValue.int(len(obj)),
         }
 
     def load(self, artifact: Artifact) -> Any:
@@ -93,10 +91,10 @@ class PathHandler(TypeHandler):
     def store(self, artifact: Artifact, obj: Any, serializer: str | None) -> dict[str, Any]:
         if obj.is_dir():
             artifact.add_dir(obj)
-            artifact.metadata = {**artifact.metadata, "dagster/path_kind": "dir"}
+            artifact.metadata = {**artifact.metadata, keys.PATH_KIND: "dir"}
         elif obj.is_file():
             artifact.add_file(obj, name=obj.name)
-            artifact.metadata = {**artifact.metadata, "dagster/path_kind": "file"}
+            artifact.metadata = {**artifact.metadata, keys.PATH_KIND: "file"}
         else:
             raise ConfigurationError(
                 f"the returned path {str(obj)!r} does not exist; return an existing file or folder."
@@ -105,7 +103,7 @@ class PathHandler(TypeHandler):
 
     def load(self, artifact: Artifact) -> Any:
         root = Path(artifact.download())
-        if artifact.metadata.get("dagster/path_kind") == "file":
+        if artifact.metadata.get(keys.PATH_KIND) == "file":
             (entry,) = artifact.manifest.entries
             return root / entry
         return root
@@ -133,10 +131,6 @@ class JsonHandler(TypeHandler):
     def load(self, artifact: Artifact) -> Any:
         with open(artifact.get_entry("data.json").download(), encoding="utf-8") as handle:
             return json.load(handle)
-
-
-def default_serializer() -> str:
-    return "pickle"
 
 
 def _serializer_module(name: str) -> Any:
@@ -168,11 +162,11 @@ class PickleHandler(TypeHandler):
                 module.dump(obj, handle)
             else:
                 module.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        artifact.metadata = {**artifact.metadata, SERIALIZER_KEY: name}
+        artifact.metadata = {**artifact.metadata, keys.SERIALIZER: name}
         return {}
 
     def load(self, artifact: Artifact) -> Any:
-        name = artifact.metadata.get(SERIALIZER_KEY, "pickle")
+        name = artifact.metadata.get(keys.SERIALIZER, "pickle")
         module = _serializer_module(name)
         with open(artifact.get_entry("data.pkl").download(), "rb") as handle:
             return module.load(handle)
@@ -190,7 +184,7 @@ BY_KIND = {handler.kind: handler for handler in HANDLERS}
 
 def handler_for_stored(artifact: Artifact) -> TypeHandler:
     """The handler that wrote ``artifact``, from its metadata or, failing that, its entries."""
-    kind = artifact.metadata.get(HANDLER_KEY)
+    kind = artifact.metadata.get(keys.HANDLER)
     if kind in BY_KIND:
         return BY_KIND[kind]
     entries = set(artifact.manifest.entries)

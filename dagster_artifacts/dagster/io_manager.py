@@ -14,17 +14,11 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from dagster_artifacts.artifact import Artifact
+from dagster_artifacts.artifact import Artifact, CommitState
 from dagster_artifacts.dagster import metadata as keys
 from dagster_artifacts.dagster.config import input_config, output_config
-from dagster_artifacts.dagster.handlers import (
-    HANDLER_KEY,
-    HANDLERS,
-    TypeHandler,
-    handler_for_stored,
-)
+from dagster_artifacts.dagster.handlers import HANDLERS, TypeHandler, handler_for_stored
 from dagster_artifacts.dagster.resource import ArtifactsResource
-from dagster_artifacts.engine import get_engine
 from dagster_artifacts.errors import ArtifactError, ArtifactNotFoundError, ConfigurationError
 from dagster_artifacts.names import LATEST, validate_name
 
@@ -83,10 +77,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         finally:
             run.finish()
 
-        settings = self.store.settings()
-        entries = [
-            self._metadata(a, extra, settings.entity, settings.project) for _, a, extra in logged
-        ]
+        entries = [self._metadata(a, extra) for _, a, extra in logged]
         if len(entries) == 1:
             context.add_output_metadata(entries[0])
             digest = logged[0][1].digest
@@ -129,7 +120,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
                 "dg.MaterializeResult) when it stores nothing through the IO manager."
             )
         if isinstance(value, Artifact):
-            if not value.is_draft:
+            if value.commit_state is not CommitState.DRAFT:
                 raise ConfigurationError(
                     f"Asset {label!r} returned artifact {value.name!r} that is already logged; "
                     "return a new Artifact (or the data) instead."
@@ -151,7 +142,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
             artifact = Artifact(
                 name, type=config.type or handler.artifact_type, description=config.description
             )
-            artifact.metadata = {HANDLER_KEY: handler.kind}
+            artifact.metadata = {keys.HANDLER: handler.kind}
             try:
                 extra = handler.store(artifact, value, config.serializer or self.serializer)
             except ArtifactError:
@@ -168,9 +159,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         )
 
     @staticmethod
-    def _metadata(
-        artifact: Artifact, extra: dict[str, Any], entity: str, project: str
-    ) -> dict[str, Any]:
+    def _metadata(artifact: Artifact, extra: dict[str, Any]) -> dict[str, Any]:
         return {
             keys.NAME: dg.MetadataValue.text(artifact.collection_name),
             keys.VERSION: dg.MetadataValue.text(artifact.version),
@@ -181,7 +170,8 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
             keys.FILE_COUNT: dg.MetadataValue.int(artifact.file_count),
             keys.DEDUPLICATED: dg.MetadataValue.bool(bool(artifact.deduplicated)),
             keys.URI: dg.MetadataValue.text(
-                f"artifact://{entity}/{project}/{artifact.collection_name}:{artifact.version}"
+                f"artifact://{artifact.entity}/{artifact.project}/"
+                f"{artifact.collection_name}:{artifact.version}"
             ),
             **extra,
         }
@@ -198,9 +188,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         pin = input_config((context.definition_metadata or {}).get("artifact"), where)
         wanted = pin.version or pin.alias or LATEST
 
-        settings = self.store.settings()
-        engine = get_engine(settings)
-        entity, project = settings.entity, settings.project
+        api = self.store.api()
         fix = (
             "pin an existing version or alias (Api().artifact_versions("
             f"{name!r}) lists them), or materialize {label!r} first"
@@ -209,33 +197,30 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         artifacts: dict[str | None, Artifact] = {}
         try:
             if not partitions:
-                record = engine.registry.resolve(entity, project, name, wanted)
-                artifacts[None] = Artifact._from_record(engine, record)
+                artifacts[None] = api.artifact(f"{name}:{wanted}")
             for partition in partitions:
-                records = engine.registry.list_versions(
-                    entity, project, name, partition_key=partition
-                )
+                versions = api.artifact_versions(name=name, partition_key=partition)
                 if wanted != LATEST:
-                    pinned = engine.registry.resolve(entity, project, name, wanted)
-                    records = [r for r in records if r.id == pinned.id]
-                if not records:
+                    pinned = api.artifact(f"{name}:{wanted}")
+                    versions = [v for v in versions if v.id == pinned.id]
+                if not versions:
                     raise ArtifactNotFoundError(
                         f"no version {wanted!r} for partition {partition!r}"
                     )
-                artifacts[partition] = Artifact._from_record(engine, records[-1])
+                artifacts[partition] = versions[-1]
         except ArtifactNotFoundError as error:
             raise ArtifactNotFoundError(
                 f"{where}: artifact {name!r} has no version {wanted!r} ({error}); {fix}."
             ) from None
 
-        self._record_use(context, artifacts.values(), settings)
+        self._record_use(context, artifacts.values())
         annotation = getattr(context.dagster_type, "typing_type", None)
         loaded = {p: self._load(a, annotation) for p, a in artifacts.items()}
         if len(partitions) > 1:
             return loaded
         return next(iter(loaded.values()))
 
-    def _record_use(self, context: dg.InputContext, artifacts: Any, settings: Any) -> None:
+    def _record_use(self, context: dg.InputContext, artifacts: Any) -> None:
         artifacts = list(artifacts)
         used = ", ".join(f"{a.collection_name}:{a.version}" for a in artifacts)
         try:

@@ -1,4 +1,7 @@
-"""Materialization metadata keys (DESIGN.md section 5)."""
+"""Metadata keys: what every materialization carries (the contract), and the keys the type
+handlers record in an artifact version's own metadata so that loading need not guess."""
+
+# -- on materializations -----------------------------------------------------------------------
 
 NAME = "artifact/name"
 VERSION = "artifact/version"
@@ -12,3 +15,8 @@ USED_VERSION = "artifact/used_version"
 URI = "dagster/uri"
 COLUMN_SCHEMA = "dagster/column_schema"
 ROW_COUNT = "dagster/row_count"
+
+# -- in artifact version metadata (written by the type handlers) -------------------------------
+HANDLER = "dagster/handler"
+SERIALIZER = "dagster/serializer"
+PATH_KIND = "dagster/path_kind"

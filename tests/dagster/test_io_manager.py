@@ -188,3 +188,28 @@ def test_unpicklable_output_and_missing_pin_fail() -> None:
     message = str(result.get_step_failure_events()[0].step_failure_data.error)
     assert "'v7'" in message and "rides" in message and "artifact_versions" in message
     assert not wandb.Api().artifact_exists("wants_v7:latest")
+
+
+def test_an_already_logged_artifact_is_refused_before_anything_is_written(
+    store_snapshot: Any,
+) -> None:
+    """An asset returning an Artifact it logged itself is refused by the IO manager with a message
+    that says what to return instead, before a run or a version is written."""
+    with wandb.init(job_type="prep") as run:
+        logged = wandb.Artifact("hand-made", type="dataset")
+        with logged.new_file("a.txt") as handle:
+            handle.write("logged already")
+        run.log_artifact(logged).wait()
+    before = store_snapshot()
+
+    @dg.asset(metadata={"artifact": {"name": "hand-made"}})
+    def hand_made() -> wandb.Artifact:
+        return logged
+
+    with dg.instance_for_test() as instance:
+        result = _materialize(hand_made, instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = result.get_step_failure_events()[0]
+        message = failure.step_failure_data.error.cause.message  # type: ignore[union-attr]
+    assert "is already logged; return a new Artifact" in message
+    assert store_snapshot() == before
