@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import dagster_artifacts as wandb  # noqa: E402
-from dagster_artifacts.engine import reset_engines  # noqa: E402
 from dagster_artifacts.registry import Registry  # noqa: E402
+from dagster_artifacts.state import reset_stores  # noqa: E402
 
 
 def _writer(args: tuple[int, str, str, int, float]) -> tuple[float, float]:
@@ -69,7 +69,7 @@ def measure(backend: str, database_for: object, writers: int, logs: int) -> dict
         indices = [v.version_index for v in versions]
         if indices != list(range(writers * logs)):
             raise AssertionError(f"{backend}/{writers}: version numbers are not 0..N-1: {indices}")
-        reset_engines()
+        reset_stores()
         return {
             "backend": backend,
             "writers": writers,
@@ -78,7 +78,7 @@ def measure(backend: str, database_for: object, writers: int, logs: int) -> dict
             "per_second": len(versions) / elapsed,
         }
     finally:
-        reset_engines()
+        reset_stores()
         shutil.rmtree(work, ignore_errors=True)
 
 

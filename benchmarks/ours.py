@@ -1,7 +1,7 @@
 """Our side of each benchmark case, one operation per process.
 
 ``benchmarks/run.py`` starts ``python -m benchmarks.ours OP '{json args}'`` for every measurement,
-so each one gets a fresh interpreter (no warm engine, no warm stat cache in memory) and its own
+so each one gets a fresh interpreter (no warm store, no warm stat cache in memory) and its own
 peak RSS. Imports and setup are not timed; the JSON line printed at the end holds the timed
 ``seconds`` (a list: some operations are repeated inside one process) and ``maxrss_kib``.
 """
@@ -96,19 +96,19 @@ def registry(args: dict[str, Any]) -> dict[str, Any]:
     """Fill a registry with ``versions`` versions of one artifact, then time lookups and a list."""
     _configure(args["store"], args["cache"])
     import dagster_artifacts as da
-    from dagster_artifacts.engine import get_engine
     from dagster_artifacts.registry import CommitRequest
     from dagster_artifacts.settings import Settings
+    from dagster_artifacts.state import open_store
 
-    engine = get_engine(Settings.resolve())
+    store = open_store(Settings.resolve())
     versions = args["versions"]
     middle = versions // 2
     filled = time.perf_counter()
     for index in range(versions):
-        engine.registry.commit_version(
+        store.registry.commit_version(
             CommitRequest(
-                entity=engine.settings.entity,
-                project=engine.settings.project,
+                entity=store.settings.entity,
+                project=store.settings.project,
                 name="bench-registry",
                 type="dataset",
                 digest=hashlib.md5(str(index).encode()).hexdigest(),
@@ -220,7 +220,7 @@ def _sync() -> None:
 
 
 def idle(args: dict[str, Any]) -> list[float]:
-    """Only import the package and open an engine: the floor under every peak RSS figure."""
+    """Only import the package and open a store: the floor under every peak RSS figure."""
     _configure(args["store"], args["cache"])
     import dagster_artifacts as da
 

@@ -5,9 +5,9 @@
 
 Both modes log the same folder as an artifact through the public API (``init``, ``Artifact``,
 ``log_artifact``) into a fresh bucket on a local moto server. "batched" is the code path every
-user gets: ``Engine.upload_blobs`` -> ``BlobStore.put_files`` (one listing per fan-out folder,
-then concurrent async PUTs). "one-by-one" swaps ``put_files`` for a loop of ``put_file`` calls,
-one blob after the other, to show what the batching buys.
+user gets: ``commit.upload_blobs`` -> ``BlobStore.missing`` (one listing per fan-out folder) and
+``BlobStore.put_many`` (concurrent async PUTs). "one-by-one" swaps those for a check and a PUT
+per blob, one blob after the other, to show what the batching buys.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,9 +32,9 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 import dagster_artifacts as wandb  # noqa: E402
-from dagster_artifacts.engine import get_engine, reset_engines  # noqa: E402
 from dagster_artifacts.settings import Settings  # noqa: E402
-from dagster_artifacts.storage.blobstore import BlobStore, BlobUpload  # noqa: E402
+from dagster_artifacts.state import open_store, reset_stores  # noqa: E402
+from dagster_artifacts.storage import BlobStore, BlobUpload  # noqa: E402
 
 
 def free_port() -> int:
@@ -54,14 +55,18 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 def one_by_one(store: BlobStore) -> None:
     """Replace the batched upload with a sequential loop (what the batching replaces)."""
+    batched_missing, batched_put = store.missing, store.put_many
 
-    batched = store.put_files
+    def missing(uploads: Iterable[BlobUpload], present: set[str] | None = None) -> list[BlobUpload]:
+        return list(uploads)  # decided per blob below, as a one-by-one uploader does
 
-    def put_files(uploads: Iterable[BlobUpload], present: set[str] | None = None) -> int:
+    def put_many(uploads: list[BlobUpload], callback: Any = None) -> None:
         # Each blob alone: its own existence check and its own PUT, waited for in turn.
-        return sum(batched([upload], present) for upload in uploads)
+        for upload in uploads:
+            batched_put(batched_missing([upload]))
 
-    store.put_files = put_files  # type: ignore[method-assign]
+    store.missing = missing  # type: ignore[method-assign]
+    store.put_many = put_many  # type: ignore[method-assign]
 
 
 def run_mode(mode: str, folder: Path, endpoint: str, client: object, work: Path) -> float:
@@ -73,16 +78,16 @@ def run_mode(mode: str, folder: Path, endpoint: str, client: object, work: Path)
         storage_options={"endpoint_url": endpoint},
         cache_dir=str(work / "cache"),
     )
-    engine = get_engine(settings)
+    store = open_store(settings)
     if mode == "one-by-one":
-        one_by_one(engine.blobs)
+        one_by_one(store.blobs)
     start = time.perf_counter()
     with wandb.init(settings=settings, job_type="benchmark") as run:
         artifact = wandb.Artifact("small-files", type="dataset")
         artifact.add_dir(str(folder))
         run.log_artifact(artifact).wait()
     elapsed = time.perf_counter() - start
-    reset_engines()
+    reset_stores()
     return elapsed
 
 

@@ -159,9 +159,7 @@ def finish(
             upload_blobs(store, own, present)
             write_manifest(store, key, data, present)
             try:
-                record, created = store.registry.commit_version(
-                    replace(request, manifest_key=key)
-                )
+                record, created = store.registry.commit_version(replace(request, manifest_key=key))
             except PendingChangedError:
                 continue
         artifact.begin_commit(store)

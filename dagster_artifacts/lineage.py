@@ -49,9 +49,7 @@ def lineage_tree(store: Store, root: VersionRecord, depth: int) -> dict[str, Any
             for run in registry.logging_runs(record.id)
         ]
 
-    def downstream(
-        record: VersionRecord, level: int, seen: frozenset[int]
-    ) -> list[dict[str, Any]]:
+    def downstream(record: VersionRecord, level: int, seen: frozenset[int]) -> list[dict[str, Any]]:
         if level > depth or record.id in seen:
             return []
         seen = seen | {record.id}

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from dagster_artifacts.engine import reset_engines
 from dagster_artifacts.settings import (
     ENV_CACHE_DIR,
     ENV_DATABASE,
@@ -18,6 +17,7 @@ from dagster_artifacts.settings import (
     ENV_PROJECT,
     ENV_ROOT,
 )
+from dagster_artifacts.state import reset_stores
 
 pytest_plugins = [
     name
@@ -44,7 +44,7 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    reset_engines()
+    reset_stores()
     yield store
     import dagster_artifacts as wandb
 
@@ -52,7 +52,7 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     if run is not None:
         with contextlib.suppress(Exception):
             run.finish()
-    reset_engines()
+    reset_stores()
 
 
 def snapshot_store(store: Path) -> dict[str, object]:

@@ -11,8 +11,10 @@ import pytest
 
 import dagster_artifacts as wandb
 from dagster_artifacts import errors
-from dagster_artifacts.engine import get_engine
+from dagster_artifacts.download import download
 from dagster_artifacts.manifest import Manifest, ManifestEntry
+from dagster_artifacts.state import open_store
+from dagster_artifacts.storage.layout import blob_key
 
 
 @pytest.fixture
@@ -104,9 +106,9 @@ def test_partial_download_by_path_prefix(dataset: wandb.Artifact, tmp_path: Path
 
 
 def test_damaged_blob_is_detected_on_download(dataset: wandb.Artifact, tmp_path: Path) -> None:
-    engine = get_engine(wandb.Api().settings)
+    store = open_store(wandb.Api().settings)
     entry = dataset.manifest.entries["a.txt"]
-    blob = Path(engine.blobs.path(engine.blobs.blob_key(entry.digest)))
+    blob = Path(store.blobs.path(blob_key(entry.digest)))
     blob.write_text("rottn")  # same size, other bytes
     with pytest.raises(errors.ChecksumMismatchError, match="does not match"):
         dataset.download(root=tmp_path / "bad")
@@ -115,13 +117,13 @@ def test_damaged_blob_is_detected_on_download(dataset: wandb.Artifact, tmp_path:
 
 def test_manifest_paths_can_never_escape_the_download_root(tmp_path: Path) -> None:
     """A hand-crafted manifest with '..' in a path is refused at download (invariant 6)."""
-    engine = get_engine(wandb.Api().settings)
+    store = open_store(wandb.Api().settings)
     manifest = Manifest()
     manifest.entries["../../evil.txt"] = ManifestEntry(
         "../../evil.txt", "XUFAKrxLKna5cZ2REBfFkg==", 5
     )
     with pytest.raises(errors.InvalidPathError, match="outside"):
-        engine.download(manifest, str(tmp_path / "root"))
+        download(store, manifest, str(tmp_path / "root"))
     assert not (tmp_path / "evil.txt").exists()
 
 

@@ -51,7 +51,7 @@ RUN = {
     "parallel-writers": "def train(args: tuple[int, str])",
     "dagster-fan-out": "def parallel_parts_job",
     "prune-ttl": "wandb.Api().prune(",
-    "gc": "lifecycle.gc(",
+    "gc": "Api().gc(",
     "xxh128": 'digest_algorithm="xxh128"',
 }
 
@@ -457,17 +457,17 @@ def backdate(database: str, name: str, indexes: list[int], age: timedelta) -> No
     """Make versions older in the registry (the prune example deletes only 30-day-old ones)."""
     import sqlalchemy as sa
 
-    from dagster_artifacts.registry.models import Collection, Version
+    from dagster_artifacts.registry.models import CollectionRow, VersionRow
 
     engine = sa.create_engine(database)
     try:
         with engine.begin() as connection:
             collection = connection.execute(
-                sa.select(Collection.id).where(Collection.name == name)
+                sa.select(CollectionRow.id).where(CollectionRow.name == name)
             ).scalar_one()
             connection.execute(
-                sa.update(Version)
-                .where(Version.collection_id == collection, Version.index.in_(indexes))
+                sa.update(VersionRow)
+                .where(VersionRow.collection_id == collection, VersionRow.index.in_(indexes))
                 .values(created_at=datetime.now(timezone.utc) - age)
             )
     finally:

@@ -305,7 +305,7 @@ def test_a_file_hashed_while_written_has_the_digest_of_the_file(
 ) -> None:
     """Frames are hashed by a thread following pyarrow's (append-only) writes as they land; the
     digest and size must be those of the finished file, however the writes were cut."""
-    from dagster_artifacts.storage.localcopy import FollowingHasher
+    from dagster_artifacts.storage.staged import FollowingHasher
 
     target = tmp_path / "out.bin"
     with FollowingHasher(str(target), "md5") as hashed, open(target, "wb") as out:

@@ -18,16 +18,12 @@ from pathlib import Path
 import pytest
 
 import dagster_artifacts as wandb
+from dagster_artifacts.clock import OffsetClock
 from dagster_artifacts.digests import encode_digest
 from dagster_artifacts.hashing import hash_files
-from dagster_artifacts.statcache import (
-    ENV_STAT_CACHE,
-    FILE_NAME,
-    RACY_WINDOW_NS,
-    FileStat,
-    StatCache,
-    stat_cache_for,
-)
+from dagster_artifacts.settings import ENV_STAT_CACHE, MachineSettings
+from dagster_artifacts.statcache import FILE_NAME, RACY_WINDOW_NS, FileStat, StatCache
+from dagster_artifacts.state import stat_cache_for
 
 OLD = 1_000_000_000  # ns: 1 s after the epoch, far outside any racy window
 
@@ -38,7 +34,16 @@ def _md5(data: bytes) -> str:
 
 def _plant(cache: StatCache, path: Path, algorithm: str = "md5", digest: str = "planted") -> None:
     """Record a digest ``path`` does not have, as if it had been hashed long after it was written."""
-    cache.record_many([(str(path), FileStat.of(os.stat(path)), digest, time.time_ns())], algorithm)
+    cache.record_many([(str(path), FileStat.of(os.stat(path)), digest, cache.now_ns())], algorithm)
+
+
+def _aged_cache() -> StatCache:
+    """This machine's stat cache, on a clock past the racy window: files the test writes now
+    count as aged when they are hashed (instead of sleeping two seconds)."""
+    cache = stat_cache_for(MachineSettings.resolve())
+    assert cache is not None
+    cache.clock = OffsetClock(RACY_WINDOW_NS / 1e9 + 1)
+    return cache
 
 
 @pytest.fixture
@@ -139,7 +144,7 @@ def test_corrupt_cache_file_warns_and_hashing_still_works(tmp_path: Path) -> Non
 
 def test_opt_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ENV_STAT_CACHE, "0")
-    assert stat_cache_for(str(tmp_path)) is None
+    assert stat_cache_for(MachineSettings.resolve(tmp_path)) is None
     data = tmp_path / "a.bin"
     data.write_bytes(b"alpha")
     artifact = wandb.Artifact("data", type="dataset")
@@ -153,13 +158,12 @@ def test_add_dir_fills_the_cache_and_a_second_add_trusts_it(tmp_path: Path) -> N
     folder.mkdir()
     for index in range(20):
         (folder / f"{index}.txt").write_bytes(f"file {index}".encode())
-    time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)  # let the files age past the racy window
+    cache = _aged_cache()
     with wandb.init(job_type="stat") as run:
         first = wandb.Artifact("data", type="dataset")
         first.add_dir(str(folder))
         run.log_artifact(first).wait()
-        cache = stat_cache_for(run._engine.settings.cache_dir)
-        assert cache is not None and len(cache) == 20
+        assert stat_cache_for(run.store.settings.machine) is cache and len(cache) == 20
         target = folder / "3.txt"
         _plant(cache, target)
         second = wandb.Artifact("data", type="dataset")
@@ -176,13 +180,12 @@ def test_mutable_add_trusts_the_cache_only_for_blobs_the_store_holds(tmp_path: P
     folder.mkdir()
     for index in range(20):
         (folder / f"{index}.txt").write_bytes(f"file {index}".encode())
-    time.sleep(RACY_WINDOW_NS / 1e9 + 0.1)
+    cache = _aged_cache()
     with wandb.init(job_type="stat") as run:
         first = wandb.Artifact("data", type="dataset")
         first.add_dir(str(folder))
         run.log_artifact(first).wait()
-        cache = stat_cache_for(run._engine.settings.cache_dir)
-        assert cache is not None
+        assert stat_cache_for(run.store.settings.machine) is cache
         stored_elsewhere = _md5(b"file 5")  # a blob the store holds
         _plant(cache, folder / "3.txt", digest=stored_elsewhere)
         _plant(cache, folder / "4.txt", digest=_md5(b"no such blob"))

@@ -136,9 +136,7 @@ def show_command(ctx: Context, name: str, as_json: bool) -> None:
     console.print(f"[bold]{artifact.qualified_name}[/bold]  type={artifact.type}")
     console.print(f"  aliases:     {', '.join(artifact.aliases) or '-'}")
     console.print(f"  digest:      {artifact.digest}")
-    console.print(
-        f"  size:        {output.size(artifact.size)} in {artifact.file_count} files"
-    )
+    console.print(f"  size:        {output.size(artifact.size)} in {artifact.file_count} files")
     console.print(f"  created:     {output.when(artifact.created_at)}")
     if artifact.ttl:
         console.print(f"  ttl:         {output.ttl(output.ttl_seconds(artifact))}")
@@ -147,9 +145,7 @@ def show_command(ctx: Context, name: str, as_json: bool) -> None:
     if artifact.metadata:
         console.print(f"  metadata:    {json.dumps(artifact.metadata, sort_keys=True)}")
     console.print(
-        f"  logged by:   {producer.path} ({producer.job_type})"
-        if producer
-        else "  logged by:   -"
+        f"  logged by:   {producer.path} ({producer.job_type})" if producer else "  logged by:   -"
     )
     console.print(
         "  used by:     "

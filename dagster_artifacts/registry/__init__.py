@@ -1,25 +1,34 @@
-"""Registry layer: collections, versions, aliases, runs and lineage in SQL (SQLite/PostgreSQL)."""
+"""Registry layer: collections, versions, aliases, runs and lineage in SQL (SQLite/PostgreSQL).
 
+Code above the registry imports from this package only, never from its modules: the ORM rows
+(``models``) and the per-concern query modules may change shape without notice.
+"""
+
+from dagster_artifacts.registry.models import LOGGED, USED
 from dagster_artifacts.registry.records import (
     CollectionRecord,
     CommitRequest,
+    LiveReferences,
     PendingChangedError,
     PendingSnapshot,
     PendingUpsert,
     ReusedVersionGoneError,
-    RunRecordView,
+    RunRecord,
     VersionRecord,
 )
 from dagster_artifacts.registry.registry import Registry
 
 __all__ = [
+    "LOGGED",
+    "USED",
     "CollectionRecord",
     "CommitRequest",
+    "LiveReferences",
     "PendingChangedError",
     "PendingSnapshot",
     "PendingUpsert",
     "Registry",
     "ReusedVersionGoneError",
-    "RunRecordView",
+    "RunRecord",
     "VersionRecord",
 ]

@@ -21,6 +21,11 @@ ADVISORY_LOCK_ID = 0x0DA6A27F
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's config for the packaged migrations, in code: no alembic.ini to ship or find.
+
+    With ``connection``, ``migrations/env.py`` migrates on it (inside the caller's transaction
+    and lock) instead of opening its own.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -29,20 +34,25 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str | None:
+    """The newest revision this package knows, the one :func:`upgrade` brings a database to."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None before the first migration)."""
     return MigrationContext.configure(connection).get_current_revision()
 
 
 def known_revisions() -> set[str]:
+    """Every revision this package ships; one outside it was written by a newer package."""
     return {
         script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
     }
 
 
 def upgrade(engine: Engine) -> None:
+    """Bring the schema to head: a database at head is left alone; one behind is migrated
+    under the lock, by whichever of several concurrent openers gets it first."""
     head = head_revision()
     with engine.connect() as probe:
         current = current_revision(probe)

@@ -1,5 +1,9 @@
 """SQLAlchemy 2 typed ORM models of the registry.
 
+Every model is named ``...Row`` so it is never mistaken for the detached ``...Record`` of
+:mod:`dagster_artifacts.registry.records` that the layers above receive: rows live only inside a
+registry transaction and never leave the registry package.
+
 The schema is created and upgraded only by the Alembic migrations in ``migrations/``; a test
 checks that these models and the migrated schema never drift apart.
 """
@@ -42,15 +46,21 @@ PARTITIONED_COMMITTED = "state = 'COMMITTED' AND partition_key IS NOT NULL"
 
 
 def utcnow() -> datetime:
+    """Aware UTC now: timestamps compare the same on SQLite (naive) and PostgreSQL (aware)."""
     return datetime.now(timezone.utc)
 
 
 class Base(DeclarativeBase):
+    """The registry's metadata: named constraints (Alembic needs names to alter them on SQLite)
+    and JSON / aware timestamps on both dialects."""
+
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
 
-class Project(Base):
+class ProjectRow(Base):
+    """An ``entity/project`` namespace; collections and runs hang off it."""
+
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("entity", "name", name="uq_projects_entity_name"),)
 
@@ -60,7 +70,7 @@ class Project(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Collection(Base):
+class CollectionRow(Base):
     """An artifact: a name and a type in a project, holding versions."""
 
     __tablename__ = "collections"
@@ -76,7 +86,9 @@ class Collection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Version(Base):
+class VersionRow(Base):
+    """One version of a collection: committed (numbered), pending (parallel writers) or deleted."""
+
     __tablename__ = "versions"
     __table_args__ = (
         UniqueConstraint("collection_id", "index", name="uq_versions_collection_index"),
@@ -137,7 +149,9 @@ class Version(Base):
     committed_at: Mapped[datetime | None] = mapped_column()
 
 
-class Alias(Base):
+class AliasRow(Base):
+    """A movable name (``latest``, ``best``) pointing at one version; unique per collection."""
+
     __tablename__ = "aliases"
     __table_args__ = (
         UniqueConstraint("collection_id", "alias", name="uq_aliases_collection_alias"),
@@ -151,7 +165,9 @@ class Alias(Base):
     alias: Mapped[str] = mapped_column(String(128))
 
 
-class RunRecord(Base):
+class RunRow(Base):
+    """A run as stored; the layers above see it as :class:`~.records.RunRecord`."""
+
     __tablename__ = "runs"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -167,7 +183,7 @@ class RunRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
-class Lineage(Base):
+class LineageRow(Base):
     """An edge between a run and a version: the run logged it, or used it."""
 
     __tablename__ = "lineage"
@@ -184,7 +200,7 @@ class Lineage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class PendingEntry(Base):
+class PendingEntryRow(Base):
     """A file that a parallel writer upserted into a pending version, until it is finished."""
 
     __tablename__ = "pending_entries"

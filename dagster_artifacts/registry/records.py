@@ -11,6 +11,8 @@ from dagster_artifacts.errors import ConflictError
 
 @dataclass(frozen=True)
 class VersionRecord:
+    """One version as the layers above see it: its artifact's names resolved, aliases listed."""
+
     id: int
     entity: str
     project: str
@@ -34,7 +36,9 @@ class VersionRecord:
 
 
 @dataclass(frozen=True)
-class RunRecordView:
+class RunRecord:
+    """One run, with its project's names, detached from any session."""
+
     id: str
     entity: str
     project: str
@@ -49,6 +53,8 @@ class RunRecordView:
 
 @dataclass(frozen=True)
 class CollectionRecord:
+    """One artifact (collection) with the count and total size of its committed versions."""
+
     id: int
     entity: str
     project: str
@@ -117,6 +123,19 @@ class PendingSnapshot:
     aliases: tuple[str, ...]
     metadata: dict[str, Any]
     description: str | None
+
+
+@dataclass
+class LiveReferences:
+    """Everything a committed or pending version still needs, so garbage collection keeps it.
+
+    ``manifest_keys``: manifests of committed (and sealed pending) versions.
+    ``pending_hex``: hex digests upserted into pending versions; their algorithm is not recorded
+    per entry, so a blob with this hex is kept under every algorithm.
+    """
+
+    manifest_keys: set[str] = field(default_factory=set)
+    pending_hex: set[str] = field(default_factory=set)
 
 
 class PendingChangedError(ConflictError):

@@ -363,6 +363,7 @@ def _link_verified_many(
     A user can still ``chmod`` a linked file and write through it into the cache; the next use
     of that cache file hashes it again, finds the damage, and fetches it anew.
     """
+
     def one(job: CopyJob) -> BaseException | None:
         try:
             actual, size = digest_file(job.source, algorithm)

@@ -31,9 +31,7 @@ class FsspecBlobStore(BlobStore):
     def listing(self, prefix: str) -> Iterator[StoredObject]:
         base = self.path(prefix)
         try:
-            found = retry_sync(
-                lambda: self.fs.find(base, detail=True), "list", self.url(prefix)
-            )
+            found = retry_sync(lambda: self.fs.find(base, detail=True), "list", self.url(prefix))
         except FileNotFoundError:
             return
         cut = len(self.root) + 1
@@ -45,7 +43,9 @@ class FsspecBlobStore(BlobStore):
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         def put(upload: BlobUpload) -> None:
             check_source(upload)
-            self._call("upload", upload.key, self.fs.put_file, upload.local_path, self.path(upload.key))
+            self._call(
+                "upload", upload.key, self.fs.put_file, upload.local_path, self.path(upload.key)
+            )
             callback.relative_update(upload.size or 0)
 
         parallel_map(put, uploads)

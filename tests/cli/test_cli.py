@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 import dagster_artifacts as wandb
 from dagster_artifacts.cli import main
 from dagster_artifacts.settings import Settings
-from dagster_artifacts.storage.blobstore import BlobStore
+from dagster_artifacts.storage import open_blob_store
 
 
 def cli(*args: str, code: int = 0) -> Result:
@@ -373,8 +373,8 @@ def test_memory_store_end_to_end(tmp_path: Path) -> None:
     cli("--root", root, "delete", "mem:v0")
     report = cli_json("--root", root, "gc", "--grace", "0")
     assert (report["blobs_deleted"], report["manifests_deleted"]) == (1, 1)
-    store = BlobStore(root)
-    assert len(list(store.iter_keys("blobs"))) == 2
+    store = open_blob_store(root)
+    assert len(list(store.listing("blobs"))) == 2
 
 
 def test_progress_goes_to_stderr_and_can_be_turned_off(

@@ -61,8 +61,8 @@ def test_gc_racing_a_log_that_reuses_an_orphan_on_s3(  # type: ignore[no-untyped
     The writer is a real ``put``; the interleaving is forced at its existence check. The blob it
     reuses is leased, so gc keeps it and the new version is complete and downloadable.
     """
-    from dagster_artifacts.engine import get_engine
     from dagster_artifacts.settings import Settings
+    from dagster_artifacts.state import open_store
 
     bucket = s3.make_bucket()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.endpoint_url)
@@ -79,7 +79,7 @@ def test_gc_racing_a_log_that_reuses_an_orphan_on_s3(  # type: ignore[no-untyped
     data.write_text("bytes the second artifact reuses")
     cli("put", str(data), "--name", "first", "--type", "dataset")
     cli("delete", "first:v0", "--force")
-    store = get_engine(Settings.resolve()).blobs
+    store = open_store(Settings.resolve()).blobs
     real_existing = store.existing
     reports: list[dict[str, int]] = []
 

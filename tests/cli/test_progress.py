@@ -76,21 +76,22 @@ def test_python_api_logging_reports_hashing_and_storing(
     assert "3.0 MB" in err  # byte bars: the three files' total
 
 
-def test_counted_sums_what_threads_report_and_is_silent_when_off(
+def test_byte_callback_sums_what_threads_report_and_is_silent_when_off(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from dagster_artifacts.progress import counted
+    from dagster_artifacts.progress import byte_callback
 
     monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "1")
-    with counted("Hashing 8000 files", 8000, interval=0.01, delay=0) as add:
+    with byte_callback("Hashing 8000 files", 8000, interval=0.01, delay=0) as callback:
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda _i: add(1), range(8000)))
+            list(pool.map(lambda _i: callback.relative_update(1), range(8000)))
+        assert callback.value == 8000  # no update lost between threads
         time.sleep(0.05)
     assert "Hashing 8000 files" in capfd.readouterr().err
     monkeypatch.setenv("DAGSTER_ARTIFACTS_PROGRESS", "0")
-    with counted("off", 10, delay=0) as add:
-        add(10)
+    with byte_callback("off", 10, delay=0) as callback:
+        callback.relative_update(10)
         time.sleep(0.05)
     assert capfd.readouterr() == ("", "")

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 
 from dagster_artifacts import ArtifactsIOManager, ArtifactsResource
 from dagster_artifacts.api import Api
-from dagster_artifacts.engine import reset_engines
 from dagster_artifacts.errors import ConfigurationError
+from dagster_artifacts.state import reset_stores
 from example_repo.definitions import DAYS, bike_rides, defs
 from example_repo.materialize import materialize_example
 from tests.services.gcs import GCSService
@@ -227,7 +227,7 @@ def test_whole_example_on_s3_root_with_sqlite_registry(
     _check_second_run_dedupes(api, resources, instance, lambda: s3.keys(bucket, "artifacts/"))
 
     # The credentials appear nowhere: registry, bucket, Dagster's storage, metadata, logs.
-    reset_engines()
+    reset_stores()
     everything = [
         database.read_bytes(),
         _registry_text(f"sqlite:///{database}").encode(),
@@ -266,7 +266,7 @@ def test_whole_example_on_gcs_root_with_postgres_registry(
     _check_second_run_dedupes(api, resources, instance, lambda: gcs.keys(bucket, "artifacts/"))
 
     # Nothing of the store's connection settings reaches the registry or Dagster's storage.
-    reset_engines()
+    reset_stores()
     registry = _registry_text(postgres_url)
     assert "bike-model" in registry  # the dump is real
     for text in (registry, _files_text(home).decode(errors="replace"), capfd.readouterr().err):

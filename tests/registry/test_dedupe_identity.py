@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 import dagster_artifacts as wandb
-from dagster_artifacts.engine import get_engine
-from dagster_artifacts.lifecycle import gc
+from dagster_artifacts.garbage import gc
 from dagster_artifacts.registry import CommitRequest, Registry, ReusedVersionGoneError
 from dagster_artifacts.settings import Settings
+from dagster_artifacts.state import open_store
 
 
 def _artifact(content: str, name: str = "data") -> wandb.Artifact:
@@ -68,7 +68,7 @@ def test_partition_key_is_part_of_version_identity(registry_url: str) -> None:
         ("v2", None),
     ]
     assert api.artifact("data:latest").version == "v2"  # the last log, deduplicated, has it
-    registry = get_engine(Settings.resolve()).registry
+    registry = open_store(Settings.resolve()).registry
     entity, project = api.default_entity, api.default_project
     for partition, expected in (("a", "v0"), ("b", "v1")):
         newest = registry.list_versions(entity, project, "data", partition_key=partition)[-1]
@@ -99,7 +99,7 @@ def test_concurrent_logs_of_equal_partitions_make_one_version_each(registry_url:
     versions = wandb.Api().artifact_versions("dataset", "data")
     assert sorted(v.partition_key for v in versions) == ["a", "b"]
     assert sorted(v.version_index for v in versions) == [0, 1]
-    registry = get_engine(Settings.resolve()).registry
+    registry = open_store(Settings.resolve()).registry
     for version in versions:  # every thread's run has its lineage edge on both versions
         assert len(registry.logging_runs(version.id)) == 4
 
@@ -112,20 +112,20 @@ def test_reuse_of_a_version_deleted_and_collected_meanwhile_uploads(
     become a readable version, not point at the collected manifest."""
     with wandb.init() as run:
         first = _log(run, "to be collected")
-    engine = get_engine(Settings.resolve())
-    probe = engine.registry.find_committed
+    store = open_store(Settings.resolve())
+    probe = store.registry.find_committed
     raced: list[str] = []
 
     def probe_then_delete_and_collect(*args: Any, **kwargs: Any) -> Any:
         found = probe(*args, **kwargs)
         if found is not None and not raced:
             raced.append(found.manifest_key or "")
-            engine.registry.delete_version(found.id, delete_aliases=True)
-            collected = gc(engine, grace="0")
+            store.registry.delete_version(found.id, delete_aliases=True)
+            collected = gc(store, grace="0")
             assert found.manifest_key in collected.deleted_keys
         return found
 
-    monkeypatch.setattr(engine.registry, "find_committed", probe_then_delete_and_collect)
+    monkeypatch.setattr(store.registry, "find_committed", probe_then_delete_and_collect)
     with wandb.init() as run:
         second = _log(run, "to be collected")
     assert len(raced) == 1  # the interleaving really happened
@@ -202,7 +202,7 @@ def test_listing_many_versions_is_a_few_queries_with_right_aliases(registry_url:
                         aliases=tuple(aliases),
                     )
                 )
-        with _count_statements(registry.engine) as statements:
+        with _count_statements(registry.sql_engine) as statements:
             versions = registry.list_versions("e", "p", "data")
         assert len(statements) <= 5, statements
         assert [v.index for v in versions] == list(range(150))
@@ -214,7 +214,7 @@ def test_listing_many_versions_is_a_few_queries_with_right_aliases(registry_url:
             149: ["latest"],
         }
         assert {v.name for v in versions} == {"data"} and versions[3].size == 3
-        with _count_statements(registry.engine) as statements:
+        with _count_statements(registry.sql_engine) as statements:
             best = registry.resolve("e", "p", "data", "best")
         assert best.index == 70 and best.aliases == ["best"]
         assert len(statements) <= 3, statements

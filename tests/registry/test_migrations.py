@@ -112,7 +112,7 @@ def test_upgrade_from_0001_keeps_data_and_applies_partition_identity(registry_ur
 
     registry = Registry(registry_url)  # upgrades to head
     try:
-        with registry.engine.connect() as connection:
+        with registry.sql_engine.connect() as connection:
             assert migrate.current_revision(connection) == migrate.head_revision()
         assert registry.resolve("e", "p", "data", "latest").index == 1
         assert registry.resolve("e", "p", "data", "v0").partition_key == "a"
@@ -130,9 +130,9 @@ def test_downgrade_refuses_data_the_old_schema_cannot_hold(registry_url: str) ->
     try:
         assert _commit(registry, "same", "a") == (0, True)
         assert _commit(registry, "same", "b") == (1, True)
-        with pytest.raises(RuntimeError, match="0002"), registry.engine.begin() as connection:
+        with pytest.raises(RuntimeError, match="0002"), registry.sql_engine.begin() as connection:
             command.downgrade(migrate.alembic_config(connection), "0001")
-        with registry.engine.connect() as connection:
+        with registry.sql_engine.connect() as connection:
             assert migrate.current_revision(connection) == migrate.head_revision()
         assert len(registry.list_versions("e", "p", "data")) == 2
     finally:
@@ -178,7 +178,7 @@ def test_pending_version_written_by_0002_upgrades_and_finishes(registry_url: str
         assert list(snapshot.entries) == ["a.txt"]
 
         # Back down to 0002 restores the old JSON exactly, and up again converts it again.
-        with registry.engine.begin() as connection:
+        with registry.sql_engine.begin() as connection:
             command.downgrade(migrate.alembic_config(connection), "0002")
             old = connection.execute(sa.text("SELECT metadata FROM versions WHERE id = 7"))
             stored = old.scalar()

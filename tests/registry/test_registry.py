@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 import dagster_artifacts as wandb
-from dagster_artifacts.engine import get_engine
 from dagster_artifacts.errors import ConflictError, RegistryError
 from dagster_artifacts.registry import (
     CommitRequest,
@@ -25,6 +24,7 @@ from dagster_artifacts.registry import (
     migrate,
 )
 from dagster_artifacts.settings import Settings
+from dagster_artifacts.state import open_store
 from tests.services.postgres import PostgresCluster, find_bin_dir
 
 
@@ -47,7 +47,7 @@ def test_versions_dedupe_and_aliases(registry_url: str) -> None:
     assert api.artifact("data:latest").version == "v0"
     assert api.artifact("data:best").version == "v0"
     assert [a.version for a in api.artifact_versions("dataset", "data")] == ["v0", "v1"]
-    assert get_engine(Settings.resolve()).registry.url == registry_url
+    assert open_store(Settings.resolve()).registry.url == registry_url
 
 
 def test_migrations_match_models_and_run_twice(registry_url: str) -> None:
@@ -73,7 +73,7 @@ def test_migrations_match_models_and_run_twice(registry_url: str) -> None:
 def _migrate(url: str) -> str | None:
     registry = Registry(url)
     try:
-        with registry.engine.connect() as connection:
+        with registry.sql_engine.connect() as connection:
             return migrate.current_revision(connection)
     finally:
         registry.dispose()
@@ -130,7 +130,8 @@ def test_database_gone_mid_run_then_back(tmp_path: Path) -> None:
         with wandb.init(database=url) as run:
             assert _log(run, "before").version == "v0"
         run = wandb.init(database=url)
-        run._engine.registry.max_attempts = 3  # fail fast instead of retrying for seconds
+        # Fail fast instead of retrying for seconds.
+        open_store(run.settings).registry.max_attempts = 3
         # A fast shutdown terminates every session, as an outage does (an immediate one could
         # also drop the last commit: this throwaway cluster runs with synchronous_commit=off).
         cluster.stop("fast")

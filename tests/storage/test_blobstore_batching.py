@@ -9,20 +9,21 @@ import pytest
 
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ChecksumMismatchError
-from dagster_artifacts.storage.blobstore import BlobDownload, BlobStore, BlobUpload
+from dagster_artifacts.storage import BlobDownload, BlobStore, BlobUpload, open_blob_store
+from dagster_artifacts.storage.layout import blob_key
 
 
 @pytest.fixture(params=["local", "memory", "s3", "gcs"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     kind = request.param
     if kind == "local":
-        return BlobStore(str(tmp_path / "store"))
+        return open_blob_store(str(tmp_path / "store"))
     if kind == "memory":
-        return BlobStore(f"memory://batching-{tmp_path.name}")
+        return open_blob_store(f"memory://batching-{tmp_path.name}")
     service: Any = request.getfixturevalue("s3" if kind == "s3" else "gcs")
     bucket = service.make_bucket()
     scheme = "s3" if kind == "s3" else "gs"
-    return BlobStore(f"{scheme}://{bucket}/root", service.storage_options, batch_size=8)
+    return open_blob_store(f"{scheme}://{bucket}/root", service.storage_options, batch_size=8)
 
 
 def uploads_for(store: BlobStore, folder: Path, count: int) -> list[BlobUpload]:
@@ -32,7 +33,7 @@ def uploads_for(store: BlobStore, folder: Path, count: int) -> list[BlobUpload]:
         path = folder / f"f{index:03d}.bin"
         path.write_bytes(f"payload {index}".encode() * 10)
         digest, _size = digest_file(str(path))
-        uploads.append(BlobUpload(str(path), store.blob_key(digest), digest))
+        uploads.append(BlobUpload(str(path), blob_key(digest), digest))
     return uploads
 
 
@@ -43,7 +44,7 @@ def test_put_files_writes_only_missing_blobs(store: BlobStore, tmp_path: Path) -
     assert store.existing(u.key for u in uploads) == {u.key for u in uploads[:5]}
     assert store.put_files(uploads + uploads[:3]) == 20  # duplicates collapse, present skipped
     assert store.put_files(uploads) == 0
-    assert sorted(store.iter_keys("blobs")) == sorted(u.key for u in uploads)
+    assert sorted(item.key for item in store.listing("blobs")) == sorted(u.key for u in uploads)
 
 
 def test_get_files_round_trip_and_refuses_damaged_blob(store: BlobStore, tmp_path: Path) -> None:
@@ -58,11 +59,11 @@ def test_get_files_round_trip_and_refuses_damaged_blob(store: BlobStore, tmp_pat
         assert Path(download.dest).read_bytes() == Path(upload.local_path).read_bytes()
 
     damaged = uploads[0]
-    store.delete(damaged.key)
+    store.delete_many([damaged.key])
     store.put_bytes(b"not the payload", damaged.key)
     dest = tmp_path / "again" / "f000.bin"
     with pytest.raises(ChecksumMismatchError, match=damaged.key):
-        store.get_file(damaged.key, str(dest), digest=damaged.digest or "")
+        store.get_files([BlobDownload(damaged.key, str(dest), damaged.digest or "")])
     assert not dest.exists()
     assert list((tmp_path / "again").iterdir()) == []  # no temporary file left behind
 

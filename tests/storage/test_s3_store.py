@@ -12,7 +12,8 @@ import dagster_artifacts as wandb
 from dagster_artifacts.api import Api
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
 from dagster_artifacts.settings import Settings
-from dagster_artifacts.storage.blobstore import BlobStore, BlobUpload
+from dagster_artifacts.storage import BlobUpload, open_blob_store
+from dagster_artifacts.storage.layout import blob_key
 from tests.services.s3 import S3Service
 from tests.storage import faults
 
@@ -82,12 +83,12 @@ def test_put_files_skips_present_blobs_and_reports_writes(s3: S3Service, tmp_pat
     from dagster_artifacts.digests import digest_file
 
     bucket = s3.make_bucket()
-    store = BlobStore(f"s3://{bucket}/root", s3.storage_options)
+    store = open_blob_store(f"s3://{bucket}/root", s3.storage_options)
     folder = make_files(tmp_path / "data", 40)
     uploads = []
     for path in sorted(folder.iterdir()):
         digest, _size = digest_file(str(path))
-        uploads.append(BlobUpload(str(path), store.blob_key(digest), digest))
+        uploads.append(BlobUpload(str(path), blob_key(digest), digest))
     assert store.put_files(uploads[:10]) == 10
     assert store.put_files(uploads) == 30  # the first ten are found by listing and skipped
     assert store.put_files(uploads) == 0

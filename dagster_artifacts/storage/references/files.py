@@ -46,7 +46,10 @@ class FileReferenceHandler:
             relative = os.path.relpath(full, local).replace(os.sep, "/")
             entries.append(
                 ManifestEntry(
-                    path=join_entry_path(name, relative), digest=digest, size=size, ref=f"file://{full}"
+                    path=join_entry_path(name, relative),
+                    digest=digest,
+                    size=size,
+                    ref=f"file://{full}",
                 )
             )
         return entries

@@ -38,6 +38,7 @@ class HttpReferenceHandler:
     ) -> list[ManifestEntry]:
         if not checksum:
             return [untracked_entry(uri, name)]
+
         def head() -> requests.Response:
             answer = self.session.head(uri, allow_redirects=True, timeout=self.timeout)
             answer.raise_for_status()
@@ -61,7 +62,6 @@ class HttpReferenceHandler:
 
         Transient failures (connection resets, 5xx, 429) are retried with backoff.
         """
-        from dagster_artifacts.storage.cloud import md5_from_etag
         ref = entry.ref
         assert ref is not None
         untracked = entry.digest == ref and not entry.extra  # checksum=False

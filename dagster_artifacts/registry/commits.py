@@ -1,0 +1,176 @@
+"""Writes to versions: commit (with dedupe and alias moves), update and delete.
+
+Each function locks the artifact's collection first (:mod:`.locks`), so the dedupe probe, the
+next version index and the alias moves all see every earlier commit, and a version number is
+never handed out twice. A race that slips through anyway hits a unique index and the whole
+transaction is retried (:func:`.connection.run_transaction`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from dagster_artifacts.errors import ArtifactHasAliasesError, ArtifactNotFoundError
+from dagster_artifacts.registry.locks import lock_collection, lock_version
+from dagster_artifacts.registry.models import (
+    COMMITTED,
+    DELETED,
+    LOGGED,
+    AliasRow,
+    CollectionRow,
+    LineageRow,
+    PendingEntryRow,
+    VersionRow,
+    utcnow,
+)
+from dagster_artifacts.registry.pending import check_pending
+from dagster_artifacts.registry.queries import same_content, version_record
+from dagster_artifacts.registry.records import (
+    CommitRequest,
+    ReusedVersionGoneError,
+    VersionRecord,
+)
+from dagster_artifacts.registry.runs import add_edge
+
+
+def commit_version(session: Session, request: CommitRequest) -> tuple[VersionRecord, bool]:
+    """Commit a version; returns it and whether it is new (False = deduplicated).
+
+    Dedupe matches a committed version with the same digest *and* the same partition key
+    (None matches only unpartitioned versions). With ``manifest_written=False`` the request
+    reuses an equal version's manifest without having written it; if that version is gone by
+    now, :class:`ReusedVersionGoneError` tells the caller to upload and try again. With
+    ``pending_version_id`` (``finish_artifact``) the pending version is sealed in place, after
+    :func:`.pending.check_pending`.
+    """
+    collection = lock_collection(
+        session, request.entity, request.project, request.name, request.type, create=True
+    )
+    assert collection is not None
+    pending: VersionRow | None = None
+    if request.pending_version_id is not None:
+        pending = check_pending(session, collection, request)
+    version = session.scalar(
+        select(VersionRow).where(
+            VersionRow.collection_id == collection.id,
+            *same_content(request.digest, request.partition_key),
+        )
+    )
+    created = version is None
+    if version is None and not request.manifest_written:
+        # The caller skipped uploading because an equal version existed when it looked;
+        # that version was deleted since (and its bytes may be gone with gc), so this
+        # commit must not point at its manifest. Nothing was written: upload, retry.
+        raise ReusedVersionGoneError(
+            f"The version of {request.name!r} with digest {request.digest} that this "
+            "commit meant to reuse was deleted meanwhile."
+        )
+    if version is None:
+        version = _new_version(session, collection, request, pending)
+    elif pending is not None:
+        _merge_pending_into(session, pending, version)
+    move_aliases(session, collection.id, version.id, request.aliases)
+    if request.run_id:
+        add_edge(session, request.run_id, version.id, LOGGED)
+    return version_record(session, version, collection), created
+
+
+def _new_version(
+    session: Session,
+    collection: CollectionRow,
+    request: CommitRequest,
+    pending: VersionRow | None,
+) -> VersionRow:
+    """Number and fill the new version: the sealed pending one, or a new row."""
+    if pending is not None:
+        version = pending
+        session.execute(delete(PendingEntryRow).where(PendingEntryRow.version_id == pending.id))
+    else:
+        version = VersionRow(collection_id=collection.id, created_at=utcnow())
+        session.add(version)
+    version.index = collection.next_index
+    collection.next_index += 1
+    version.state = COMMITTED
+    version.digest = request.digest
+    version.manifest_key = request.manifest_key
+    version.size = request.size
+    version.file_count = request.file_count
+    version.description = request.description
+    version.metadata_ = dict(request.metadata)
+    version.partition_key = request.partition_key
+    version.ttl_seconds = request.ttl_seconds
+    version.producer_run_id = request.run_id
+    version.committed_at = utcnow()
+    version.digest_algorithm = None  # pending-only state, now in the manifest
+    version.pending_aliases = None  # applied by the caller with the request's aliases
+    session.flush()
+    return version
+
+
+def _merge_pending_into(session: Session, pending: VersionRow, version: VersionRow) -> None:
+    """The finished parallel artifact equals ``version``: its writers' edges move there and
+    the pending version goes away."""
+    writers = session.scalars(
+        select(LineageRow.run_id).where(
+            LineageRow.version_id == pending.id, LineageRow.direction == LOGGED
+        )
+    )
+    for writer in list(writers):
+        add_edge(session, writer, version.id, LOGGED)
+    session.execute(delete(VersionRow).where(VersionRow.id == pending.id))
+
+
+def move_aliases(
+    session: Session, collection_id: int, version_id: int, aliases: Iterable[str]
+) -> None:
+    """Point each alias at ``version_id``, taking it from whichever version had it."""
+    for alias in aliases:
+        session.execute(
+            delete(AliasRow).where(AliasRow.collection_id == collection_id, AliasRow.alias == alias)
+        )
+        session.add(AliasRow(collection_id=collection_id, version_id=version_id, alias=alias))
+    session.flush()
+
+
+def update_version(
+    session: Session,
+    version_id: int,
+    description: str | None,
+    metadata: dict[str, Any],
+    aliases: Sequence[str],
+    ttl_seconds: int | None,
+) -> VersionRecord:
+    """Set the mutable fields of a committed version; ``aliases`` becomes its full alias set."""
+    collection, version = lock_version(session, version_id)
+    if collection is None or version is None or version.state != COMMITTED:
+        raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
+    version.description = description
+    version.metadata_ = dict(metadata)
+    version.ttl_seconds = ttl_seconds
+    session.execute(
+        delete(AliasRow).where(
+            AliasRow.version_id == version.id, AliasRow.alias.not_in(list(aliases))
+        )
+    )
+    move_aliases(session, collection.id, version.id, aliases)
+    return version_record(session, version, collection)
+
+
+def delete_version(session: Session, version_id: int, delete_aliases: bool) -> None:
+    """Mark a version deleted (its bytes stay until gc); refused while it has aliases unless
+    ``delete_aliases``, so a ``best`` never silently stops resolving."""
+    _collection, version = lock_version(session, version_id)
+    if version is None or version.state == DELETED:
+        raise ArtifactNotFoundError(f"Artifact version id {version_id} no longer exists.")
+    aliases = list(session.scalars(select(AliasRow.alias).where(AliasRow.version_id == version_id)))
+    if aliases and not delete_aliases:
+        raise ArtifactHasAliasesError(
+            f"Version v{version.index} still has aliases {aliases}; remove them first, "
+            "or call delete(delete_aliases=True)."
+        )
+    session.execute(delete(AliasRow).where(AliasRow.version_id == version_id))
+    version.state = DELETED

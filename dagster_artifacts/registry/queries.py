@@ -1,0 +1,191 @@
+"""Query building blocks shared by the concern modules, and the rows-to-records conversion.
+
+Two things every concern needs and none should write again: restricting a query to one
+project or one artifact (:func:`in_project`, :func:`in_artifact`), and turning ORM rows into the
+detached records the layers above receive (:func:`version_records`, :func:`run_record`) in a
+fixed number of queries, however many versions there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Row, Select, select
+from sqlalchemy.orm import Session
+
+from dagster_artifacts.registry.models import (
+    COMMITTED,
+    AliasRow,
+    CollectionRow,
+    ProjectRow,
+    RunRow,
+    VersionRow,
+)
+from dagster_artifacts.registry.records import RunRecord, VersionRecord
+
+#: Any select, whatever it returns: a bare ``Select`` reads as "any row shape" both on
+#: SQLAlchemy 2.0 (one tuple type parameter) and 2.1 (a type parameter per column).
+SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]
+
+#: Every column a VersionRecord needs; rows of these carry the ORM attribute names, so
+#: :func:`version_records` takes them in place of ORM objects (cheaper for long lists).
+VERSION_COLUMNS = (
+    VersionRow.id,
+    VersionRow.collection_id,
+    VersionRow.index,
+    VersionRow.state,
+    VersionRow.digest,
+    VersionRow.manifest_key,
+    VersionRow.size,
+    VersionRow.file_count,
+    VersionRow.description,
+    VersionRow.metadata_,
+    VersionRow.created_at,
+    VersionRow.committed_at,
+    VersionRow.producer_run_id,
+    VersionRow.partition_key,
+    VersionRow.ttl_seconds,
+)
+#: Up to this many versions, their aliases are read by version id; beyond, by collection.
+ALIAS_BY_VERSION_LIMIT = 100
+
+
+def in_project(query: SelectT, entity: str, project: str) -> SelectT:
+    """``query`` (over collections or runs, which belong to a project) restricted to one project."""
+    return query.join(ProjectRow).where(ProjectRow.entity == entity, ProjectRow.name == project)
+
+
+def in_artifact(query: SelectT, entity: str, project: str, name: str) -> SelectT:
+    """``query`` over versions restricted to those of artifact ``entity/project/name``.
+
+    Versions reach their project through their collection, hence the two joins.
+    """
+    return in_project(query.join(CollectionRow), entity, project).where(CollectionRow.name == name)
+
+
+def project_row(session: Session, entity: str, project: str, create: bool) -> ProjectRow | None:
+    """The project ``entity/project``; created on first use when ``create`` (a first log/run)."""
+    found = session.scalar(
+        select(ProjectRow).where(ProjectRow.entity == entity, ProjectRow.name == project)
+    )
+    if found is None and create:
+        found = ProjectRow(entity=entity, name=project)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def same_content(digest: str, partition_key: str | None) -> tuple[Any, ...]:
+    """Conditions matching the committed version that a commit of ``digest`` would dedupe to.
+
+    The partition key is part of a version's identity: the same bytes logged for another
+    partition are another version, tied to that partition (the two partial unique indexes of
+    ``models.VersionRow`` enforce the same rule).
+    """
+    partition = (
+        VersionRow.partition_key.is_(None)
+        if partition_key is None
+        else VersionRow.partition_key == partition_key
+    )
+    return (VersionRow.digest == digest, VersionRow.state == COMMITTED, partition)
+
+
+def run_record(run: RunRow, entity: str, project: str) -> RunRecord:
+    """The detached record of ``run``; the caller knows its project's names already."""
+    return RunRecord(
+        id=run.id,
+        entity=entity,
+        project=project,
+        name=run.name,
+        job_type=run.job_type,
+        group=run.group,
+        config=dict(run.config or {}),
+        state=run.state,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+    )
+
+
+def run_record_by_id(session: Session, run_id: str) -> RunRecord:
+    """The record of a run known to exist (a lineage edge or a version points at it)."""
+    run = session.get(RunRow, run_id)
+    assert run is not None
+    project = session.get(ProjectRow, run.project_id)
+    assert project is not None
+    return run_record(run, project.entity, project.name)
+
+
+def version_record(
+    session: Session, version: VersionRow, collection: CollectionRow
+) -> VersionRecord:
+    """The record of one version whose collection the caller has loaded already."""
+    return version_records(session, [version], {collection.id: collection})[0]
+
+
+def version_records(
+    session: Session,
+    versions: Sequence[VersionRow] | Sequence[Row[Any]],
+    collections: dict[int, CollectionRow] | None = None,
+) -> list[VersionRecord]:
+    """Detached records of ``versions`` in a fixed number of queries, however many there are.
+
+    ``versions`` are ORM objects, or rows of :data:`VERSION_COLUMNS` (cheaper for long
+    lists: no ORM object per row). ``collections`` are ones the caller has loaded already.
+
+    Collections and projects are fetched once per distinct id (usually one), and aliases
+    in one query: by version id for a few versions, else by collection (an artifact has
+    few aliases), so listing 10,000 versions never issues a query per version.
+    """
+    if not versions:
+        return []
+    known = dict(collections or {})
+    for collection_id in {version.collection_id for version in versions} - known.keys():
+        found = session.get(CollectionRow, collection_id)
+        assert found is not None
+        known[collection_id] = found
+    projects: dict[int, ProjectRow] = {}
+    for project_id in {collection.project_id for collection in known.values()}:
+        project = session.get(ProjectRow, project_id)
+        assert project is not None
+        projects[project_id] = project
+    wanted = {version.id for version in versions}
+    query = select(AliasRow.version_id, AliasRow.alias).order_by(AliasRow.id)
+    if len(wanted) <= ALIAS_BY_VERSION_LIMIT:
+        query = query.where(AliasRow.version_id.in_(wanted))
+    else:
+        query = query.where(AliasRow.collection_id.in_(list(known)))
+    aliases: dict[int, list[str]] = {}
+    for version_id, alias in session.execute(query):
+        if version_id in wanted:
+            aliases.setdefault(version_id, []).append(alias)
+    records = []
+    for version in versions:
+        collection = known[version.collection_id]
+        project = projects[collection.project_id]
+        records.append(
+            VersionRecord(
+                id=version.id,
+                entity=project.entity,
+                project=project.name,
+                name=collection.name,
+                type=collection.type,
+                # A Row's ``index`` column shadows Sequence.index at run time; typing can't tell.
+                index=cast("int | None", version.index),
+                state=version.state,
+                digest=version.digest,
+                manifest_key=version.manifest_key,
+                size=version.size,
+                file_count=version.file_count,
+                description=version.description,
+                metadata=dict(version.metadata_ or {}),
+                aliases=aliases.get(version.id, []),
+                created_at=version.created_at,
+                committed_at=version.committed_at,
+                producer_run_id=version.producer_run_id,
+                partition_key=version.partition_key,
+                ttl_seconds=version.ttl_seconds,
+                collection_id=collection.id,
+            )
+        )
+    return records
