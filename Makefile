@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run quickstart test lint format bench clean
+.PHONY: setup run quickstart test test-fast lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -24,9 +24,17 @@ quickstart: setup
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+# While working: everything but the slow and the service-backed tests (CI runs `make test`).
+test-fast: setup
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow and not services" $(PYTEST_ARGS)
+
+# The house rules: ruff (with SLF001, no private names across modules), the import contracts of
+# pyproject.toml (layers, no cycles, core never imports dagster) and mypy on the package.
 lint: setup
 	$(PY) -m ruff check dagster_artifacts tests benchmarks examples
 	$(PY) -m ruff format --check dagster_artifacts tests benchmarks examples
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 format: setup
 	$(PY) -m ruff format dagster_artifacts tests benchmarks examples

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,15 +36,23 @@ from dagster_artifacts.registry import Registry  # noqa: E402
 from dagster_artifacts.state import reset_stores  # noqa: E402
 
 
-def _writer(args: tuple[int, str, str, int, float]) -> tuple[float, float]:
+_START: Any = None  # a multiprocessing.Barrier, set in each writer process by the pool
+
+
+def _join_start(barrier: Any) -> None:
+    global _START
+    _START = barrier
+
+
+def _writer(args: tuple[int, str, str, int]) -> tuple[float, float]:
     """Log ``logs`` new versions; return (first start, last commit) wall-clock times."""
-    index, root, database, logs, start_at = args
+    index, root, database, logs = args
     with wandb.init(root=root, database=database, job_type="bench", name=f"w{index}") as run:
         warm = wandb.Artifact(f"warm-up-{index}", type="bench")  # connect, create the project
         with warm.new_file("x.txt") as handle:
             handle.write(str(index))
         run.log_artifact(warm).wait()
-        time.sleep(max(0.0, start_at - time.time()))
+        _START.wait(timeout=300)  # every writer has imported and connected: start together
         started = time.time()
         for log in range(logs):
             artifact = wandb.Artifact("contended", type="bench")
@@ -61,9 +70,10 @@ def measure(backend: str, database_for: object, writers: int, logs: int) -> dict
         database = database_for(work)  # type: ignore[operator]
         Registry(database).dispose()  # migrate before the clock starts
         context = multiprocessing.get_context("spawn")
-        with context.Pool(writers) as pool:
-            start_at = time.time() + 3.0 + 0.6 * writers  # after every writer has imported
-            spans = pool.map(_writer, [(i, root, database, logs, start_at) for i in range(writers)])
+        barrier = context.Barrier(writers)
+        # One task per process: a writer waiting at the barrier takes no second task.
+        with context.Pool(writers, initializer=_join_start, initargs=(barrier,)) as pool:
+            spans = pool.map(_writer, [(i, root, database, logs) for i in range(writers)], 1)
         elapsed = max(end for _s, end in spans) - min(start for start, _e in spans)
         versions = wandb.Api(root=root, database=database).artifact_versions("bench", "contended")
         indices = [v.version_index for v in versions]

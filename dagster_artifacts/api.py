@@ -153,9 +153,9 @@ class Api:
         older_than: timedelta | str | None = None,
         dry_run: bool = False,
         now: datetime | None = None,
-    ) -> retention.PruneResult:
+    ) -> retention.PruneResult[Artifact]:
         """Delete old versions of ``name``; see :func:`dagster_artifacts.retention.prune`."""
-        return retention.prune(
+        result = retention.prune(
             self.store,
             name,
             keep_last,
@@ -164,6 +164,7 @@ class Api:
             dry_run=dry_run,
             now=now,
         )
+        return result.map(lambda record: Artifact.from_record(self.store, record))
 
     def gc(
         self,

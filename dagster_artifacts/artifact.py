@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
 
 from dagster_artifacts import state
 from dagster_artifacts.digests import (
@@ -38,7 +38,7 @@ from dagster_artifacts.errors import (
     DuplicateEntryError,
     EntryNotFoundError,
 )
-from dagster_artifacts.local_files import check_policy, file_entries, walk_folder
+from dagster_artifacts.hashing import check_policy, file_entries, walk_folder
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import (
     normalize_entry_path,
@@ -46,7 +46,7 @@ from dagster_artifacts.names import (
     validate_name,
     validate_type,
 )
-from dagster_artifacts.registry import RunRecord, VersionRecord
+from dagster_artifacts.registry import CommitRequest, RunRecord, VersionRecord
 from dagster_artifacts.settings import MachineSettings
 from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.storage.references import DEFAULT_MAX_OBJECTS, handler_for
@@ -57,9 +57,37 @@ from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, Par
 if TYPE_CHECKING:
     import pandas as pd
 
-    from dagster_artifacts.runs import Run
-
 DATAFRAME_SUFFIX = ".parquet"
+
+
+class LineageRun(Protocol):
+    """A run as lineage shows it (:meth:`Artifact.logged_by`, :meth:`Artifact.used_by`): a
+    ``dagster_artifacts.Run`` read back from the registry."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def job_type(self) -> str | None: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+    def logged_artifacts(self) -> list[Artifact]: ...
+
+    def used_artifacts(self) -> list[Artifact]: ...
 
 
 class CommitState(enum.Enum):
@@ -77,7 +105,7 @@ class Artifact:
     #: Turns a run record into a ``Run`` for :meth:`logged_by` / :meth:`used_by`. Set once by
     #: :mod:`dagster_artifacts.runs`, which sits above this module (a run logs artifacts, so it
     #: imports them); the hook keeps the import graph free of a cycle.
-    run_factory: ClassVar[Callable[[Store, RunRecord], Run] | None] = None
+    run_factory: ClassVar[Callable[[Store, RunRecord], LineageRun] | None] = None
 
     def __init__(
         self,
@@ -110,17 +138,21 @@ class Artifact:
     def from_record(cls, store: Store, record: VersionRecord) -> Artifact:
         """The committed version ``record`` of ``store`` (its manifest is read on first use)."""
         artifact = cls.__new__(cls)
-        artifact._name = record.name
-        artifact._type = record.type
-        artifact._staging = None
-        artifact._state = CommitState.COMMITTED
-        artifact._future = None
-        artifact._store = store
-        artifact._manifest = None
-        artifact._deduplicated = None
-        artifact.partition_key = record.partition_key
-        artifact._apply(record)
+        cls._adopt(artifact, store, record)
         return artifact
+
+    def _adopt(self, store: Store, record: VersionRecord) -> None:
+        """Become the committed version ``record`` (for :meth:`from_record`)."""
+        self._name = record.name
+        self._type = record.type
+        self._staging = None
+        self._state = CommitState.COMMITTED
+        self._future = None
+        self._store = store
+        self._manifest = None
+        self._deduplicated = None
+        self.partition_key = record.partition_key
+        self._apply(record)
 
     def _apply(self, record: VersionRecord) -> None:
         self._record = record
@@ -146,6 +178,28 @@ class Artifact:
         raise ArtifactError(
             f"Artifact {self._name!r} was already logged, upserted or finished; build a new "
             f"Artifact for each {action} call."
+        )
+
+    def commit_request(
+        self, entity: str, project: str, run_id: str | None, aliases: list[str]
+    ) -> CommitRequest:
+        """What the registry needs to commit this draft's manifest for ``run_id``."""
+        manifest = self._draft_manifest()
+        return CommitRequest(
+            entity=entity,
+            project=project,
+            name=self._name,
+            type=self._type,
+            digest=manifest.digest(),
+            manifest_key="",
+            size=manifest.size,
+            file_count=len(manifest.entries),
+            description=self._description,
+            metadata=dict(self._metadata),
+            aliases=tuple(aliases),
+            run_id=run_id,
+            partition_key=self.partition_key,
+            ttl_seconds=int(self._ttl.total_seconds()) if self._ttl else None,
         )
 
     def begin_commit(self, store: Store) -> Manifest:
@@ -579,7 +633,12 @@ class Artifact:
             return download(store, self.manifest, target, entries, skip_cache=bool(skip_cache))
 
     def _entry_view(self, entry: ManifestEntry) -> ArtifactEntry:
-        return ArtifactEntry(entry, self.manifest, self._logged_store(), self.default_root())
+        return ArtifactEntry(entry, self._fetch_entry)
+
+    def _fetch_entry(self, entry: ManifestEntry, root: str | None) -> str:
+        folder = os.path.abspath(root if root is not None else self.default_root())
+        download(self._logged_store(), self.manifest, folder, [entry])
+        return folder
 
     def get_entry(self, name: str) -> ArtifactEntry:
         path = normalize_entry_path(name)
@@ -658,13 +717,13 @@ class Artifact:
         self._logged_store().registry.delete_version(record.id, delete_aliases=delete_aliases)
 
     # -- lineage ----------------------------------------------------------------------------
-    def logged_by(self) -> Run | None:
+    def logged_by(self) -> LineageRun | None:
         """The run that logged this version (first; later re-logs are in the lineage)."""
         store = self._logged_store()
         record = store.registry.logged_by(self._logged().id)
         return None if record is None else _make_run(store, record)
 
-    def used_by(self) -> list[Run]:
+    def used_by(self) -> list[LineageRun]:
         store = self._logged_store()
         return [_make_run(store, run) for run in store.registry.used_by(self._logged().id)]
 
@@ -674,7 +733,7 @@ class Artifact:
         return f"<Artifact {self.qualified_name} (type={self._type})>"
 
 
-def _make_run(store: Store, record: RunRecord) -> Run:
+def _make_run(store: Store, record: RunRecord) -> LineageRun:
     factory = Artifact.run_factory
     assert factory is not None, "dagster_artifacts.runs sets Artifact.run_factory on import"
     return factory(store, record)

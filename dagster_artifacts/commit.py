@@ -2,20 +2,22 @@
 ``Run.use_artifact`` of a draft, ``upsert_artifact`` / ``finish_artifact`` (parallel writers,
 :mod:`.distributed`), the CLI's ``put`` and the Dagster IO manager (both through ``Run``).
 
-1. :func:`begin_log`, the prologue: the draft is still a draft, its aliases are valid (plus
-   ``latest``, plus those set on the draft itself), its name is not logged under another type;
-   only then is it frozen (``DRAFT`` -> ``COMMITTING``). Bad input fails here, before anything
-   is written (invariant 7).
-2. :func:`commit_log`: blobs first, then the manifest, then one registry transaction that
+1. The prologue (``Run`` runs it, :func:`merge_aliases` and :func:`check_type` are its checks):
+   the draft is still a draft, its aliases are valid (plus ``latest``, plus those set on the
+   draft itself), its name is not logged under another type; only then is it frozen. Bad input
+   fails there, before anything is written (invariant 7).
+2. :func:`commit_version`: blobs first, then the manifest, then one registry transaction that
    assigns the version number and moves the aliases (invariant 2); equal content dedupes to the
-   existing version (invariant 4). The artifact becomes ``COMMITTED``.
+   existing version (invariant 4).
+
+This module works on manifests and registry requests, never on ``Artifact`` or ``Run``: the
+faces drive their own state and call down into it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.errors import ArtifactTypeMismatchError
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.names import LATEST, validate_aliases
@@ -27,47 +29,13 @@ from dagster_artifacts.storage.protection import protect_reuse
 from dagster_artifacts.store import Store
 
 
-@dataclass(frozen=True)
-class LogRequest:
-    """A frozen draft on its way into ``store``, and everything the commit needs besides it."""
-
-    store: Store
-    artifact: Artifact
-    manifest: Manifest
-    entity: str
-    project: str
-    run_id: str | None
-    aliases: tuple[str, ...]
-
-    def commit_request(self, manifest: Manifest | None = None) -> CommitRequest:
-        """The registry's request for ``manifest`` (default: the draft's own)."""
-        manifest = manifest or self.manifest
-        artifact = self.artifact
-        return CommitRequest(
-            entity=self.entity,
-            project=self.project,
-            name=artifact.collection_name,
-            type=artifact.type,
-            digest=manifest.digest(),
-            manifest_key="",
-            size=manifest.size,
-            file_count=len(manifest.entries),
-            description=artifact.description,
-            metadata=dict(artifact.metadata),
-            aliases=self.aliases,
-            run_id=self.run_id,
-            partition_key=artifact.partition_key,
-            ttl_seconds=int(artifact.ttl.total_seconds()) if artifact.ttl else None,
-        )
-
-
-def merge_aliases(given: list[str] | None, artifact: Artifact, *, latest: bool) -> list[str]:
+def merge_aliases(given: list[str] | None, requested: list[str], *, latest: bool) -> list[str]:
     """The aliases a log applies: the given ones (validated), ``latest`` when asked, then those
-    set on the draft itself, each once, in that order."""
+    set on the draft itself (``requested``), each once, in that order."""
     aliases = validate_aliases(given)
     if latest and LATEST not in aliases:
         aliases.append(LATEST)
-    return aliases + [a for a in artifact.requested_aliases() if a not in aliases]
+    return aliases + [a for a in requested if a not in aliases]
 
 
 def check_type(store: Store, entity: str, project: str, name: str, artifact_type: str) -> None:
@@ -78,33 +46,6 @@ def check_type(store: Store, entity: str, project: str, name: str, artifact_type
             f"Artifact {name!r} in {entity}/{project} has type {existing!r}, not "
             f"{artifact_type!r}; use type={existing!r} or another name."
         )
-
-
-def begin_log(
-    store: Store,
-    artifact: Artifact,
-    *,
-    entity: str,
-    project: str,
-    run_id: str | None,
-    aliases: list[str] | None,
-    partition_key: str | None = None,
-) -> LogRequest:
-    """The prologue of every log; freezes ``artifact`` once everything is checked."""
-    alias_list = merge_aliases(aliases, artifact, latest=True)
-    artifact.ensure_draft("log_artifact")
-    check_type(store, entity, project, artifact.collection_name, artifact.type)
-    if partition_key is not None:
-        artifact.partition_key = partition_key
-    manifest = artifact.begin_commit(store)
-    return LogRequest(store, artifact, manifest, entity, project, run_id, tuple(alias_list))
-
-
-def commit_log(request: LogRequest) -> Artifact:
-    """Store and commit a frozen draft; it becomes the logged (or deduplicated-to) version."""
-    record, created = commit_version(request.store, request.commit_request(), request.manifest)
-    request.artifact.finish_commit(record, deduplicated=not created)
-    return request.artifact
 
 
 def commit_version(

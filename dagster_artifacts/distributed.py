@@ -16,7 +16,8 @@ shares it, and the registry keeps one PENDING version per (artifact, distributed
 - An upsert after a finish starts a new pending version (a new batch).
 
 A crash anywhere leaves either a pending version (finish again) or orphan blobs (collected by
-``gc``), never a half-committed version. Both go through :mod:`.commit`'s prologue and upload.
+``gc``), never a half-committed version. Both take the prologue's checks from ``Run`` and
+upload through :mod:`.commit`; neither knows the faces.
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-from dagster_artifacts.artifact import Artifact
-from dagster_artifacts.commit import check_type, merge_aliases, upload_blobs, write_manifest
+from dagster_artifacts.commit import upload_blobs, write_manifest
 from dagster_artifacts.errors import ConflictError, InvalidArgumentError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.registry import (
@@ -33,6 +33,7 @@ from dagster_artifacts.registry import (
     PendingChangedError,
     PendingSnapshot,
     PendingUpsert,
+    VersionRecord,
 )
 from dagster_artifacts.storage.layout import keys_of, manifest_key, stored_blob_keys
 from dagster_artifacts.storage.protection import protect_reuse
@@ -60,25 +61,18 @@ def resolve_distributed_id(group: str | None, distributed_id: str | None, action
     return value
 
 
-def upsert(
-    store: Store,
-    artifact: Artifact,
-    *,
-    entity: str,
-    project: str,
-    run_id: str,
-    distributed_id: str,
-    aliases: list[str] | None,
-) -> Artifact:
-    """Add ``artifact``'s files to the pending version shared by ``distributed_id``."""
-    alias_list = merge_aliases(aliases, artifact, latest=False)
-    artifact.ensure_draft("upsert_artifact")
-    name = artifact.collection_name
-    check_type(store, entity, project, name, artifact.type)
-    manifest = artifact.manifest
+def upsert(store: Store, base: CommitRequest, manifest: Manifest, distributed_id: str) -> None:
+    """Add ``manifest``'s files to the pending version shared by ``distributed_id``.
+
+    ``base`` says who writes what (entity, project, name, type, run, aliases, metadata); it
+    passed the prologue's checks.
+    """
+    name = base.name
     entries = {path: entry.to_json() for path, entry in manifest.entries.items()}
     # A cheap early check, so that the common conflict uploads nothing.
-    conflicts = store.registry.pending_conflicts(entity, project, name, distributed_id, entries)
+    conflicts = store.registry.pending_conflicts(
+        base.entity, base.project, name, distributed_id, entries
+    )
     if conflicts:
         raise ConflictError(
             f"Parallel artifact {name!r} ({distributed_id}) already has "
@@ -91,57 +85,32 @@ def upsert(
         upload_blobs(store, manifest, present)
         store.registry.upsert_pending(
             PendingUpsert(
-                entity=entity,
-                project=project,
+                entity=base.entity,
+                project=base.project,
                 name=name,
-                type=artifact.type,
+                type=base.type,
                 distributed_id=distributed_id,
                 entries=entries,
                 digest_algorithm=manifest.digest_algorithm,
-                run_id=run_id,
-                aliases=tuple(alias_list),
-                metadata=dict(artifact.metadata),
-                description=artifact.description,
+                run_id=base.run_id,
+                aliases=base.aliases,
+                metadata=dict(base.metadata),
+                description=base.description,
             )
         )
-    artifact.finish_upsert(store)
-    return artifact
 
 
 def finish(
-    store: Store,
-    artifact: Artifact,
-    *,
-    entity: str,
-    project: str,
-    run_id: str,
-    distributed_id: str,
-    aliases: list[str] | None,
-) -> Artifact:
-    """Seal the pending version of ``distributed_id`` with the finisher's own files; commit it."""
-    alias_list = merge_aliases(aliases, artifact, latest=True)
-    artifact.ensure_draft("finish_artifact")
-    name = artifact.collection_name
-    check_type(store, entity, project, name, artifact.type)
-    own = artifact.manifest
-    base = CommitRequest(
-        entity=entity,
-        project=project,
-        name=name,
-        type=artifact.type,
-        digest="",
-        manifest_key="",
-        size=0,
-        file_count=0,
-        description=artifact.description,
-        metadata=dict(artifact.metadata),
-        aliases=tuple(alias_list),
-        run_id=run_id,
-        partition_key=artifact.partition_key,
-        ttl_seconds=int(artifact.ttl.total_seconds()) if artifact.ttl else None,
-    )
+    store: Store, base: CommitRequest, own: Manifest, distributed_id: str
+) -> tuple[VersionRecord, bool, Manifest]:
+    """Seal the pending version of ``distributed_id`` with the finisher's own files; commit it.
+
+    Returns the committed (or deduplicated-to) version, whether it is new, and the manifest
+    that was committed: every writer's entries and the finisher's.
+    """
+    name = base.name
     for attempt in range(FINISH_ATTEMPTS):
-        snapshot = store.registry.pending_snapshot(entity, project, name, distributed_id)
+        snapshot = store.registry.pending_snapshot(base.entity, base.project, name, distributed_id)
         if snapshot is None and attempt == 0:
             warnings.warn(
                 f"finish_artifact found no upserted files for {name!r} with distributed_id "
@@ -162,9 +131,7 @@ def finish(
                 record, created = store.registry.commit_version(replace(request, manifest_key=key))
             except PendingChangedError:
                 continue
-        artifact.begin_commit(store)
-        artifact.finish_commit(record, deduplicated=not created, manifest=merged)
-        return artifact
+        return record, created, merged
     raise ConflictError(
         f"Writers kept upserting into {name!r} ({distributed_id}) while it was being finished "
         f"({FINISH_ATTEMPTS} attempts); wait for every writer before finish_artifact."

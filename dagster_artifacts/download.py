@@ -21,7 +21,6 @@ from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import InvalidPathError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.progress import watch_folder
-from dagster_artifacts.state import gc_paused
 from dagster_artifacts.storage import BlobDownload, handler_for
 from dagster_artifacts.storage.cache import CacheItem
 from dagster_artifacts.storage.layout import blob_key
@@ -41,38 +40,40 @@ def download(
     *,
     skip_cache: bool = False,
 ) -> str:
-    """Bring ``entries`` (default: all) of ``manifest`` under ``root``; return ``root``."""
-    with gc_paused():
-        chosen = list(manifest.entries.values() if entries is None else entries)
-        root_abs = os.path.abspath(root)
-        final = safe_targets(root_abs, [entry.path for entry in chosen])  # before any write
-        algorithm = manifest.digest_algorithm
-        fresh = not os.path.lexists(root_abs)
+    """Bring ``entries`` (default: all) of ``manifest`` under ``root``; return ``root``.
+
+    Callers with many entries pause the cyclic garbage collector around it (``state.gc_paused``).
+    """
+    chosen = list(manifest.entries.values() if entries is None else entries)
+    root_abs = os.path.abspath(root)
+    final = safe_targets(root_abs, [entry.path for entry in chosen])  # before any write
+    algorithm = manifest.digest_algorithm
+    fresh = not os.path.lexists(root_abs)
+    if fresh:
+        work = partial_folder_beside(root_abs)
+        cut = len(root_abs)
+        pending = [(e, work + dest[cut:]) for e, dest in zip(chosen, final, strict=True)]
+    else:
+        os.makedirs(root_abs, exist_ok=True)
+        work = root_abs
+        targets = list(zip(chosen, final, strict=True))
+        current = parallel_map(lambda t: is_current(t[0], t[1], algorithm), targets)
+        pending = [t for t, ok in zip(targets, current, strict=True) if not ok]
+    try:
+        make_parents(dest for _entry, dest in pending)
+        total = sum(entry.size or 0 for entry, _dest in pending)
+        with watch_folder(f"Downloading {len(pending)} files", work, total):
+            stored = [t for t in pending if not t[0].is_reference]
+            _fetch_stored(store, stored, algorithm, atomic=not fresh, skip_cache=skip_cache)
+            parallel_map(
+                lambda t: fetch_reference(store, t[0], t[1], algorithm),
+                [t for t in pending if t[0].is_reference],
+            )
         if fresh:
-            work = partial_folder_beside(root_abs)
-            cut = len(root_abs)
-            pending = [(e, work + dest[cut:]) for e, dest in zip(chosen, final, strict=True)]
-        else:
-            os.makedirs(root_abs, exist_ok=True)
-            work = root_abs
-            targets = list(zip(chosen, final, strict=True))
-            current = parallel_map(lambda t: is_current(t[0], t[1], algorithm), targets)
-            pending = [t for t, ok in zip(targets, current, strict=True) if not ok]
-        try:
-            make_parents(dest for _entry, dest in pending)
-            total = sum(entry.size or 0 for entry, _dest in pending)
-            with watch_folder(f"Downloading {len(pending)} files", work, total):
-                stored = [t for t in pending if not t[0].is_reference]
-                _fetch_stored(store, stored, algorithm, atomic=not fresh, skip_cache=skip_cache)
-                parallel_map(
-                    lambda t: fetch_reference(store, t[0], t[1], algorithm),
-                    [t for t in pending if t[0].is_reference],
-                )
-            if fresh:
-                _publish(work, root_abs)
-        finally:
-            if fresh:
-                shutil.rmtree(work, ignore_errors=True)
+            _publish(work, root_abs)
+    finally:
+        if fresh:
+            shutil.rmtree(work, ignore_errors=True)
     return root
 
 

@@ -4,16 +4,17 @@ checking a downloaded folder against the manifest."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.download import download
 from dagster_artifacts.errors import VerificationError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 
-if TYPE_CHECKING:
-    from dagster_artifacts.store import Store
+#: ``fetch(entry, root)``: download one entry under ``root`` (None: the artifact's default
+#: folder), verified, and return the folder it went to.
+FetchEntry = Callable[[ManifestEntry, "str | None"], str]
 
 
 @dataclass
@@ -31,13 +32,9 @@ class VerifyResult:
 class ArtifactEntry:
     """One entry of a logged artifact, as returned by ``get_entry``/``get_path``/``files``."""
 
-    def __init__(
-        self, entry: ManifestEntry, manifest: Manifest, store: Store, default_root: str
-    ) -> None:
+    def __init__(self, entry: ManifestEntry, fetch: FetchEntry) -> None:
         self._entry = entry
-        self._manifest = manifest
-        self._store = store
-        self._default_root = default_root
+        self._fetch = fetch
 
     @property
     def path(self) -> str:
@@ -63,9 +60,8 @@ class ArtifactEntry:
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
         """Fetch this one file (verified) and return its local path."""
-        target_root = str(root) if root is not None else self._default_root
-        download(self._store, self._manifest, target_root, [self._entry])
-        return os.path.join(os.path.abspath(target_root), self._entry.path)
+        folder = self._fetch(self._entry, None if root is None else os.fspath(root))
+        return os.path.join(folder, self._entry.path)
 
     def __repr__(self) -> str:
         return f"ArtifactEntry(path={self.path!r}, digest={self.digest!r}, size={self.size!r})"

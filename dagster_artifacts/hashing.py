@@ -1,4 +1,5 @@
-"""Hash (and stage) the files a draft adds, as cheaply as the machine allows.
+"""From local files to manifest entries: walk a folder, then hash (and stage) each file, as
+cheaply as the machine allows.
 
 Three things make ``add_file``/``add_dir`` cheap:
 
@@ -22,7 +23,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import pathspec
+
 from dagster_artifacts.digests import digest_file
+from dagster_artifacts.errors import ConfigurationError
+from dagster_artifacts.manifest import ManifestEntry
+from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.progress import byte_callback
 from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.statcache import FileStat, StatCache
@@ -145,3 +151,83 @@ def _read_missing(
 
 def _no_clock() -> int:
     return 0  # without a stat cache nothing is recorded, so no moment is needed
+
+
+# -- from local files to manifest entries (add_file, add_dir) ------------------------------
+MUTABLE = "mutable"
+IMMUTABLE = "immutable"
+POLICIES = (MUTABLE, IMMUTABLE)
+
+
+def check_policy(policy: str | None) -> str:
+    if policy is None:
+        return MUTABLE
+    if policy not in POLICIES:
+        raise ConfigurationError(
+            f"Unknown policy {policy!r}; use 'mutable' (default: the file is copied when added, "
+            "so later changes do not matter) or 'immutable' (no copy; the file must not change "
+            "until the log is committed)."
+        )
+    return policy
+
+
+def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list[tuple[str, str]]:
+    """``(absolute path, entry path)`` of every file under ``root``, in sorted order.
+
+    ``ignore`` takes gitignore-style patterns matched against paths relative to ``root``.
+    """
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", ignore) if ignore else None
+    root = os.path.abspath(root)  # os.walk then yields absolute, normalized folders
+    pairs: list[tuple[str, str]] = []
+    for directory, dirs, files in os.walk(root):
+        relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
+        relative_dir = "" if relative_dir == "." else relative_dir + "/"
+        if spec is not None:
+            dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
+        dirs.sort()
+        # The folder part of the entry paths is normalized once per folder; a file name from
+        # os.walk has no "/" and is never "." or "..", so only a backslash (which
+        # normalize_entry_path turns into "/") needs the full treatment.
+        entry_dir = f"{prefix}/{relative_dir}" if prefix else relative_dir
+        if entry_dir:
+            entry_dir = normalize_entry_path(entry_dir) + "/"
+        folder = directory if directory.endswith(os.sep) else directory + os.sep
+        for file_name in sorted(files):
+            if spec is not None and spec.match_file(relative_dir + file_name):
+                continue
+            entry_path = entry_dir + file_name
+            if "\\" in file_name:
+                entry_path = normalize_entry_path(entry_path)
+            pairs.append((folder + file_name, entry_path))
+    return pairs
+
+
+def file_entries(
+    pairs: list[tuple[str, str]],
+    policy: str,
+    algorithm: str,
+    *,
+    staging: Callable[[], StagingArea],
+    cache: StatCache | None,
+    stored: Callable[[set[str]], set[str]] | None,
+) -> list[ManifestEntry]:
+    """Entries for ``(absolute local path, entry path)`` pairs, as cheaply as the policy allows.
+
+    ``stored`` (digests -> those the store holds) lets unchanged files skip the copy; it is None
+    when the draft does not know its store yet.
+    """
+    locals_ = [local for local, _ in pairs]
+    if policy == IMMUTABLE:
+        hashed = hash_files(locals_, algorithm, cache=cache)
+    else:
+        hashed = stage_files(locals_, algorithm, staging(), cache=cache, stored=stored)
+    return [
+        ManifestEntry(
+            path=entry_path,
+            digest=h.digest,
+            size=h.size,
+            local_path=h.staged or local,
+            staged=h.staged is not None,
+        )
+        for (local, entry_path), h in zip(pairs, hashed, strict=True)
+    ]

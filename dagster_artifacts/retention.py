@@ -7,10 +7,11 @@ versions and artifacts). Only :mod:`.garbage` removes bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Generic, Protocol, TypeVar
 
-from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
 from dagster_artifacts.names import parse_artifact_path, validate_name
 from dagster_artifacts.registry import VersionRecord
@@ -18,19 +19,33 @@ from dagster_artifacts.store import Store
 from dagster_artifacts.units import parse_duration
 
 
-@dataclass(frozen=True)
-class PruneResult:
-    """What :func:`prune` deleted (or would delete, on a dry run) and what it kept, as the
-    versions were when prune read them."""
+class Sized(Protocol):
+    @property
+    def size(self) -> int: ...
 
-    deleted: list[Artifact]
-    kept: list[Artifact]
+
+V = TypeVar("V", bound=Sized)
+W = TypeVar("W", bound=Sized)
+
+
+@dataclass(frozen=True)
+class PruneResult(Generic[V]):
+    """What :func:`prune` deleted (or would delete, on a dry run) and what it kept, as the
+    versions were when prune read them (registry records here; ``Api.prune`` gives artifacts)."""
+
+    deleted: list[V]
+    kept: list[V]
     dry_run: bool
 
     @property
     def freed_size(self) -> int:
         """Logical size of the deleted versions (bytes shared with kept ones stay stored)."""
-        return sum(record.size for record in self.deleted)
+        return sum(version.size for version in self.deleted)
+
+    def map(self, convert: Callable[[V], W]) -> PruneResult[W]:
+        return PruneResult(
+            [convert(v) for v in self.deleted], [convert(v) for v in self.kept], self.dry_run
+        )
 
 
 def prune(
@@ -42,7 +57,7 @@ def prune(
     older_than: timedelta | str | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
-) -> PruneResult:
+) -> PruneResult[VersionRecord]:
     """Delete all but the newest ``keep_last`` versions of ``name`` (``[[entity/]project/]name``).
 
     ``keep_aliased`` also keeps every version that has an alias (otherwise its aliases go with
@@ -61,7 +76,7 @@ def prune(
     if not records:
         if store.registry.collection_type(entity, project, collection) is not None:
             # Known, but every version is gone (deleted, or expired by a concurrent gc).
-            return PruneResult(deleted=[], kept=[], dry_run=dry_run)
+            return PruneResult[VersionRecord](deleted=[], kept=[], dry_run=dry_run)
         # resolve() raises ArtifactNotFoundError naming what exists.
         store.registry.resolve(entity, project, collection, "latest")
     moment = now or store.clock.now()
@@ -78,11 +93,7 @@ def prune(
         (kept if keep else deleted).append(record)
     if not dry_run:
         deleted = [record for record in deleted if _delete(store, record)]
-    return PruneResult(
-        deleted=[Artifact.from_record(store, record) for record in deleted],
-        kept=[Artifact.from_record(store, record) for record in kept],
-        dry_run=dry_run,
-    )
+    return PruneResult(deleted=deleted, kept=kept, dry_run=dry_run)
 
 
 def expire(

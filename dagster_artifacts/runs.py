@@ -22,9 +22,10 @@ from typing import Any
 
 from dagster_artifacts import distributed, state
 from dagster_artifacts.artifact import Artifact, CommitState
-from dagster_artifacts.commit import begin_log, commit_log
+from dagster_artifacts.commit import check_type, commit_version, merge_aliases
+from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.names import parse_artifact_path, validate_name
-from dagster_artifacts.registry import LOGGED, USED, RunRecord
+from dagster_artifacts.registry import LOGGED, USED, CommitRequest, RunRecord
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.store import Store
 
@@ -107,17 +108,41 @@ class Run:
     ) -> Artifact:
         """Commit ``artifact`` as a new version (or find its twin) in the background."""
         artifact = self._as_artifact(artifact_or_path, name, type)
-        request = begin_log(
-            self.store,
-            artifact,
-            entity=self.entity,
-            project=self.project,
-            run_id=self.id,
-            aliases=aliases,
-            partition_key=partition_key,
+        request, manifest = self._begin_log(artifact, aliases, self.id, partition_key)
+        artifact.track_commit(
+            self._submit(lambda: _commit(self.store, artifact, request, manifest))
         )
-        artifact.track_commit(self._submit(lambda: commit_log(request)))
         return artifact
+
+    def _prologue(
+        self,
+        artifact: Artifact,
+        aliases: list[str] | None,
+        run_id: str | None,
+        action: str,
+        partition_key: str | None = None,
+    ) -> CommitRequest:
+        """The checks every log runs before anything is written: aliases (plus ``latest`` and
+        the draft's own), still a draft, the name not logged under another type."""
+        merged = merge_aliases(
+            aliases, artifact.requested_aliases(), latest=action != "upsert_artifact"
+        )
+        artifact.ensure_draft(action)
+        check_type(self.store, self.entity, self.project, artifact.collection_name, artifact.type)
+        if partition_key is not None:
+            artifact.partition_key = partition_key
+        return artifact.commit_request(self.entity, self.project, run_id, merged)
+
+    def _begin_log(
+        self,
+        artifact: Artifact,
+        aliases: list[str] | None,
+        run_id: str | None,
+        partition_key: str | None = None,
+    ) -> tuple[CommitRequest, Manifest]:
+        """The prologue, then the draft is frozen: what remains is :func:`_commit`."""
+        request = self._prologue(artifact, aliases, run_id, "log_artifact", partition_key)
+        return request, artifact.begin_commit(self.store)
 
     def _as_artifact(self, value: Artifact | str, name: str | None, type: str | None) -> Artifact:
         if isinstance(value, Artifact):
@@ -148,15 +173,10 @@ class Run:
     ) -> Artifact:
         """Add this writer's files to the shared pending version (parallel writers)."""
         did = distributed.resolve_distributed_id(self.group, distributed_id, "upsert_artifact")
-        return distributed.upsert(
-            self.store,
-            artifact,
-            entity=self.entity,
-            project=self.project,
-            run_id=self.id,
-            distributed_id=did,
-            aliases=aliases,
-        )
+        request = self._prologue(artifact, aliases, self.id, "upsert_artifact")
+        distributed.upsert(self.store, request, artifact.manifest, did)
+        artifact.finish_upsert(self.store)
+        return artifact
 
     def finish_artifact(
         self,
@@ -166,15 +186,11 @@ class Run:
     ) -> Artifact:
         """Seal the pending version with every writer's files and commit it."""
         did = distributed.resolve_distributed_id(self.group, distributed_id, "finish_artifact")
-        return distributed.finish(
-            self.store,
-            artifact,
-            entity=self.entity,
-            project=self.project,
-            run_id=self.id,
-            distributed_id=did,
-            aliases=aliases,
-        )
+        request = self._prologue(artifact, aliases, self.id, "finish_artifact")
+        record, created, merged = distributed.finish(self.store, request, artifact.manifest, did)
+        artifact.begin_commit(self.store)
+        artifact.finish_commit(record, deduplicated=not created, manifest=merged)
+        return artifact
 
     # -- using ------------------------------------------------------------------------------
     def use_artifact(
@@ -189,16 +205,8 @@ class Run:
             artifact = artifact_or_name
             if artifact.commit_state is CommitState.DRAFT:
                 # Logged without a producing run: the draft becomes a version this run used.
-                commit_log(
-                    begin_log(
-                        self.store,
-                        artifact,
-                        entity=self.entity,
-                        project=self.project,
-                        run_id=None,
-                        aliases=aliases,
-                    )
-                )
+                request, manifest = self._begin_log(artifact, aliases, None)
+                _commit(self.store, artifact, request, manifest)
             artifact.wait()
         else:
             artifact = self._resolve(artifact_or_name, type)
@@ -277,6 +285,12 @@ class Run:
 Artifact.run_factory = Run.from_record
 
 
+def _commit(store: Store, artifact: Artifact, request: CommitRequest, manifest: Manifest) -> None:
+    """Store and commit a frozen draft; it becomes the logged (or deduplicated-to) version."""
+    record, created = commit_version(store, request, manifest)
+    artifact.finish_commit(record, deduplicated=not created)
+
+
 def _default_name(path: str) -> str:
     base = os.path.basename(os.path.normpath(path)) or "artifact"
     return re.sub(r"[^A-Za-z0-9_.\-]", "-", base)[:128]
@@ -337,4 +351,6 @@ def init(
 
 
 def current_run() -> Run | None:
-    return state.current_run()
+    """The run :func:`init` started and nobody finished yet (``dagster_artifacts.run``)."""
+    run = state.current_run()
+    return run if isinstance(run, Run) else None

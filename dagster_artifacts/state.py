@@ -10,19 +10,24 @@ import gc
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from dagster_artifacts.settings import MachineSettings, Settings
 from dagster_artifacts.statcache import FILE_NAME, StatCache
 from dagster_artifacts.store import Store
 
-if TYPE_CHECKING:
-    from dagster_artifacts.runs import Run
+
+class ActiveRun(Protocol):
+    """What this module needs of the current run (``dagster_artifacts.runs.Run``): its store."""
+
+    @property
+    def store(self) -> Store: ...
+
 
 _run_lock = threading.Lock()
 _stores_lock = threading.Lock()
 _gc_lock = threading.Lock()
-_current_run: Run | None = None
+_current_run: ActiveRun | None = None
 _stores: dict[tuple[object, ...], Store] = {}
 _stat_caches: dict[str, StatCache] = {}
 _gc_pauses = 0
@@ -30,17 +35,17 @@ _gc_was_enabled = False
 
 
 # -- the current run (``wandb.run``) ----------------------------------------------------------
-def current_run() -> Run | None:
+def current_run() -> ActiveRun | None:
     return _current_run
 
 
-def set_current_run(run: Run | None) -> None:
+def set_current_run(run: ActiveRun | None) -> None:
     global _current_run
     with _run_lock:
         _current_run = run
 
 
-def clear_current_run(run: Run) -> None:
+def clear_current_run(run: ActiveRun) -> None:
     """Forget ``run`` if it is the current one (a finished run stops being ``wandb.run``)."""
     global _current_run
     with _run_lock:

@@ -88,9 +88,9 @@ def _type_of(value: Any) -> _Type:
     if isinstance(value, (_dt.datetime, _dt.date)) or type(value).__name__ == "datetime64":
         return _Type("timestamp")
     if isinstance(value, (list, tuple)):
-        element = _union([UNKNOWN, NONE]) if None in value else UNKNOWN
+        element: _Type | None = _union([UNKNOWN, NONE]) if None in value else UNKNOWN
         for item in value:
-            element = _assign(element, item)
+            element = _assign(element, item) if element is not None else None
         return _Type("list", {"element_type": element, "length": len(value)})
     if isinstance(value, dict):
         return _Type("typedDict", {"type_map": {k: _type_of(v) for k, v in value.items()}})
@@ -204,7 +204,7 @@ class Table:
         elif data is None:
             data = rows
         if hasattr(data, "tolist") and not isinstance(data, list):  # a numpy array
-            data = data.tolist()
+            data = data.tolist()  # type: ignore[union-attr,operator]
         self.columns: list[Any] = list(DEFAULT_COLUMNS if columns is None else columns)
         for column in self.columns:
             if not isinstance(column, (str, int)) or isinstance(column, bool):

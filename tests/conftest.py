@@ -31,6 +31,38 @@ pytest_plugins = [
 ]
 
 
+#: Fixtures that start a server (moto S3, the GCS emulator, a PostgreSQL cluster): a test using
+#: one is marked ``services`` (``make test-fast`` skips those; CI runs everything).
+SERVICE_FIXTURES = {"moto_endpoint", "s3", "gcs_endpoint", "gcs", "postgres_cluster", "postgres_url"}
+#: Test modules whose every test takes seconds (subprocesses, real Dagster runs, stress).
+SLOW_MODULES = {
+    "test_benchmarks_smoke.py",
+    "test_webserver.py",
+    "test_multiprocess.py",
+    "test_parallel_dagster.py",
+    "test_stress.py",
+    "test_crash.py",
+    "test_readme.py",
+    "test_cloud_roots.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark service-backed and slow tests, and schedule the slow ones first.
+
+    With two workers, a minute-long test that starts last keeps one worker busy alone at the
+    end; started first, the short tests fill the other worker meanwhile.
+    """
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if fixtures & SERVICE_FIXTURES or params.get("registry_url") == "postgresql":
+            item.add_marker(pytest.mark.services)
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets its own local store, registry, cache and download folder, and cwd."""

@@ -12,7 +12,6 @@ import pytest
 import dagster_artifacts as wandb
 from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
 from dagster_artifacts.garbage import gc
-from dagster_artifacts.retention import prune
 from tests.lifecycle_helpers import log, store
 
 
@@ -21,9 +20,9 @@ def test_prune_rejects_keep_last_zero_before_anything_changes(store_snapshot: An
     before = store_snapshot()
     for bad in (0, -1, True, 1.5):
         with pytest.raises(InvalidArgumentError, match="keep_last must be 1 or more"):
-            prune(store(), "bikes", bad)  # type: ignore[arg-type]
+            wandb.Api().prune("bikes", bad)  # type: ignore[arg-type]
     with pytest.raises(ArtifactNotFoundError, match="No artifact"):
-        prune(store(), "nope", 1)
+        wandb.Api().prune("nope", 1)
     assert store_snapshot() == before
 
 
@@ -31,9 +30,9 @@ def test_prune_older_than_uses_creation_time() -> None:
     for index in range(4):
         log("bikes", {"a": str(index)})
     later = datetime.now(timezone.utc) + timedelta(days=10)
-    young = prune(store(), "bikes", 1, older_than="30d", now=later, dry_run=True)
+    young = wandb.Api().prune("bikes", 1, older_than="30d", now=later, dry_run=True)
     assert young.deleted == []
-    old = prune(store(), "bikes", 1, older_than=timedelta(days=5), now=later)
+    old = wandb.Api().prune("bikes", 1, older_than=timedelta(days=5), now=later)
     assert [a.version for a in old.deleted] == ["v0", "v1", "v2"]
     assert [a.version for a in wandb.Api().artifact_versions("dataset", "bikes")] == ["v3"]
 
@@ -45,7 +44,7 @@ def test_prune_in_another_project_by_path() -> None:
             with artifact.new_file("a") as handle:
                 handle.write(str(index))
             run.log_artifact(artifact).wait()
-    result = prune(store(), "other/bikes", keep_last=2)
+    result = wandb.Api().prune("other/bikes", keep_last=2)
     assert [a.version for a in result.deleted] == ["v0"]
     assert result.freed_size == 1
 
@@ -98,7 +97,7 @@ def test_prune_and_gc_at_the_same_time_do_not_trip_over_each_other() -> None:
             errors.append(error)
 
     threads = [
-        threading.Thread(target=call, args=(lambda: prune(store(), "bikes", 1),)),
+        threading.Thread(target=call, args=(lambda: wandb.Api().prune("bikes", 1),)),
         threading.Thread(target=call, args=(lambda: gc(store(), grace="0", now=later),)),
     ]
     for thread in threads:

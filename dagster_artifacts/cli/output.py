@@ -13,8 +13,7 @@ import click
 from dagster_artifacts.units import format_duration, format_size
 
 if TYPE_CHECKING:
-    from dagster_artifacts.artifact import Artifact
-    from dagster_artifacts.runs import Run
+    from dagster_artifacts.artifact import Artifact, LineageRun
 
 
 def emit_json(data: Any) -> None:
@@ -84,7 +83,7 @@ def version_json(artifact: Artifact) -> dict[str, Any]:
     }
 
 
-def run_json(run: Run) -> dict[str, Any]:
+def run_json(run: LineageRun) -> dict[str, Any]:
     return {
         "id": run.id,
         "path": run.path,

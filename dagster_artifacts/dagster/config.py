@@ -56,7 +56,7 @@ def _parse(model: type[BaseModel], raw: Any, where: str) -> Any:
 
 
 def output_config(raw: Any, where: str) -> OutputConfig:
-    return _parse(OutputConfig, raw, where)  # type: ignore[no-any-return]
+    return _parse(OutputConfig, raw, where)
 
 
 def input_config(raw: Any, where: str) -> InputConfig:

@@ -82,7 +82,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata(entries[0])
             digest = logged[0][1].digest
         else:
-            merged = {
+            merged: dict[str, dg.MetadataValue] = {
                 k: dg.MetadataValue.json(
                     {str(p): _plain(e[k]) for (p, _, _), e in zip(logged, entries, strict=True)}
                 )

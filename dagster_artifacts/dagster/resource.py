@@ -22,7 +22,7 @@ def step_run_id(dagster_run_id: str, step_key: str) -> str:
     return f"dg-{dagster_run_id[:8]}-{digest}"
 
 
-class ArtifactsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class ArtifactsResource(dg.ConfigurableResource):
     """Where artifacts live. Empty fields fall back to ``DAGSTER_ARTIFACTS_*`` env and defaults.
 
     ``storage_options`` may hold credentials: pass them with ``dg.EnvVar`` (at any depth, e.g.

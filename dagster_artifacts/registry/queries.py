@@ -26,7 +26,7 @@ from dagster_artifacts.registry.records import RunRecord, VersionRecord
 
 #: Any select, whatever it returns: a bare ``Select`` reads as "any row shape" both on
 #: SQLAlchemy 2.0 (one tuple type parameter) and 2.1 (a type parameter per column).
-SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]
+SelectT = TypeVar("SelectT", bound=Select)
 
 #: Every column a VersionRecord needs; rows of these carry the ORM attribute names, so
 #: :func:`version_records` takes them in place of ORM objects (cheaper for long lists).

@@ -192,7 +192,7 @@ class BlobStore(ABC):
         return bytes(self._call("read", key, self.fs.cat_file, self.path(key)))
 
     def open(self, key: str) -> BinaryIO:
-        return self._call("open", key, self.fs.open, self.path(key), "rb")  # type: ignore[no-any-return]
+        return self._call("open", key, self.fs.open, self.path(key), "rb")
 
     @abstractmethod
     def get_files(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:

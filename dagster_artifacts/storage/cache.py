@@ -286,9 +286,9 @@ class DownloadCache:
                 except (FileNotFoundError, ChecksumMismatchError) as error:
                     failures.append((index, error))
         again = []
-        for index, error in failures:
-            if not isinstance(error, (FileNotFoundError, ChecksumMismatchError)):
-                raise error
+        for index, failure in failures:
+            if not isinstance(failure, (FileNotFoundError, ChecksumMismatchError)):
+                raise failure
             again.append(cached[index])
         return again
 

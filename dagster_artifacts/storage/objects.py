@@ -218,7 +218,7 @@ class ObjectBlobStore(BlobStore):
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return results  # type: ignore[no-any-return]
+        return results
 
 
 class S3BlobStore(ObjectBlobStore):

@@ -14,7 +14,9 @@ from click.testing import CliRunner, Result
 
 import dagster_artifacts as wandb
 from dagster_artifacts.cli import main
+from dagster_artifacts.clock import OffsetClock
 from dagster_artifacts.settings import Settings
+from dagster_artifacts.state import open_store
 from dagster_artifacts.storage import open_blob_store
 
 
@@ -273,7 +275,7 @@ def test_gc_expires_ttl_versions(isolated_store: Path, tmp_path: Path) -> None:
     cli("put", str(folder), "--name", "scratch", "--type", "tmp", "--ttl", "1s")
     log_version("keep", {"k.txt": "kept"})
     assert cli_json("show", "scratch:v0")["ttl_seconds"] == 1
-    time.sleep(1.1)
+    open_store(Settings.resolve()).clock = OffsetClock(2)  # the CLI's gc: two seconds later
     report = cli_json("gc", "--grace", "0")
     assert report["expired_versions"] == ["default/uncategorized/scratch:v0"]
     assert report["blobs_deleted"] == 1

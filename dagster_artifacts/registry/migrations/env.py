@@ -12,7 +12,7 @@ connection = config.attributes.get("connection")
 if connection is None:  # `alembic` CLI use, e.g. autogenerate during development
     from sqlalchemy import create_engine
 
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.begin() as connection:
         context.configure(
             connection=connection, target_metadata=Base.metadata, render_as_batch=True

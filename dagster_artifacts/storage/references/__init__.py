@@ -47,7 +47,7 @@ def handler_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> R
     handler = _HANDLERS.get(scheme, _UNTRACKED)
     with_options = getattr(handler, "with_options", None)
     if storage_options and with_options is not None:
-        return with_options(storage_options)  # type: ignore[no-any-return]
+        return with_options(storage_options)
     return handler
 
 

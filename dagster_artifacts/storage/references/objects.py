@@ -154,7 +154,7 @@ class ObjectReferenceHandler:
 
             async def head() -> dict[str, Any]:
                 extra = {"VersionId": version_id} if version_id else {}
-                return await fs._call_s3("head_object", Bucket=bucket, Key=key, **extra)  # type: ignore[attr-defined,no-any-return]
+                return await fs._call_s3("head_object", Bucket=bucket, Key=key, **extra)
 
             try:
                 response = await retry_async(head, "read metadata of", url)
@@ -173,7 +173,7 @@ class ObjectReferenceHandler:
 
         async def info() -> dict[str, Any]:
             extra = {"generation": version_id} if version_id else {}
-            return await fs._info(f"{bucket}/{key}", **extra)  # type: ignore[no-any-return]
+            return await fs._info(f"{bucket}/{key}", **extra)
 
         try:
             response = await retry_async(info, "read metadata of", url)
@@ -195,7 +195,7 @@ class ObjectReferenceHandler:
 
     async def _gcs_versioned(self, fs: AsyncFileSystem, bucket: str) -> bool:
         try:
-            meta = await fs._call("GET", "b/{}", bucket, json_out=True)  # type: ignore[attr-defined]
+            meta = await fs._call("GET", "b/{}", bucket, json_out=True)
         except Exception:  # emulators without bucket metadata: treat as unversioned
             return False
         return bool((meta.get("versioning") or {}).get("enabled"))
@@ -231,7 +231,7 @@ class ObjectReferenceHandler:
         self, fs: AsyncFileSystem, bucket: str, prefix: str, limit: int
     ) -> tuple[list[ObjectInfo], bool]:
         try:
-            status = await fs._call_s3("get_bucket_versioning", Bucket=bucket)  # type: ignore[attr-defined]
+            status = await fs._call_s3("get_bucket_versioning", Bucket=bucket)
         except PermissionError:  # read-only credentials may not see bucket settings
             status = {}
         versioned = status.get("Status") in ("Enabled", "Suspended")
@@ -239,10 +239,10 @@ class ObjectReferenceHandler:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         while len(objects) < limit:
             if versioned:
-                page = await fs._call_s3("list_object_versions", **kwargs)  # type: ignore[attr-defined]
+                page = await fs._call_s3("list_object_versions", **kwargs)
                 items = [v for v in page.get("Versions", []) if v.get("IsLatest")]
             else:
-                page = await fs._call_s3("list_objects_v2", **kwargs)  # type: ignore[attr-defined]
+                page = await fs._call_s3("list_objects_v2", **kwargs)
                 items = page.get("Contents", [])
             for item in items:
                 if item["Key"].endswith("/"):

@@ -16,6 +16,8 @@ Create Date: 2026-11-28 11:40:00
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -32,7 +34,7 @@ PARTITIONED = "uq_versions_partition_digest"
 PARTITIONED_WHERE = "state = 'COMMITTED' AND partition_key IS NOT NULL"
 
 
-def _where(predicate: str) -> dict[str, sa.TextClause]:
+def _where(predicate: str) -> dict[str, Any]:
     return {"sqlite_where": sa.text(predicate), "postgresql_where": sa.text(predicate)}
 
 
