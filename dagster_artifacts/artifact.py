@@ -13,81 +13,39 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from dagster_artifacts import state
 from dagster_artifacts.digests import (
     DEFAULT_ALGORITHM,
     SUPPORTED_ALGORITHMS,
-    digest_bytes,
-    digest_file,
 )
-from dagster_artifacts.download import download
-from dagster_artifacts.entries import ArtifactEntry, VerifyResult, verify_folder
+from dagster_artifacts.draft import Draft
+from dagster_artifacts.entries import ArtifactEntry, StoredFiles, VerifyResult, load_object
 from dagster_artifacts.errors import (
     ArtifactError,
-    ArtifactFileNotFoundError,
     ArtifactFinalizedError,
     ArtifactNotLoggedError,
     ConfigurationError,
-    DuplicateEntryError,
-    EntryNotFoundError,
 )
-from dagster_artifacts.hashing import check_policy, file_entries, walk_folder
+from dagster_artifacts.lineage import LineageRun
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import (
-    normalize_entry_path,
     validate_aliases,
+    validate_metadata,
     validate_name,
     validate_type,
 )
-from dagster_artifacts.registry import CommitRequest, RunRecord, VersionRecord
-from dagster_artifacts.settings import MachineSettings
-from dagster_artifacts.staging import StagingArea
-from dagster_artifacts.storage.references import DEFAULT_MAX_OBJECTS, handler_for
-from dagster_artifacts.storage.staged import FollowingHasher
+from dagster_artifacts.registry import RunRecord, VersionRecord
 from dagster_artifacts.store import Store
-from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, PartitionedTable, Table
+from dagster_artifacts.tables import PartitionedTable, Table
 
 if TYPE_CHECKING:
     import pandas as pd
-
-DATAFRAME_SUFFIX = ".parquet"
-
-
-class LineageRun(Protocol):
-    """A run as lineage shows it (:meth:`Artifact.logged_by`, :meth:`Artifact.used_by`): a
-    ``dagster_artifacts.Run`` read back from the registry."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def job_type(self) -> str | None: ...
-
-    @property
-    def group(self) -> str | None: ...
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def state(self) -> str: ...
-
-    @property
-    def created_at(self) -> datetime | None: ...
-
-    def logged_artifacts(self) -> list[Artifact]: ...
-
-    def used_artifacts(self) -> list[Artifact]: ...
 
 
 class CommitState(enum.Enum):
@@ -105,7 +63,7 @@ class Artifact:
     #: Turns a run record into a ``Run`` for :meth:`logged_by` / :meth:`used_by`. Set once by
     #: :mod:`dagster_artifacts.runs`, which sits above this module (a run logs artifacts, so it
     #: imports them); the hook keeps the import graph free of a cycle.
-    run_factory: ClassVar[Callable[[Store, RunRecord], LineageRun] | None] = None
+    run_factory: ClassVar[Callable[[Store, RunRecord], LineageRun[Artifact]] | None] = None
 
     def __init__(
         self,
@@ -122,11 +80,11 @@ class Artifact:
         self._name = validate_name(name)
         self._type = validate_type(type)
         self._description = description
-        self._metadata: dict[str, Any] = _check_metadata(dict(metadata or {}))
+        self._metadata: dict[str, Any] = validate_metadata(dict(metadata or {}))
         self._aliases: list[str] = []
         self._ttl: timedelta | None = None
         self._manifest: Manifest | None = Manifest(digest_algorithm=digest_algorithm)
-        self._staging: StagingArea | None = None
+        self._draft: Draft | None = Draft(self._name, self._manifest, self._target_store)
         self._state = CommitState.DRAFT
         self._future: Future[None] | None = None
         self._store: Store | None = None
@@ -145,7 +103,7 @@ class Artifact:
         """Become the committed version ``record`` (for :meth:`from_record`)."""
         self._name = record.name
         self._type = record.type
-        self._staging = None
+        self._draft = None
         self._state = CommitState.COMMITTED
         self._future = None
         self._store = store
@@ -180,34 +138,12 @@ class Artifact:
             f"Artifact for each {action} call."
         )
 
-    def commit_request(
-        self, entity: str, project: str, run_id: str | None, aliases: list[str]
-    ) -> CommitRequest:
-        """What the registry needs to commit this draft's manifest for ``run_id``."""
-        manifest = self._draft_manifest()
-        return CommitRequest(
-            entity=entity,
-            project=project,
-            name=self._name,
-            type=self._type,
-            digest=manifest.digest(),
-            manifest_key="",
-            size=manifest.size,
-            file_count=len(manifest.entries),
-            description=self._description,
-            metadata=dict(self._metadata),
-            aliases=tuple(aliases),
-            run_id=run_id,
-            partition_key=self.partition_key,
-            ttl_seconds=int(self._ttl.total_seconds()) if self._ttl else None,
-        )
-
     def begin_commit(self, store: Store) -> Manifest:
         """DRAFT -> COMMITTING: no more changes; returns the manifest to commit."""
         self.ensure_draft("log_artifact")
         self._state = CommitState.COMMITTING
         self._store = store
-        return self._draft_manifest()
+        return self.manifest
 
     def track_commit(self, future: Future[None]) -> None:
         """The background commit of an asynchronous ``log_artifact`` (``wait()`` joins it)."""
@@ -226,13 +162,13 @@ class Artifact:
         self._deduplicated = deduplicated
         self._apply(record)
         self._state = CommitState.COMMITTED
-        self._drop_staging()
+        self._drop_draft()
 
     def finish_upsert(self, store: Store) -> None:
         """DRAFT -> UPSERTED: a parallel writer's files now belong to the pending version."""
         self._state = CommitState.UPSERTED
         self._store = store
-        self._drop_staging()
+        self._drop_draft()
 
     def requested_aliases(self) -> list[str]:
         """The aliases set on the draft itself, added to the ones given to ``log_artifact``."""
@@ -259,9 +195,11 @@ class Artifact:
         """Logged or being logged: identity questions wait for the version."""
         return self._state in (CommitState.COMMITTING, CommitState.COMMITTED)
 
-    def _draft_manifest(self) -> Manifest:
-        assert self._manifest is not None, "a draft always holds its manifest"
-        return self._manifest
+    def _drop_draft(self) -> None:
+        """Logged: the staged copies are in the store now (or no longer needed)."""
+        if self._draft is not None:
+            self._draft.drop_staging()
+            self._draft = None
 
     def _check_mutable(self) -> None:
         if self._state is not CommitState.DRAFT:
@@ -335,7 +273,7 @@ class Artifact:
     @property
     def digest(self) -> str:
         if not self._has_version():
-            return self._draft_manifest().digest()
+            return self.manifest.digest()
         digest = self._logged().digest
         assert digest is not None
         return digest
@@ -343,13 +281,13 @@ class Artifact:
     @property
     def size(self) -> int:
         if not self._has_version():
-            return self._draft_manifest().size
+            return self.manifest.size
         return self._logged().size
 
     @property
     def file_count(self) -> int:
         if not self._has_version():
-            return len(self._draft_manifest().entries)
+            return len(self.manifest.entries)
         return self._logged().file_count
 
     @property
@@ -381,7 +319,7 @@ class Artifact:
 
     @metadata.setter
     def metadata(self, value: dict[str, Any]) -> None:
-        self._metadata = _check_metadata(dict(value))
+        self._metadata = validate_metadata(dict(value))
 
     @property
     def aliases(self) -> list[str]:
@@ -410,48 +348,16 @@ class Artifact:
             self._manifest = self._logged_store().manifest(self._logged())
         return self._manifest
 
-    # -- adding content ---------------------------------------------------------------------
-    def _add_entries(self, entries: list[ManifestEntry]) -> None:
-        """Add all entries or none: every conflict is found before anything changes."""
+    # -- adding content (the work is the draft's: see dagster_artifacts.draft) ---------------
+    def _drafting(self) -> Draft:
+        """The draft to add to; refused once the artifact is logged."""
         self._check_mutable()
-        manifest = self._draft_manifest()
-        incoming: dict[str, ManifestEntry] = {}
-        for entry in entries:
-            current = manifest.entries.get(entry.path) or incoming.get(entry.path)
-            if current is not None and current.digest != entry.digest:
-                raise DuplicateEntryError(
-                    f"Artifact {self._name!r} already has {entry.path!r} with other content; "
-                    "add the new file under another name=..., or build a new Artifact."
-                )
-            incoming[entry.path] = entry
-        manifest.entries.update(incoming)
+        assert self._draft is not None, "a draft artifact always holds its draft"
+        return self._draft
 
     def _target_store(self) -> Store | None:
         """The store files go to: this artifact's, else the current run's (None: unknown yet)."""
         return self._store if self._store is not None else state.current_store()
-
-    def _machine(self) -> MachineSettings:
-        store = self._target_store()
-        return store.settings.machine if store is not None else MachineSettings.resolve()
-
-    def _file_entries(self, pairs: list[tuple[str, str]], policy: str) -> list[ManifestEntry]:
-        algorithm = self._draft_manifest().digest_algorithm
-        store = self._target_store()
-        stored = None
-        if store is not None:
-            blobs = store.blobs
-
-            def stored(digests: set[str]) -> set[str]:
-                return blobs.stored_digests(digests, algorithm)
-
-        return file_entries(
-            pairs,
-            policy,
-            algorithm,
-            staging=self._staging_area,
-            cache=state.stat_cache_for(self._machine()),
-            stored=stored,
-        )
 
     def add_file(
         self,
@@ -470,19 +376,7 @@ class Artifact:
         committed: it is only hashed now and read again at commit, and a change in between
         fails the log with ``ChecksumMismatchError``.
         """
-        self._check_mutable()
-        policy = check_policy(policy)
-        path = os.fspath(local_path)
-        entry_path = normalize_entry_path(name if name is not None else os.path.basename(path))
-        if not os.path.isfile(path):
-            raise ArtifactFileNotFoundError(
-                f"No such file {path!r}; check the path (use add_dir() for folders)."
-            )
-        (entry,) = self._file_entries([(os.path.abspath(path), entry_path)], policy)
-        if overwrite:
-            self._draft_manifest().entries.pop(entry_path, None)
-        self._add_entries([entry])
-        return entry
+        return self._drafting().add_file(local_path, name, policy, overwrite)
 
     def add_dir(
         self,
@@ -497,36 +391,15 @@ class Artifact:
         ``ignore`` takes gitignore-style patterns (``["*.tmp", ".git/"]``) matched against paths
         relative to the folder. ``policy`` is as for :meth:`add_file`.
         """
-        self._check_mutable()
-        policy = check_policy(policy)
-        root = os.fspath(local_path)
-        if not os.path.isdir(root):
-            raise ArtifactFileNotFoundError(
-                f"No such folder {root!r}; check the path (use add_file() for single files)."
-            )
-        prefix = normalize_entry_path(name) if name else None
-        with state.gc_paused():  # tens of thousands of small objects: no use scanning them
-            pairs = walk_folder(root, prefix, ignore)
-            self._add_entries(self._file_entries(pairs, policy))
+        self._drafting().add_dir(local_path, name, policy, ignore)
 
     @contextlib.contextmanager
     def new_file(
         self, name: str, mode: str = "x", encoding: str | None = None
     ) -> Iterator[IO[Any]]:
         """Open a new file that becomes entry ``name`` when the block ends."""
-        self._check_mutable()
-        entry_path = normalize_entry_path(name)
-        if entry_path in self._draft_manifest().entries:
-            raise DuplicateEntryError(
-                f"Artifact {self._name!r} already has {entry_path!r}; pick another name."
-            )
-        target = self._staging_area().new_path()
-        if "b" not in mode and encoding is None:
-            encoding = "utf-8"
-        with open(target, mode, encoding=encoding) as handle:
+        with self._drafting().new_file(name, mode, encoding) as handle:
             yield handle
-        digest, size = digest_file(target, self._draft_manifest().digest_algorithm)
-        self._add_entries([_staged_entry(target, entry_path, digest, size)])
 
     def add_reference(
         self,
@@ -537,78 +410,24 @@ class Artifact:
     ) -> list[ManifestEntry]:
         """Track an external URI (``file://``, ``http(s)://``, ``s3://``, ``gs://``; others by
         URI only)."""
-        self._check_mutable()
-        if name is not None:
-            name = normalize_entry_path(name)
-        limit = DEFAULT_MAX_OBJECTS if max_objects is None else max_objects
-        store = self._target_store()
-        options = store.blobs.options_for(uri) if store is not None else None
-        entries = handler_for(uri, options).store(uri, name, checksum, limit)
-        self._add_entries(entries)
-        return entries
+        return self._drafting().add_reference(uri, name, checksum, max_objects)
 
     def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
         """Add a ``Table`` (``name.table.json``), ``PartitionedTable`` or DataFrame (Parquet)."""
-        self._check_mutable()
-        entry_name = normalize_entry_path(name)
-        import pandas as pd
-
-        if isinstance(obj, Table):
-            return self._add_bytes(entry_name + TABLE_SUFFIX, obj.to_bytes())
-        if isinstance(obj, PartitionedTable):
-            return self._add_bytes(entry_name + PARTITIONED_TABLE_SUFFIX, obj.to_bytes())
-        if isinstance(obj, pd.DataFrame):
-            entry_path = entry_name + DATAFRAME_SUFFIX
-            target = self._staging_area().new_path()
-            # Hashed while pyarrow writes it (natively, by path): one write, no second pass.
-            with FollowingHasher(target, self._draft_manifest().digest_algorithm) as hashed:
-                obj.to_parquet(target, engine="pyarrow")
-            entry = _staged_entry(target, entry_path, hashed.digest, hashed.size)
-            self._add_entries([entry])
-            return entry
-        raise ArtifactError(
-            f"artifact.add() takes a Table, PartitionedTable or pandas.DataFrame, not "
-            f"{type(obj).__name__}; use add_file() for other objects."
-        )
-
-    def _add_bytes(self, entry_path: str, data: bytes) -> ManifestEntry:
-        # Staged files are named by a counter, never by their entry: a refused duplicate add()
-        # cannot overwrite the bytes of the entry it collided with.
-        target = self._staging_area().new_path()
-        with open(target, "wb") as handle:
-            handle.write(data)
-        digest = digest_bytes(data, self._draft_manifest().digest_algorithm)
-        entry = _staged_entry(target, entry_path, digest, len(data))
-        self._add_entries([entry])
-        return entry
-
-    def _staging_area(self) -> StagingArea:
-        """This draft's staging area (created on first use; see :mod:`dagster_artifacts.staging`).
-
-        A draft that is never logged does not leave its copies behind: the area is removed when
-        the draft is garbage collected or the process exits.
-        """
-        if self._staging is None:
-            self._staging = StagingArea(self._machine().cache_dir)
-        return self._staging
-
-    def _drop_staging(self) -> None:
-        if self._staging is not None:
-            self._staging.cleanup()
-            self._staging = None
+        return self._drafting().add(obj, name)
 
     def remove(self, item: str) -> None:
-        self._check_mutable()
-        path = normalize_entry_path(item)
-        entries = self._draft_manifest().entries
-        if path not in entries:
-            raise EntryNotFoundError(f"Artifact {self._name!r} has no entry {path!r}.")
-        del entries[path]
+        self._drafting().remove(item)
 
-    # -- reading a logged artifact ----------------------------------------------------------
+    # -- reading a logged artifact (the work is in dagster_artifacts.entries) ------------------
+    def _files(self) -> StoredFiles:
+        store = self._logged_store()
+        default_root = os.path.join(store.settings.download_dir, self.name)
+        return StoredFiles(store, self.manifest, default_root, self.name)
+
     def default_root(self) -> str:
         """Where :meth:`download` puts files by default: ``<download dir>/<name>:<version>``."""
-        return os.path.join(self._logged_store().settings.download_dir, self.name)
+        return self._files().default_root
 
     def download(
         self,
@@ -622,82 +441,23 @@ class Artifact:
         ``skip_cache=True`` bypasses the local download cache (as W&B's argument does): files
         come straight from the store and are not kept in the cache.
         """
-        store = self._logged_store()
-        target = os.path.abspath(str(root) if root is not None else self.default_root())
-        with state.gc_paused():  # reading a manifest of 10,000s of entries allocates as much
-            entries = [
-                entry
-                for entry in self.manifest.entries.values()
-                if path_prefix is None or entry.path.startswith(path_prefix)
-            ]
-            return download(store, self.manifest, target, entries, skip_cache=bool(skip_cache))
-
-    def _entry_view(self, entry: ManifestEntry) -> ArtifactEntry:
-        return ArtifactEntry(entry, self._fetch_entry)
-
-    def _fetch_entry(self, entry: ManifestEntry, root: str | None) -> str:
-        folder = os.path.abspath(root if root is not None else self.default_root())
-        download(self._logged_store(), self.manifest, folder, [entry])
-        return folder
+        return self._files().download(root, path_prefix, skip_cache=bool(skip_cache))
 
     def get_entry(self, name: str) -> ArtifactEntry:
-        path = normalize_entry_path(name)
-        entry = self.manifest.entries.get(path)
-        if entry is None:
-            raise EntryNotFoundError(
-                f"Artifact {self.name!r} has no entry {path!r}; artifact.files() lists them."
-            )
-        return self._entry_view(entry)
+        return self._files().entry(name)
 
     get_path = get_entry
 
     def get(self, name: str) -> Any:
         """The object stored as ``name``: a Table, PartitionedTable, DataFrame, or a file path."""
-        entries = self.manifest.entries
-        path = normalize_entry_path(name)
-        loaders: tuple[tuple[str, Callable[[str], Any]], ...] = (
-            (TABLE_SUFFIX, self._load_table),
-            (PARTITIONED_TABLE_SUFFIX, self._load_partitioned),
-            (DATAFRAME_SUFFIX, self._load_dataframe),
-        )
-        for suffix, loader in loaders:
-            candidate = path if path.endswith(suffix) else path + suffix
-            if candidate in entries:
-                return loader(candidate)
-        if path in entries:
-            return self.get_entry(path).download()
-        raise EntryNotFoundError(
-            f"Artifact {self.name!r} has no object {path!r}; artifact.files() lists its entries."
-        )
-
-    def _read_entry(self, path: str) -> bytes:
-        with open(self.get_entry(path).download(), "rb") as handle:
-            return handle.read()
-
-    def _load_table(self, path: str) -> Table:
-        return Table.from_json(json.loads(self._read_entry(path)))
-
-    def _load_partitioned(self, path: str) -> PartitionedTable:
-        return PartitionedTable.from_json(json.loads(self._read_entry(path)), artifact=self)
-
-    def _load_dataframe(self, path: str) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.read_parquet(self.get_entry(path).download(), engine="pyarrow")
+        return load_object(self, name)
 
     def files(self, names: list[str] | None = None) -> list[ArtifactEntry]:
-        wanted = set(names) if names else None
-        return [
-            self._entry_view(entry)
-            for path, entry in sorted(self.manifest.entries.items())
-            if wanted is None or path in wanted
-        ]
+        return self._files().entries(names)
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> VerifyResult:
         """Check a downloaded copy against the manifest; raise VerificationError on any difference."""
-        self._logged()
-        target = os.path.abspath(str(root) if root is not None else self.default_root())
-        return verify_folder(self.manifest, target, self.name)
+        return self._files().verify(root)
 
     # -- updating a logged artifact ---------------------------------------------------------
     def save(self) -> Artifact:
@@ -706,7 +466,7 @@ class Artifact:
         aliases = validate_aliases(list(self._aliases))
         ttl_seconds = int(self._ttl.total_seconds()) if self._ttl else None
         updated = self._logged_store().registry.update_version(
-            record.id, self._description, _check_metadata(self._metadata), aliases, ttl_seconds
+            record.id, self._description, validate_metadata(self._metadata), aliases, ttl_seconds
         )
         self._apply(updated)
         return self
@@ -717,13 +477,13 @@ class Artifact:
         self._logged_store().registry.delete_version(record.id, delete_aliases=delete_aliases)
 
     # -- lineage ----------------------------------------------------------------------------
-    def logged_by(self) -> LineageRun | None:
+    def logged_by(self) -> LineageRun[Artifact] | None:
         """The run that logged this version (first; later re-logs are in the lineage)."""
         store = self._logged_store()
         record = store.registry.logged_by(self._logged().id)
         return None if record is None else _make_run(store, record)
 
-    def used_by(self) -> list[LineageRun]:
+    def used_by(self) -> list[LineageRun[Artifact]]:
         store = self._logged_store()
         return [_make_run(store, run) for run in store.registry.used_by(self._logged().id)]
 
@@ -733,23 +493,7 @@ class Artifact:
         return f"<Artifact {self.qualified_name} (type={self._type})>"
 
 
-def _make_run(store: Store, record: RunRecord) -> LineageRun:
+def _make_run(store: Store, record: RunRecord) -> LineageRun[Artifact]:
     factory = Artifact.run_factory
     assert factory is not None, "dagster_artifacts.runs sets Artifact.run_factory on import"
     return factory(store, record)
-
-
-def _staged_entry(target: str, entry_path: str, digest: str, size: int) -> ManifestEntry:
-    """An entry for a file this draft wrote into its own staging area (already hashed)."""
-    return ManifestEntry(path=entry_path, digest=digest, size=size, local_path=target, staged=True)
-
-
-def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    try:
-        json.dumps(metadata, allow_nan=True)
-    except (TypeError, ValueError) as error:
-        raise ArtifactError(
-            f"Artifact metadata must be JSON-serializable ({error}); convert values to plain "
-            "numbers, strings, lists and dicts."
-        ) from error
-    return metadata

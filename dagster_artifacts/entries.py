@@ -1,16 +1,24 @@
-"""What a logged artifact hands out about its files: entries you can download, and the result of
-checking a downloaded folder against the manifest."""
+"""What a logged artifact hands out about its files: entries you can download, the objects stored
+in them (``artifact.get``), and the result of checking a downloaded folder against the manifest."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from dagster_artifacts import state
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.errors import VerificationError
+from dagster_artifacts.download import download
+from dagster_artifacts.errors import EntryNotFoundError, VerificationError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
+from dagster_artifacts.names import normalize_entry_path
+from dagster_artifacts.store import Store
+from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, PartitionedTable, Table
+
+DATAFRAME_SUFFIX = ".parquet"
 
 #: ``fetch(entry, root)``: download one entry under ``root`` (None: the artifact's default
 #: folder), verified, and return the folder it went to.
@@ -27,6 +35,62 @@ class VerifyResult:
 
     def __bool__(self) -> bool:
         return True
+
+
+class StoredFiles:
+    """The files of one logged version in ``store``, as ``Artifact`` hands them out."""
+
+    def __init__(self, store: Store, manifest: Manifest, default_root: str, name: str) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.default_root = default_root
+        self.name = name
+
+    def _root(self, root: str | os.PathLike[str] | None) -> str:
+        return os.path.abspath(os.fspath(root) if root is not None else self.default_root)
+
+    def download(
+        self,
+        root: str | os.PathLike[str] | None,
+        path_prefix: str | None = None,
+        *,
+        skip_cache: bool = False,
+    ) -> str:
+        """Every entry (under ``path_prefix``) not already there with its digest; the folder."""
+        with state.gc_paused():  # reading a manifest of 10,000s of entries allocates as much
+            entries = [
+                entry
+                for entry in self.manifest.entries.values()
+                if path_prefix is None or entry.path.startswith(path_prefix)
+            ]
+            return download(
+                self.store, self.manifest, self._root(root), entries, skip_cache=skip_cache
+            )
+
+    def _fetch(self, entry: ManifestEntry, root: str | None) -> str:
+        folder = self._root(root)
+        download(self.store, self.manifest, folder, [entry])
+        return folder
+
+    def entry(self, name: str) -> ArtifactEntry:
+        path = normalize_entry_path(name)
+        entry = self.manifest.entries.get(path)
+        if entry is None:
+            raise EntryNotFoundError(
+                f"Artifact {self.name!r} has no entry {path!r}; artifact.files() lists them."
+            )
+        return ArtifactEntry(entry, self._fetch)
+
+    def entries(self, names: list[str] | None = None) -> list[ArtifactEntry]:
+        wanted = set(names) if names else None
+        return [
+            ArtifactEntry(entry, self._fetch)
+            for path, entry in sorted(self.manifest.entries.items())
+            if wanted is None or path in wanted
+        ]
+
+    def verify(self, root: str | os.PathLike[str] | None) -> VerifyResult:
+        return verify_folder(self.manifest, self._root(root), self.name)
 
 
 class ArtifactEntry:
@@ -107,3 +171,43 @@ def verify_folder(manifest: Manifest, target: str, name: str) -> VerifyResult:
             "folder to get a faithful copy."
         )
     return VerifyResult(root=target, checked=checked, skipped_references=skipped)
+
+
+class StoredObjects(Protocol):
+    """A logged artifact, as :func:`load_object` reads it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def get_entry(self, name: str) -> ArtifactEntry: ...
+
+    def get(self, name: str) -> Any: ...
+
+
+def load_object(artifact: StoredObjects, name: str) -> Any:
+    """The object stored as ``name``: a ``Table`` (``name.table.json``), a ``PartitionedTable``
+    (``name.partitioned-table.json``), a DataFrame (``name.parquet``), else the downloaded path."""
+    entries = artifact.manifest.entries
+    path = normalize_entry_path(name)
+    for suffix in (TABLE_SUFFIX, PARTITIONED_TABLE_SUFFIX, DATAFRAME_SUFFIX):
+        candidate = path if path.endswith(suffix) else path + suffix
+        if candidate not in entries:
+            continue
+        local = artifact.get_entry(candidate).download()
+        if suffix == DATAFRAME_SUFFIX:
+            import pandas as pd
+
+            return pd.read_parquet(local, engine="pyarrow")
+        with open(local, "rb") as handle:
+            data = json.loads(handle.read())
+        if suffix == TABLE_SUFFIX:
+            return Table.from_json(data)
+        return PartitionedTable.from_json(data, artifact=artifact)
+    if path in entries:
+        return artifact.get_entry(path).download()
+    raise EntryNotFoundError(
+        f"Artifact {artifact.name!r} has no object {path!r}; artifact.files() lists its entries."
+    )

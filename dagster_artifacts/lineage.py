@@ -3,10 +3,43 @@ it and what they logged, a few hops each way (``Api.lineage``, the CLI's ``linea
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from dagster_artifacts.registry import LOGGED, USED, RunRecord, VersionRecord
 from dagster_artifacts.store import Store
+
+A = TypeVar("A")
+
+
+class LineageRun(Protocol[A]):
+    """A run as lineage shows it (``Artifact.logged_by()``, ``Artifact.used_by()``): a
+    ``dagster_artifacts.Run`` read back from the registry, whose artifacts are ``A``."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def job_type(self) -> str | None: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+    def logged_artifacts(self) -> list[A]: ...
+
+    def used_artifacts(self) -> list[A]: ...
 
 
 def qualified(record: VersionRecord) -> str:

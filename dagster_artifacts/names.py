@@ -1,16 +1,20 @@
-"""Naming rules of artifacts, types, aliases and entry paths (as W&B enforces them).
+"""Naming rules of artifacts, types, aliases and entry paths (as W&B enforces them), and what
+metadata may hold.
 
 All validators return the normalised value or raise :class:`InvalidNameError` /
-:class:`InvalidPathError` with a message that says how to fix the input.
+:class:`InvalidPathError` (:class:`ArtifactError` for metadata) with a message that says how to
+fix the input.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from dagster_artifacts.errors import InvalidNameError, InvalidPathError
+from dagster_artifacts.errors import ArtifactError, InvalidNameError, InvalidPathError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
@@ -82,6 +86,18 @@ def validate_aliases(aliases: list[str] | tuple[str, ...] | None) -> list[str]:
     for alias in aliases:
         seen[validate_alias(alias)] = None
     return list(seen)
+
+
+def validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata must be JSON: it is stored in the registry and shown by every listing."""
+    try:
+        json.dumps(metadata, allow_nan=True)
+    except (TypeError, ValueError) as error:
+        raise ArtifactError(
+            f"Artifact metadata must be JSON-serializable ({error}); convert values to plain "
+            "numbers, strings, lists and dicts."
+        ) from error
+    return metadata
 
 
 def normalize_entry_path(path: str) -> str:

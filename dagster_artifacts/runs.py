@@ -131,7 +131,7 @@ class Run:
         check_type(self.store, self.entity, self.project, artifact.collection_name, artifact.type)
         if partition_key is not None:
             artifact.partition_key = partition_key
-        return artifact.commit_request(self.entity, self.project, run_id, merged)
+        return _commit_request(artifact, self.entity, self.project, run_id, merged)
 
     def _begin_log(
         self,
@@ -283,6 +283,29 @@ class Run:
 
 
 Artifact.run_factory = Run.from_record
+
+
+def _commit_request(
+    artifact: Artifact, entity: str, project: str, run_id: str | None, aliases: list[str]
+) -> CommitRequest:
+    """What the registry needs to commit ``artifact``'s draft manifest for ``run_id``."""
+    manifest = artifact.manifest
+    return CommitRequest(
+        entity=entity,
+        project=project,
+        name=artifact.collection_name,
+        type=artifact.type,
+        digest=manifest.digest(),
+        manifest_key="",
+        size=manifest.size,
+        file_count=len(manifest.entries),
+        description=artifact.description,
+        metadata=dict(artifact.metadata),
+        aliases=tuple(aliases),
+        run_id=run_id,
+        partition_key=artifact.partition_key,
+        ttl_seconds=int(artifact.ttl.total_seconds()) if artifact.ttl else None,
+    )
 
 
 def _commit(store: Store, artifact: Artifact, request: CommitRequest, manifest: Manifest) -> None:

@@ -13,7 +13,8 @@ import click
 from dagster_artifacts.units import format_duration, format_size
 
 if TYPE_CHECKING:
-    from dagster_artifacts.artifact import Artifact, LineageRun
+    from dagster_artifacts.artifact import Artifact
+    from dagster_artifacts.lineage import LineageRun
 
 
 def emit_json(data: Any) -> None:
@@ -83,7 +84,7 @@ def version_json(artifact: Artifact) -> dict[str, Any]:
     }
 
 
-def run_json(run: LineageRun) -> dict[str, Any]:
+def run_json(run: LineageRun[Artifact]) -> dict[str, Any]:
     return {
         "id": run.id,
         "path": run.path,

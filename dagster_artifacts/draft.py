@@ -1,0 +1,213 @@
+"""What a draft holds while it is filled: its manifest, and the staging area of its copies.
+
+Every ``add_*`` call of :class:`~dagster_artifacts.artifact.Artifact` lands here. Files are
+hashed as they are added and, with ``policy="mutable"``, copied into the staging area in the same
+pass (:mod:`dagster_artifacts.hashing`); tables and frames are written there by us. Entries are
+added all or none: a conflict is found before anything changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from dagster_artifacts import state
+from dagster_artifacts.digests import digest_bytes, digest_file
+from dagster_artifacts.entries import DATAFRAME_SUFFIX
+from dagster_artifacts.errors import (
+    ArtifactError,
+    ArtifactFileNotFoundError,
+    DuplicateEntryError,
+    EntryNotFoundError,
+)
+from dagster_artifacts.hashing import check_policy, file_entries, walk_folder
+from dagster_artifacts.manifest import Manifest, ManifestEntry
+from dagster_artifacts.names import normalize_entry_path
+from dagster_artifacts.settings import MachineSettings
+from dagster_artifacts.staging import StagingArea
+from dagster_artifacts.storage.references import DEFAULT_MAX_OBJECTS, handler_for
+from dagster_artifacts.storage.staged import FollowingHasher
+from dagster_artifacts.store import Store
+from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, PartitionedTable, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Draft:
+    """The entries of one draft artifact ``name``.
+
+    ``target_store`` says where the files will go when that is known (the artifact's store, or
+    the current run's): unchanged files whose blob it holds are then neither read nor copied.
+    """
+
+    def __init__(
+        self, name: str, manifest: Manifest, target_store: Callable[[], Store | None]
+    ) -> None:
+        self.name = name
+        self.manifest = manifest
+        self._target_store = target_store
+        self._staging: StagingArea | None = None
+
+    def add_entries(self, entries: list[ManifestEntry]) -> None:
+        """Add all entries or none: every conflict is found before anything changes."""
+        incoming: dict[str, ManifestEntry] = {}
+        for entry in entries:
+            current = self.manifest.entries.get(entry.path) or incoming.get(entry.path)
+            if current is not None and current.digest != entry.digest:
+                raise DuplicateEntryError(
+                    f"Artifact {self.name!r} already has {entry.path!r} with other content; "
+                    "add the new file under another name=..., or build a new Artifact."
+                )
+            incoming[entry.path] = entry
+        self.manifest.entries.update(incoming)
+
+    def _machine(self) -> MachineSettings:
+        store = self._target_store()
+        return store.settings.machine if store is not None else MachineSettings.resolve()
+
+    def _file_entries(self, pairs: list[tuple[str, str]], policy: str) -> list[ManifestEntry]:
+        algorithm = self.manifest.digest_algorithm
+        store = self._target_store()
+        stored = None
+        if store is not None:
+            blobs = store.blobs
+
+            def stored(digests: set[str]) -> set[str]:
+                return blobs.stored_digests(digests, algorithm)
+
+        return file_entries(
+            pairs,
+            policy,
+            algorithm,
+            staging=self.staging_area,
+            cache=state.stat_cache_for(self._machine()),
+            stored=stored,
+        )
+
+    def add_file(
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None,
+        policy: str | None,
+        overwrite: bool,
+    ) -> ManifestEntry:
+        policy = check_policy(policy)
+        path = os.fspath(local_path)
+        entry_path = normalize_entry_path(name if name is not None else os.path.basename(path))
+        if not os.path.isfile(path):
+            raise ArtifactFileNotFoundError(
+                f"No such file {path!r}; check the path (use add_dir() for folders)."
+            )
+        (entry,) = self._file_entries([(os.path.abspath(path), entry_path)], policy)
+        if overwrite:
+            self.manifest.entries.pop(entry_path, None)
+        self.add_entries([entry])
+        return entry
+
+    def add_dir(
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None,
+        policy: str | None,
+        ignore: list[str] | None,
+    ) -> None:
+        policy = check_policy(policy)
+        root = os.fspath(local_path)
+        if not os.path.isdir(root):
+            raise ArtifactFileNotFoundError(
+                f"No such folder {root!r}; check the path (use add_file() for single files)."
+            )
+        prefix = normalize_entry_path(name) if name else None
+        with state.gc_paused():  # tens of thousands of small objects: no use scanning them
+            pairs = walk_folder(root, prefix, ignore)
+            self.add_entries(self._file_entries(pairs, policy))
+
+    @contextlib.contextmanager
+    def new_file(self, name: str, mode: str, encoding: str | None) -> Iterator[IO[Any]]:
+        entry_path = normalize_entry_path(name)
+        if entry_path in self.manifest.entries:
+            raise DuplicateEntryError(
+                f"Artifact {self.name!r} already has {entry_path!r}; pick another name."
+            )
+        target = self.staging_area().new_path()
+        if "b" not in mode and encoding is None:
+            encoding = "utf-8"
+        with open(target, mode, encoding=encoding) as handle:
+            yield handle
+        digest, size = digest_file(target, self.manifest.digest_algorithm)
+        self.add_entries([_staged_entry(target, entry_path, digest, size)])
+
+    def add_reference(
+        self, uri: str, name: str | None, checksum: bool, max_objects: int | None
+    ) -> list[ManifestEntry]:
+        if name is not None:
+            name = normalize_entry_path(name)
+        limit = DEFAULT_MAX_OBJECTS if max_objects is None else max_objects
+        store = self._target_store()
+        options = store.blobs.options_for(uri) if store is not None else None
+        entries = handler_for(uri, options).store(uri, name, checksum, limit)
+        self.add_entries(entries)
+        return entries
+
+    def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
+        entry_name = normalize_entry_path(name)
+        import pandas as pd
+
+        if isinstance(obj, Table):
+            return self._add_bytes(entry_name + TABLE_SUFFIX, obj.to_bytes())
+        if isinstance(obj, PartitionedTable):
+            return self._add_bytes(entry_name + PARTITIONED_TABLE_SUFFIX, obj.to_bytes())
+        if isinstance(obj, pd.DataFrame):
+            entry_path = entry_name + DATAFRAME_SUFFIX
+            target = self.staging_area().new_path()
+            # Hashed while pyarrow writes it (natively, by path): one write, no second pass.
+            with FollowingHasher(target, self.manifest.digest_algorithm) as hashed:
+                obj.to_parquet(target, engine="pyarrow")
+            entry = _staged_entry(target, entry_path, hashed.digest, hashed.size)
+            self.add_entries([entry])
+            return entry
+        raise ArtifactError(
+            f"artifact.add() takes a Table, PartitionedTable or pandas.DataFrame, not "
+            f"{type(obj).__name__}; use add_file() for other objects."
+        )
+
+    def _add_bytes(self, entry_path: str, data: bytes) -> ManifestEntry:
+        # Staged files are named by a counter, never by their entry: a refused duplicate add()
+        # cannot overwrite the bytes of the entry it collided with.
+        target = self.staging_area().new_path()
+        with open(target, "wb") as handle:
+            handle.write(data)
+        digest = digest_bytes(data, self.manifest.digest_algorithm)
+        entry = _staged_entry(target, entry_path, digest, len(data))
+        self.add_entries([entry])
+        return entry
+
+    def remove(self, item: str) -> None:
+        path = normalize_entry_path(item)
+        if path not in self.manifest.entries:
+            raise EntryNotFoundError(f"Artifact {self.name!r} has no entry {path!r}.")
+        del self.manifest.entries[path]
+
+    def staging_area(self) -> StagingArea:
+        """The staging area (created on first use; see :mod:`dagster_artifacts.staging`).
+
+        A draft that is never logged does not leave its copies behind: the area is removed when
+        the draft is garbage collected or the process exits.
+        """
+        if self._staging is None:
+            self._staging = StagingArea(self._machine().cache_dir)
+        return self._staging
+
+    def drop_staging(self) -> None:
+        """The copies were stored (or are not needed): remove them now."""
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None
+
+
+def _staged_entry(target: str, entry_path: str, digest: str, size: int) -> ManifestEntry:
+    """An entry for a file this draft wrote into its own staging area (already hashed)."""
+    return ManifestEntry(path=entry_path, digest=digest, size=size, local_path=target, staged=True)
