@@ -35,7 +35,6 @@ import dagster_artifacts as wandb  # noqa: E402
 from dagster_artifacts.registry import Registry  # noqa: E402
 from dagster_artifacts.state import reset_stores  # noqa: E402
 
-
 _START: Any = None  # a multiprocessing.Barrier, set in each writer process by the pool
 
 

@@ -15,7 +15,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dagster_artifacts import state
 from dagster_artifacts.digests import digest_bytes, digest_file
-from dagster_artifacts.entries import DATAFRAME_SUFFIX
 from dagster_artifacts.errors import (
     ArtifactError,
     ArtifactFileNotFoundError,
@@ -30,7 +29,13 @@ from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.storage.references import DEFAULT_MAX_OBJECTS, handler_for
 from dagster_artifacts.storage.staged import FollowingHasher
 from dagster_artifacts.store import Store
-from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, PartitionedTable, Table
+from dagster_artifacts.tables import (
+    DATAFRAME_SUFFIX,
+    PARTITIONED_TABLE_SUFFIX,
+    TABLE_SUFFIX,
+    PartitionedTable,
+    Table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,9 +16,13 @@ from dagster_artifacts.errors import EntryNotFoundError, VerificationError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.store import Store
-from dagster_artifacts.tables import PARTITIONED_TABLE_SUFFIX, TABLE_SUFFIX, PartitionedTable, Table
-
-DATAFRAME_SUFFIX = ".parquet"
+from dagster_artifacts.tables import (
+    DATAFRAME_SUFFIX,
+    PARTITIONED_TABLE_SUFFIX,
+    TABLE_SUFFIX,
+    PartitionedTable,
+    Table,
+)
 
 #: ``fetch(entry, root)``: download one entry under ``root`` (None: the artifact's default
 #: folder), verified, and return the folder it went to.

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 TABLE_SUFFIX = ".table.json"
 PARTITIONED_TABLE_SUFFIX = ".partitioned-table.json"
+#: A pandas DataFrame added with ``artifact.add(frame, name)`` is stored as ``name.parquet``.
+DATAFRAME_SUFFIX = ".parquet"
 #: W&B's default columns when none are given.
 DEFAULT_COLUMNS = ["Input", "Output", "Expected"]
 LOG_MODE = "IMMUTABLE"

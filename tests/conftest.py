@@ -33,13 +33,20 @@ pytest_plugins = [
 
 #: Fixtures that start a server (moto S3, the GCS emulator, a PostgreSQL cluster): a test using
 #: one is marked ``services`` (``make test-fast`` skips those; CI runs everything).
-SERVICE_FIXTURES = {"moto_endpoint", "s3", "gcs_endpoint", "gcs", "postgres_cluster", "postgres_url"}
+SERVICE_FIXTURES = {
+    "moto_endpoint",
+    "s3",
+    "gcs_endpoint",
+    "gcs",
+    "postgres_cluster",
+    "postgres_url",
+}
 #: Test modules whose every test takes seconds (subprocesses, real Dagster runs, stress).
 SLOW_MODULES = {
     "test_benchmarks_smoke.py",
     "test_webserver.py",
     "test_multiprocess.py",
-    "test_parallel_dagster.py",
+    "test_fan_out.py",
     "test_stress.py",
     "test_crash.py",
     "test_readme.py",

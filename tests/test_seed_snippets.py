@@ -1,7 +1,7 @@
 """Every snippet of ../shared/reference/artifacts-api.md, run with ``import ... as wandb``.
 
 The contents tables of the reference are checked entry by entry. (The S3 reference table runs
-against moto in tests/storage; the parallel-runs snippet in tests/test_parallel.py.)
+against moto in tests/storage; the parallel-runs snippet in tests/test_distributed.py.)
 """
 
 from __future__ import annotations
