@@ -229,6 +229,18 @@ def check_source(upload: BlobUpload) -> None:
         )
 
 
+def found_objects(
+    found: Mapping[str, Mapping[str, Any]], root: str, base: str
+) -> Iterator[StoredObject]:
+    """The files of an fsspec ``find(..., detail=True)`` answer that lie under ``base``, keyed
+    relative to ``root``, with sizes and normalized modification times."""
+    cut = len(root) + 1
+    for full, info in found.items():
+        if info.get("type", "file") != "file" or not full.startswith(f"{base}/"):
+            continue
+        yield StoredObject(full[cut:], int(info.get("size") or 0), modified_time(info))
+
+
 def modified_time(info: Mapping[str, Any]) -> float | None:
     """Modification time (epoch seconds) from an fsspec info dict, whatever the backend."""
     for name in ("mtime", "LastModified", "updated", "last_modified", "created"):

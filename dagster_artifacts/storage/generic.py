@@ -14,7 +14,7 @@ from dagster_artifacts.storage.base import (
     BlobUpload,
     StoredObject,
     check_source,
-    modified_time,
+    found_objects,
 )
 from dagster_artifacts.storage.pipeline import iter_stream, write_verified
 from dagster_artifacts.storage.retry import retry_sync
@@ -34,11 +34,7 @@ class FsspecBlobStore(BlobStore):
             found = retry_sync(lambda: self.fs.find(base, detail=True), "list", self.url(prefix))
         except FileNotFoundError:
             return
-        cut = len(self.root) + 1
-        for full, info in found.items():
-            if info.get("type", "file") != "file" or not full.startswith(f"{base}/"):
-                continue
-            yield StoredObject(full[cut:], int(info.get("size") or 0), modified_time(info))
+        yield from found_objects(found, self.root, base)
 
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         def put(upload: BlobUpload) -> None:

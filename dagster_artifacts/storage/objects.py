@@ -25,7 +25,7 @@ from dagster_artifacts.storage.base import (
     BlobUpload,
     StoredObject,
     check_source,
-    modified_time,
+    found_objects,
 )
 from dagster_artifacts.storage.pipeline import adopt_verified, iter_stream
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
@@ -109,11 +109,7 @@ class ObjectBlobStore(BlobStore):
             )
         except FileNotFoundError:
             return
-        cut = len(self.root) + 1
-        for full, info in found.items():
-            if info.get("type", "file") != "file" or not full.startswith(f"{base}/"):
-                continue
-            yield StoredObject(full[cut:], int(info.get("size") or 0), modified_time(info))
+        yield from found_objects(found, self.root, base)
 
     # -- writes -----------------------------------------------------------------------------
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
