@@ -21,10 +21,11 @@ from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import InvalidPathError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.progress import watch_folder
-from dagster_artifacts.storage import BlobDownload, handler_for
+from dagster_artifacts.storage import BlobDownload
 from dagster_artifacts.storage.cache import CacheItem
 from dagster_artifacts.storage.layout import blob_key
 from dagster_artifacts.storage.localcopy import make_parents
+from dagster_artifacts.storage.references import handler_for, hashes_content
 from dagster_artifacts.storage.scratch import partial_folder_beside
 from dagster_artifacts.storage.threads import parallel_map
 from dagster_artifacts.store import Store
@@ -123,10 +124,8 @@ def is_current(entry: ManifestEntry, dest: str, algorithm: str) -> bool:
         return False
     if entry.size is not None and info.st_size != entry.size:
         return False
-    if entry.is_reference and entry.digest == entry.ref:
-        return False  # nothing to compare against; fetch again
-    if entry.is_reference and not (entry.ref or "").startswith("file://"):
-        return False  # ETags are not content hashes
+    if not hashes_content(entry):
+        return False  # an ETag or a URI: nothing to compare a local file against; fetch again
     return digest_file(dest, algorithm)[0] == entry.digest
 
 

@@ -19,8 +19,8 @@ from dagster_artifacts.cli.browse import (
     show_command,
     versions_command,
 )
-from dagster_artifacts.cli.cache import cache_group
 from dagster_artifacts.cli.context import EPILOG, Context
+from dagster_artifacts.cli.local_cache import cache_group
 from dagster_artifacts.cli.manage import alias_group, delete_command, gc_command, prune_command
 from dagster_artifacts.cli.transfer import get_command, put_command, verify_command
 

@@ -28,13 +28,13 @@ from dagster_artifacts.registry.models import (
     utcnow,
 )
 from dagster_artifacts.registry.pending import check_pending
+from dagster_artifacts.registry.provenance import add_edge
 from dagster_artifacts.registry.queries import same_content, version_record
 from dagster_artifacts.registry.records import (
     CommitRequest,
     ReusedVersionGoneError,
     VersionRecord,
 )
-from dagster_artifacts.registry.runs import add_edge
 
 
 def commit_version(session: Session, request: CommitRequest) -> tuple[VersionRecord, bool]:

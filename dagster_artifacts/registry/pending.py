@@ -25,6 +25,7 @@ from dagster_artifacts.registry.models import (
     VersionRow,
     utcnow,
 )
+from dagster_artifacts.registry.provenance import add_edge
 from dagster_artifacts.registry.queries import in_artifact
 from dagster_artifacts.registry.records import (
     CommitRequest,
@@ -32,7 +33,6 @@ from dagster_artifacts.registry.records import (
     PendingSnapshot,
     PendingUpsert,
 )
-from dagster_artifacts.registry.runs import add_edge
 
 #: Above this many paths, reading the whole pending version is cheaper than an IN list.
 PATH_FILTER_LIMIT = 500

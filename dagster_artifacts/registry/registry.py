@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from dagster_artifacts.registry import catalog, commits, liveness, pending, runs
+from dagster_artifacts.registry import catalog, commits, liveness, pending, provenance
 from dagster_artifacts.registry.connection import (
     MAX_ATTEMPTS,
     open_engine,
@@ -81,20 +81,20 @@ class Registry:
     ) -> RunRecord:
         """Record a run (creating its project); an existing ``run_id`` is resumed."""
         return self._write(
-            lambda session: runs.create_run(
+            lambda session: provenance.create_run(
                 session, entity, project, run_id, name, job_type, group, config
             )
         )
 
     def finish_run(self, run_id: str, state: str = "finished") -> None:
         """Set the final state of a run."""
-        self._write(lambda session: runs.finish_run(session, run_id, state))
+        self._write(lambda session: provenance.finish_run(session, run_id, state))
 
     def get_run(
         self, run_id: str, entity: str | None = None, project: str | None = None
     ) -> RunRecord:
         """The run ``run_id`` (in ``entity/project`` when given), or RunNotFoundError."""
-        return self._read(lambda session: runs.get_run(session, run_id, entity, project))
+        return self._read(lambda session: provenance.get_run(session, run_id, entity, project))
 
     def list_runs(
         self,
@@ -104,27 +104,29 @@ class Registry:
         group: str | None = None,
     ) -> list[RunRecord]:
         """Runs of a project, oldest first."""
-        return self._read(lambda session: runs.list_runs(session, entity, project, job_type, group))
+        return self._read(
+            lambda session: provenance.list_runs(session, entity, project, job_type, group)
+        )
 
     def add_lineage(self, run_id: str, version_id: int, direction: str = USED) -> None:
         """Record that a run used (or logged) a version; recording it twice is a no-op."""
-        self._write(lambda session: runs.add_edge(session, run_id, version_id, direction))
+        self._write(lambda session: provenance.add_edge(session, run_id, version_id, direction))
 
     def logged_by(self, version_id: int) -> RunRecord | None:
         """The run that first logged the version, if known."""
-        return self._read(lambda session: runs.logged_by(session, version_id))
+        return self._read(lambda session: provenance.logged_by(session, version_id))
 
     def used_by(self, version_id: int) -> list[RunRecord]:
         """Every run that used the version, in the order they did."""
-        return self._read(lambda session: runs.edge_runs(session, version_id, USED))
+        return self._read(lambda session: provenance.edge_runs(session, version_id, USED))
 
     def logging_runs(self, version_id: int) -> list[RunRecord]:
         """Every run that logged this version (the producer and each deduplicated re-log)."""
-        return self._read(lambda session: runs.edge_runs(session, version_id, LOGGED))
+        return self._read(lambda session: provenance.edge_runs(session, version_id, LOGGED))
 
     def run_versions(self, run_id: str, direction: str) -> list[VersionRecord]:
         """The committed versions a run logged or used (``direction``), in order."""
-        return self._read(lambda session: runs.run_versions(session, run_id, direction))
+        return self._read(lambda session: provenance.run_versions(session, run_id, direction))
 
     # -- commits and changes ----------------------------------------------------------------------
     def commit_version(self, request: CommitRequest) -> tuple[VersionRecord, bool]:

@@ -12,15 +12,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dagster_artifacts.errors import InvalidReferenceError
+from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.storage.cloud import GCS_PROTOCOLS, S3_PROTOCOLS
-from dagster_artifacts.storage.references.base import (
+from dagster_artifacts.storage.references.buckets import ObjectReferenceHandler
+from dagster_artifacts.storage.references.files import FileReferenceHandler
+from dagster_artifacts.storage.references.handler import (
     DEFAULT_MAX_OBJECTS,
     ReferenceHandler,
     UntrackedReferenceHandler,
 )
-from dagster_artifacts.storage.references.files import FileReferenceHandler
 from dagster_artifacts.storage.references.http import HttpReferenceHandler
-from dagster_artifacts.storage.references.objects import ObjectReferenceHandler
 
 _HANDLERS: dict[str, ReferenceHandler] = {}
 _UNTRACKED = UntrackedReferenceHandler()
@@ -51,6 +52,16 @@ def handler_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> R
     return handler
 
 
+def hashes_content(entry: ManifestEntry) -> bool:
+    """Whether ``entry.digest`` is a hash of the entry's bytes (a stored file, a checksummed
+    ``file://`` reference), so that a local copy can be checked by hashing it."""
+    if entry.ref is None:
+        return True
+    if entry.digest == entry.ref:  # checksum=False: the URI itself
+        return False
+    return handler_for(entry.ref).content_addressed
+
+
 register_handler("file", FileReferenceHandler())
 _http = HttpReferenceHandler()
 register_handler("http", _http)
@@ -58,4 +69,10 @@ register_handler("https", _http)
 for _protocol in (*S3_PROTOCOLS, *GCS_PROTOCOLS):
     register_handler(_protocol, ObjectReferenceHandler(_protocol))
 
-__all__ = ["DEFAULT_MAX_OBJECTS", "ReferenceHandler", "handler_for", "register_handler"]
+__all__ = [
+    "DEFAULT_MAX_OBJECTS",
+    "ReferenceHandler",
+    "handler_for",
+    "hashes_content",
+    "register_handler",
+]

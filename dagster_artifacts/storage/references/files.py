@@ -11,11 +11,17 @@ from dagster_artifacts.errors import ArtifactFileNotFoundError
 from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.storage.pipeline import copy_verified
-from dagster_artifacts.storage.references.base import check_limit, join_entry_path, untracked_entry
+from dagster_artifacts.storage.references.handler import (
+    check_limit,
+    join_entry_path,
+    untracked_entry,
+)
 
 
 class FileReferenceHandler:
-    """``file://`` URIs: a file, or a folder expanded into its files."""
+    """``file://`` URIs: a file, or a folder expanded into its files (digests: MD5 of the bytes)."""
+
+    content_addressed = True
 
     @staticmethod
     def _local(uri: str) -> str:

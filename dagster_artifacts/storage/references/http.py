@@ -13,11 +13,13 @@ from dagster_artifacts.errors import (
 )
 from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.storage.pipeline import write_verified
-from dagster_artifacts.storage.references.base import md5_from_etag, untracked_entry
+from dagster_artifacts.storage.references.handler import md5_from_etag, untracked_entry
 from dagster_artifacts.storage.retry import retry_sync
 
 
 class HttpReferenceHandler:
+    content_addressed = False  # ETags
+
     """``http(s)://`` URIs: ETag (quotes stripped) as digest, Content-Length as size."""
 
     def __init__(self, timeout: float = 30.0) -> None:

@@ -22,7 +22,13 @@ _MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 class ReferenceHandler(Protocol):
-    """Turns a URI into manifest entries and brings an entry's bytes back."""
+    """Turns a URI into manifest entries and brings an entry's bytes back.
+
+    ``content_addressed``: the digests it records hash the bytes (so a local copy can be checked
+    by hashing it); ETags and URIs do not.
+    """
+
+    content_addressed: bool
 
     def store(
         self, uri: str, name: str | None, checksum: bool, max_objects: int
@@ -70,6 +76,8 @@ def strip_etag(etag: Any) -> str | None:
 
 class UntrackedReferenceHandler:
     """Any other scheme: tracked by URI, never downloaded."""
+
+    content_addressed = False
 
     def store(
         self, uri: str, name: str | None, checksum: bool, max_objects: int

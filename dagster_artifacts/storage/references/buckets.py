@@ -27,7 +27,7 @@ from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.storage.cloud import GCS_WRITE_OPTIONS, S3_PROTOCOLS, cloud_options
 from dagster_artifacts.storage.pipeline import adopt_verified
-from dagster_artifacts.storage.references.base import (
+from dagster_artifacts.storage.references.handler import (
     check_limit,
     md5_from_etag,
     strip_etag,
@@ -57,6 +57,8 @@ class ObjectInfo:
 
 class ObjectReferenceHandler:
     """``s3://`` and ``gs://`` references: objects and prefixes, versions, verified downloads."""
+
+    content_addressed = False  # ETags
 
     def __init__(self, protocol: str, storage_options: Mapping[str, Any] | None = None) -> None:
         self.protocol = protocol
