@@ -52,6 +52,7 @@ RUN = {
     "dagster-fan-out": "def parallel_parts_job",
     "prune-ttl": "wandb.Api().prune(",
     "gc": "Api().gc(",
+    "lineage-api": "api.lineage(",
     "xxh128": 'digest_algorithm="xxh128"',
 }
 
@@ -498,6 +499,17 @@ def test_prune_and_ttl_example(isolated_store: Path, capsys: pytest.CaptureFixtu
     ]
     latest = api.artifact("bike-dataset:latest")
     assert latest.version == "v4" and latest.ttl == timedelta(days=30)
+
+
+def test_log_and_lineage_api_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "model.pkl").write_bytes(b"weights")
+
+    namespace = run_block("lineage-api")
+
+    assert same_lines(capsys.readouterr().out) == same_lines(output_after("lineage-api"))
+    logged = wandb.Api().artifact("bike-model:candidate")
+    assert logged.logged_by().id == namespace["run"].id  # type: ignore[union-attr]
+    assert namespace["tree"]["artifact"] == "default/uncategorized/bike-model:v0"
 
 
 def test_gc_example(isolated_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
