@@ -36,6 +36,7 @@ from dagster_artifacts.lineage import LineageRun
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import (
     validate_aliases,
+    validate_description,
     validate_metadata,
     validate_name,
     validate_type,
@@ -79,7 +80,7 @@ class Artifact:
             )
         self._name = validate_name(name)
         self._type = validate_type(type)
-        self._description = description
+        self._description = validate_description(description)
         self._metadata: dict[str, Any] = validate_metadata(dict(metadata or {}))
         self._aliases: list[str] = []
         self._ttl: timedelta | None = None
@@ -311,7 +312,7 @@ class Artifact:
 
     @description.setter
     def description(self, value: str | None) -> None:
-        self._description = value
+        self._description = validate_description(value)
 
     @property
     def metadata(self) -> dict[str, Any]:

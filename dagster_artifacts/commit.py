@@ -16,9 +16,11 @@ faces drive their own state and call down into it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 
-from dagster_artifacts.errors import ArtifactTypeMismatchError
+from dagster_artifacts.errors import ArtifactTypeMismatchError, StorageError
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.names import LATEST, validate_aliases
 from dagster_artifacts.progress import byte_callback
@@ -70,9 +72,32 @@ def commit_version(
     data = manifest.to_bytes()  # once: 10,000 entries cost tens of ms to serialize
     key = manifest_key(data)
     with protect_reuse(store.blobs, keys_of([(manifest, key)]), store.clock) as present:
-        upload_blobs(store, manifest, present)
-        write_manifest(store, key, data, present)
+        with logging_failures(store, request.name, manifest):
+            upload_blobs(store, manifest, present)
+            write_manifest(store, key, data, present)
         return store.registry.commit_version(replace(request, manifest_key=key))
+
+
+@contextlib.contextmanager
+def logging_failures(store: Store, name: str, manifest: Manifest) -> Iterator[None]:
+    """A failure to store bytes, restated with the artifact and the entry it concerns."""
+    try:
+        yield
+    except StorageError as error:
+        algorithm = manifest.digest_algorithm
+        paths = [
+            path
+            for path, entry in manifest.entries.items()
+            if not entry.is_reference
+            and (
+                store.blobs.url(blob_key(entry.digest, algorithm)) == error.url
+                or entry.local_path == error.url
+            )
+        ]
+        where = f" (entry {paths[0]!r})" if paths else ""
+        raise StorageError(
+            f"Logging {name}{where} failed, and nothing was committed: {error}", url=error.url
+        ) from error
 
 
 def upload_blobs(store: Store, manifest: Manifest, present: set[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-from dagster_artifacts.commit import upload_blobs, write_manifest
+from dagster_artifacts.commit import logging_failures, upload_blobs, write_manifest
 from dagster_artifacts.errors import ConflictError, InvalidArgumentError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.registry import (
@@ -82,7 +82,8 @@ def upsert(store: Store, base: CommitRequest, manifest: Manifest, distributed_id
     # Protected until the registry holds them as pending entries.
     keys = sorted(set(stored_blob_keys(manifest)))
     with protect_reuse(store.blobs, keys, store.clock) as present:
-        upload_blobs(store, manifest, present)
+        with logging_failures(store, name, manifest):
+            upload_blobs(store, manifest, present)
         store.registry.upsert_pending(
             PendingUpsert(
                 entity=base.entity,
@@ -125,8 +126,9 @@ def finish(
         with protect_reuse(store.blobs, keys_of([(merged, key)]), store.clock) as present:
             # After the conflict checks, so a refused finish uploads nothing; again on a retry
             # (a no-op unless a gc removed them between attempts, when nothing protected them).
-            upload_blobs(store, own, present)
-            write_manifest(store, key, data, present)
+            with logging_failures(store, name, merged):
+                upload_blobs(store, own, present)
+                write_manifest(store, key, data, present)
             try:
                 record, created = store.registry.commit_version(replace(request, manifest_key=key))
             except PendingChangedError:

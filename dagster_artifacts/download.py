@@ -14,11 +14,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sqlite3
 import stat
+import warnings
 from collections.abc import Iterable
 
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.errors import InvalidPathError
+from dagster_artifacts.errors import ArtifactError, InvalidPathError, StorageError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.progress import watch_folder
 from dagster_artifacts.storage import BlobDownload
@@ -26,7 +28,8 @@ from dagster_artifacts.storage.cache import CacheItem
 from dagster_artifacts.storage.layout import blob_key
 from dagster_artifacts.storage.localcopy import make_parents
 from dagster_artifacts.storage.references import handler_for, hashes_content
-from dagster_artifacts.storage.scratch import partial_folder_beside
+from dagster_artifacts.storage.retry import storage_error
+from dagster_artifacts.storage.scratch import partial_folder_beside, sweep_dead_temp_files
 from dagster_artifacts.storage.threads import parallel_map
 from dagster_artifacts.store import Store
 
@@ -40,14 +43,35 @@ def download(
     entries: Iterable[ManifestEntry] | None = None,
     *,
     skip_cache: bool = False,
+    label: str = "the artifact",
 ) -> str:
     """Bring ``entries`` (default: all) of ``manifest`` under ``root``; return ``root``.
 
+    Every failure is a typed error naming ``label`` (the artifact), the entry and the place.
     Callers with many entries pause the cyclic garbage collector around it (``state.gc_paused``).
     """
     chosen = list(manifest.entries.values() if entries is None else entries)
     root_abs = os.path.abspath(root)
     final = safe_targets(root_abs, [entry.path for entry in chosen])  # before any write
+    try:
+        _download(store, manifest, root_abs, chosen, final, skip_cache)
+    except ArtifactError as error:
+        raise _in_context(store, error, label, chosen, manifest.digest_algorithm) from error
+    except OSError as error:
+        raise storage_error(
+            f"write into {root_abs}, downloading {label}", root_abs, error
+        ) from error
+    return root
+
+
+def _download(
+    store: Store,
+    manifest: Manifest,
+    root_abs: str,
+    chosen: list[ManifestEntry],
+    final: list[str],
+    skip_cache: bool,
+) -> None:
     algorithm = manifest.digest_algorithm
     fresh = not os.path.lexists(root_abs)
     if fresh:
@@ -56,6 +80,7 @@ def download(
         pending = [(e, work + dest[cut:]) for e, dest in zip(chosen, final, strict=True)]
     else:
         os.makedirs(root_abs, exist_ok=True)
+        sweep_dead_temp_files(root_abs)  # what a killed download into this root left behind
         work = root_abs
         targets = list(zip(chosen, final, strict=True))
         current = parallel_map(lambda t: is_current(t[0], t[1], algorithm), targets)
@@ -75,7 +100,26 @@ def download(
     finally:
         if fresh:
             shutil.rmtree(work, ignore_errors=True)
-    return root
+
+
+def _in_context(
+    store: Store,
+    error: ArtifactError,
+    label: str,
+    entries: list[ManifestEntry],
+    algorithm: str,
+) -> ArtifactError:
+    """``error`` (naming a store URL) restated with the artifact and the entry it concerns."""
+    if not isinstance(error, StorageError) or error.url is None:
+        return error
+    paths = [
+        entry.path
+        for entry in entries
+        if not entry.is_reference
+        and store.blobs.url(blob_key(entry.digest, algorithm)) == error.url
+    ]
+    where = f" (entry {paths[0]!r})" if paths else ""
+    return StorageError(f"Downloading {label}{where}: {error}", url=error.url)
 
 
 def _fetch_stored(
@@ -101,7 +145,20 @@ def _fetch_stored(
         fetch_many(items, atomic)
         return
     hardlink = store.settings.machine.cache_link == "hardlink"
-    cache.place_many(items, algorithm, fetch_many, hardlink=hardlink, atomic=atomic)
+    try:
+        cache.place_many(items, algorithm, fetch_many, hardlink=hardlink, atomic=atomic)
+    except (OSError, sqlite3.Error) as error:
+        if not cache.failed_itself(error):
+            raise
+        # The cache only saves transfers: a full or read-only cache folder must not fail the
+        # download. Every file is fetched straight to its place instead (atomically, verified).
+        warnings.warn(
+            f"The download cache {cache.path} cannot be used ({error}); downloading without "
+            "it. Free space there, or set DAGSTER_ARTIFACTS_CACHE=0.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        fetch_many(items, atomic)
 
 
 def fetch_reference(store: Store, entry: ManifestEntry, dest: str, algorithm: str) -> str:

@@ -9,9 +9,10 @@ added all or none: a conflict is found before anything changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from dagster_artifacts import state
 from dagster_artifacts.digests import digest_bytes, digest_file
@@ -20,13 +21,15 @@ from dagster_artifacts.errors import (
     ArtifactFileNotFoundError,
     DuplicateEntryError,
     EntryNotFoundError,
+    StorageError,
 )
 from dagster_artifacts.hashing import check_policy, file_entries, walk_folder
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.settings import MachineSettings
-from dagster_artifacts.staging import StagingArea
+from dagster_artifacts.staging import STAGING, StagingArea
 from dagster_artifacts.storage.references import DEFAULT_MAX_OBJECTS, handler_for
+from dagster_artifacts.storage.retry import storage_error
 from dagster_artifacts.storage.staged import FollowingHasher
 from dagster_artifacts.store import Store
 from dagster_artifacts.tables import (
@@ -39,6 +42,25 @@ from dagster_artifacts.tables import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _typed_os_errors(func: F) -> F:
+    """Turn an ``OSError`` of adding (a source that cannot be read, a staging folder on a full
+    or read-only disk) into a :class:`StorageError` naming the artifact and the place."""
+
+    @functools.wraps(func)
+    def wrapper(self: Draft, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(self, *args, **kwargs)
+        except ArtifactError:
+            raise
+        except OSError as error:
+            raise self.add_error(error) from error
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Draft:
@@ -69,6 +91,20 @@ class Draft:
             incoming[entry.path] = entry
         self.manifest.entries.update(incoming)
 
+    def add_error(self, error: OSError) -> StorageError:
+        """What a failed ``add`` tells the user: which artifact, which file, what to do."""
+        staging = os.path.join(os.path.abspath(self._machine().cache_dir), STAGING)
+        filename = str(getattr(error, "filename", None) or "")
+        if filename.startswith(staging):
+            failed = storage_error(f"stage a copy for artifact {self.name!r} in", staging, error)
+            return StorageError(
+                f"{failed} Drafts copy added files there (set DAGSTER_ARTIFACTS_CACHE_DIR to move "
+                "it, or use policy='immutable' to hash files without copying them).",
+                url=staging,
+            )
+        failed = storage_error(f"add to artifact {self.name!r} the file", filename or "?", error)
+        return StorageError(str(failed), url=filename or None)
+
     def _machine(self) -> MachineSettings:
         store = self._target_store()
         return store.settings.machine if store is not None else MachineSettings.resolve()
@@ -92,6 +128,7 @@ class Draft:
             stored=stored,
         )
 
+    @_typed_os_errors
     def add_file(
         self,
         local_path: str | os.PathLike[str],
@@ -112,6 +149,7 @@ class Draft:
         self.add_entries([entry])
         return entry
 
+    @_typed_os_errors
     def add_dir(
         self,
         local_path: str | os.PathLike[str],
@@ -137,14 +175,24 @@ class Draft:
             raise DuplicateEntryError(
                 f"Artifact {self.name!r} already has {entry_path!r}; pick another name."
             )
-        target = self.staging_area().new_path()
         if "b" not in mode and encoding is None:
             encoding = "utf-8"
-        with open(target, mode, encoding=encoding) as handle:
-            yield handle
+        try:
+            target = self.staging_area().new_path()
+            handle = open(target, mode, encoding=encoding)  # noqa: SIM115 - yielded below
+        except OSError as error:
+            raise self.add_error(error) from error
+        try:
+            with handle:
+                yield handle
+        except OSError as error:
+            if isinstance(error, ArtifactError):
+                raise
+            raise self.add_error(error) from error
         digest, size = digest_file(target, self.manifest.digest_algorithm)
         self.add_entries([_staged_entry(target, entry_path, digest, size)])
 
+    @_typed_os_errors
     def add_reference(
         self, uri: str, name: str | None, checksum: bool, max_objects: int | None
     ) -> list[ManifestEntry]:
@@ -157,6 +205,7 @@ class Draft:
         self.add_entries(entries)
         return entries
 
+    @_typed_os_errors
     def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
         entry_name = normalize_entry_path(name)
         import pandas as pd

@@ -69,12 +69,17 @@ class StoredFiles:
                 if path_prefix is None or entry.path.startswith(path_prefix)
             ]
             return download(
-                self.store, self.manifest, self._root(root), entries, skip_cache=skip_cache
+                self.store,
+                self.manifest,
+                self._root(root),
+                entries,
+                skip_cache=skip_cache,
+                label=self.name,
             )
 
     def _fetch(self, entry: ManifestEntry, root: str | None) -> str:
         folder = self._root(root)
-        download(self.store, self.manifest, folder, [entry])
+        download(self.store, self.manifest, folder, [entry], label=self.name)
         return folder
 
     def entry(self, name: str) -> ArtifactEntry:

@@ -85,7 +85,17 @@ class ReferenceNotDownloadableError(ArtifactError):
 
 
 class StorageError(ArtifactError, OSError):
-    """The blob store failed in a way retries did not fix; the message names the URL."""
+    """Reading or writing stored bytes failed in a way retries did not fix: a full or read-only
+    disk, denied access, a missing blob. The message names the place (``url``) and what to do."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ManifestError(StorageError):
+    """A version's stored manifest is missing, unreadable, or not the one that was committed
+    (edited after the fact); the message names the version."""
 
 
 class ConflictError(ArtifactError):

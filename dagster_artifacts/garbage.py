@@ -8,9 +8,9 @@ Order matters for safety against concurrent writers, which write blobs, then the
 commit in the registry: gc first lists the store, *then* reads the registry. Anything a writer
 committed before that read is protected by the registry; anything it wrote after the listing is
 not a candidate; anything in between is younger than the grace period. Manifests younger than
-the grace period protect their blobs too (a writer may be about to commit one that reuses old,
-orphaned blobs). Writers that *reuse* old orphan blobs protect them while they commit, and gc
-honours that just before each deletion batch (:mod:`.storage.protection`: touch or leases).
+the grace period protect their blobs too. Writers lease every key they store or reuse until
+their commit lands, and gc honours the leases just before each deletion batch
+(:mod:`.storage.protection`), so a commit is safe whatever the grace period.
 Deletion is batched (S3 ``DeleteObjects``, GCS batch requests), one request per 1,000 (S3) or
 100 (GCS) keys instead of one per key.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dagster_artifacts.errors import StorageError
+from dagster_artifacts.errors import ManifestError
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.registry import VersionRecord
 from dagster_artifacts.retention import expire
@@ -39,9 +39,8 @@ from dagster_artifacts.storage.protection import (
     deletion_batch,
     leased_keys,
     purge_stale,
-    still_collectable,
 )
-from dagster_artifacts.store import Store
+from dagster_artifacts.store import Store, read_manifest
 from dagster_artifacts.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -185,8 +184,8 @@ def _delete_batch(
                 if not is_manifest:
                     result.blobs_kept += 1
                 continue
-            if item.key in leased or not still_collectable(store.blobs, item.key, cutoff):
-                result.recent_kept += 1  # a writer is reusing it right now
+            if item.key in leased:
+                result.recent_kept += 1  # a writer is storing or reusing it right now
                 continue
             doomed.append(item)
         store.blobs.delete_many(item.key for item in doomed)
@@ -226,20 +225,16 @@ def _blob_identities(manifest: Manifest) -> Iterator[tuple[str, str]]:
 
 
 def _read_manifest(store: Store, key: str, *, required: bool) -> Manifest | None:
+    """A manifest gc must honour (``required``: a live version's; gc stops rather than guess)
+    or may skip (a young, uncommitted one that is unreadable)."""
     try:
-        return Manifest.from_bytes(store.blobs.read_bytes(key))
-    except FileNotFoundError as error:
+        return read_manifest(store.blobs, key, "a live version" if required else "a young one")
+    except ManifestError as error:
         if required:
-            raise StorageError(
-                f"Manifest {store.blobs.url(key)} of a live version is missing; gc stops "
-                "without deleting anything. Restore the store from a backup or delete that "
-                "version."
+            raise ManifestError(
+                f"gc stops without deleting anything: {error}", url=error.url
             ) from error
-        return None
-    except ValueError:
-        if required:
-            raise
-        log.warning("Skipping unreadable manifest %s", key)
+        log.warning("Skipping unreadable manifest %s: %s", key, error)
         return None
 
 

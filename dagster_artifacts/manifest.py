@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster_artifacts.digests import DEFAULT_ALGORITHM, artifact_digest
+from dagster_artifacts.digests import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS, artifact_digest
+from dagster_artifacts.names import check_stored_path
 
 STORAGE_POLICY = "wandb-storage-policy-v1"
 MANIFEST_VERSION = 1
@@ -45,12 +46,25 @@ class ManifestEntry:
 
     @classmethod
     def from_json(cls, path: str, data: dict[str, Any]) -> ManifestEntry:
+        """One entry as stored; ``ValueError`` (saying what is wrong) for any other shape."""
+        if not isinstance(data, dict):
+            raise ValueError(f"entry {path!r} is {type(data).__name__}, not an object")
+        digest, size, ref = data.get("digest"), data.get("size"), data.get("ref")
+        extra = data.get("extra") or {}
+        if not isinstance(digest, str) or not digest:
+            raise ValueError(f"entry {path!r} has no digest")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ValueError(f"entry {path!r} has size {size!r}")
+        if ref is not None and not isinstance(ref, str):
+            raise ValueError(f"entry {path!r} has ref {ref!r}")
+        if not isinstance(extra, dict):
+            raise ValueError(f"entry {path!r} has extra {extra!r}")
         return cls(
-            path=path,
-            digest=data["digest"],
-            size=data.get("size"),
-            ref=data.get("ref"),
-            extra=dict(data.get("extra") or {}),
+            path=check_stored_path(path),
+            digest=digest,
+            size=size,
+            ref=ref,
+            extra=dict(extra),
             birth_artifact_id=data.get("birthArtifactID"),
         )
 
@@ -89,20 +103,27 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
-        if data.get("version") != MANIFEST_VERSION:
-            from dagster_artifacts.errors import ArtifactError
+        """A manifest as stored: W&B's v1 shape, every entry path one the OS can create.
 
-            raise ArtifactError(
-                f"Unsupported manifest version {data.get('version')!r}; upgrade dagster-artifacts."
+        ``ValueError`` (or :class:`InvalidPathError`, also a ``ValueError``) for anything else,
+        saying what is wrong; the store restates it naming the version.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"the manifest is {type(data).__name__}, not an object")
+        if data.get("version") != MANIFEST_VERSION:
+            raise ValueError(
+                f"manifest version {data.get('version')!r} is not {MANIFEST_VERSION}; a newer "
+                "dagster-artifacts may have written it (upgrade this one)"
             )
         config = data.get("storagePolicyConfig") or {}
-        entries = {
-            path: ManifestEntry.from_json(path, entry)
-            for path, entry in (data.get("contents") or {}).items()
-        }
-        return cls(
-            entries=entries, digest_algorithm=config.get("digestAlgorithm", DEFAULT_ALGORITHM)
-        )
+        contents = data.get("contents") or {}
+        if not isinstance(config, dict) or not isinstance(contents, dict):
+            raise ValueError("the manifest's contents or storagePolicyConfig is not an object")
+        algorithm = config.get("digestAlgorithm", DEFAULT_ALGORITHM)
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise ValueError(f"unknown digest algorithm {algorithm!r}")
+        entries = {path: ManifestEntry.from_json(path, entry) for path, entry in contents.items()}
+        return cls(entries=entries, digest_algorithm=algorithm)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:

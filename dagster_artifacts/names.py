@@ -2,8 +2,8 @@
 metadata may hold.
 
 All validators return the normalised value or raise :class:`InvalidNameError` /
-:class:`InvalidPathError` (:class:`ArtifactError` for metadata) with a message that says how to
-fix the input.
+:class:`InvalidPathError` (:class:`InvalidArgumentError` for metadata and descriptions) with a
+message that says how to fix the input.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from dagster_artifacts.errors import ArtifactError, InvalidNameError, InvalidPathError
+from dagster_artifacts.errors import InvalidArgumentError, InvalidNameError, InvalidPathError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]+$")
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
+#: The largest version number a registry holds (a 32-bit column): ``v`` + more names nothing.
+MAX_VERSION_INDEX = 2**31 - 1
+#: Bytes per path component that file systems accept (ext4, xfs, APFS, NTFS in UTF-16 aside).
+MAX_COMPONENT_BYTES = 255
 MAX_NAME_LENGTH = 128
 MAX_ALIAS_LENGTH = 128
 LATEST = "latest"
@@ -66,6 +70,11 @@ def validate_alias(alias: str) -> str:
         raise InvalidNameError(f"Alias must be a non-empty string, got {alias!r}.")
     if len(alias) > MAX_ALIAS_LENGTH:
         raise InvalidNameError(f"Alias is longer than {MAX_ALIAS_LENGTH} characters.")
+    if any(ord(character) < 32 or ord(character) == 127 for character in alias):
+        raise InvalidNameError(
+            f"Alias {alias!r} holds a control character (a NUL byte, a newline...); use "
+            "printable characters only."
+        )
     if "/" in alias or ":" in alias:
         raise InvalidNameError(f"Invalid alias {alias!r}: aliases may not contain '/' or ':'.")
     if VERSION_PATTERN.match(alias):
@@ -89,15 +98,26 @@ def validate_aliases(aliases: list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Metadata must be JSON: it is stored in the registry and shown by every listing."""
+    """Metadata must be JSON (no NaN or Infinity: not JSON either): the registry stores it and
+    every listing prints it, on every database. Checked when set and again when a log starts."""
     try:
-        json.dumps(metadata, allow_nan=True)
+        json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise ArtifactError(
+        raise InvalidArgumentError(
             f"Artifact metadata must be JSON-serializable ({error}); convert values to plain "
-            "numbers, strings, lists and dicts."
+            "numbers, strings, lists and dicts (NaN and Infinity are not JSON: store them as "
+            "strings or None)."
         ) from error
     return metadata
+
+
+def validate_description(description: str | None) -> str | None:
+    """A description is text the registry stores: any string without NUL bytes, or None."""
+    if description is not None and (not isinstance(description, str) or "\x00" in description):
+        raise InvalidArgumentError(
+            f"Artifact description must be a string without NUL bytes, got {description!r:.60}."
+        )
+    return description
 
 
 def normalize_entry_path(path: str) -> str:
@@ -113,10 +133,36 @@ def normalize_entry_path(path: str) -> str:
         raise InvalidPathError(
             f"Entry path {path!r} contains '..'; entries must stay inside the artifact."
         )
+    if "\x00" in candidate:
+        raise InvalidPathError(
+            f"Entry path {path!r} holds a NUL byte, which no file system accepts; remove it."
+        )
     normalized = posixpath.normpath(candidate)
     if normalized in ("", "."):
         raise InvalidPathError(f"Entry path {path!r} names no file; give a file name.")
+    for part in normalized.split("/"):
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES:
+            raise InvalidPathError(
+                f"Entry path {path[:60]!r}... has a name of {len(part.encode('utf-8', 'surrogateescape'))} "
+                f"bytes; file systems allow {MAX_COMPONENT_BYTES} bytes per name. Shorten it."
+            )
     return normalized
+
+
+def check_stored_path(path: str) -> str:
+    """The cheap check of an entry path read back from a stored manifest (10,000s at a time):
+    one the OS can create. Escapes (``..``, absolute paths) are refused where files are written
+    (a download's ``safe_targets``)."""
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise InvalidPathError(f"Entry path {path!r} is empty or holds a NUL byte.")
+    if len(path) * 4 > MAX_COMPONENT_BYTES and any(
+        len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES
+        for part in path.split("/")
+    ):
+        raise InvalidPathError(
+            f"Entry path {path[:60]!r}... has a name over {MAX_COMPONENT_BYTES} bytes."
+        )
+    return path
 
 
 @dataclass(frozen=True)

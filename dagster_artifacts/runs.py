@@ -24,7 +24,12 @@ from dagster_artifacts import distributed, state
 from dagster_artifacts.artifact import Artifact, CommitState
 from dagster_artifacts.commit import check_type, commit_version, merge_aliases
 from dagster_artifacts.manifest import Manifest
-from dagster_artifacts.names import parse_artifact_path, validate_name
+from dagster_artifacts.names import (
+    parse_artifact_path,
+    validate_description,
+    validate_metadata,
+    validate_name,
+)
 from dagster_artifacts.registry import LOGGED, USED, CommitRequest, RunRecord
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.store import Store
@@ -128,6 +133,10 @@ class Run:
             aliases, artifact.requested_aliases(), latest=action != "upsert_artifact"
         )
         artifact.ensure_draft(action)
+        # Metadata may have changed in place since it was set (a["k"] = {1, 2}): check it now,
+        # before a byte is stored, the same way on every registry.
+        validate_metadata(artifact.metadata)
+        validate_description(artifact.description)
         check_type(self.store, self.entity, self.project, artifact.collection_name, artifact.type)
         if partition_key is not None:
             artifact.partition_key = partition_key

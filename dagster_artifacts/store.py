@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 
 from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
+from dagster_artifacts.errors import ManifestError, StorageError
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.registry import Registry, VersionRecord
 from dagster_artifacts.settings import MachineSettings, Settings
 from dagster_artifacts.storage import BlobStore, open_blob_store
 from dagster_artifacts.storage.cache import DownloadCache
+from dagster_artifacts.storage.layout import manifest_key
 
 
 class Store:
@@ -31,11 +33,13 @@ class Store:
         self._lock = threading.Lock()
 
     def manifest(self, record: VersionRecord) -> Manifest:
-        """The manifest of a committed version (read once, then kept: manifests never change)."""
+        """The manifest of a committed version, checked against its key and the registry's
+        digest (read once, then kept: manifests never change)."""
         assert record.manifest_key, "a committed version always has a manifest"
         cached = self._manifests.get(record.manifest_key)
         if cached is None:
-            cached = Manifest.from_bytes(self.blobs.read_bytes(record.manifest_key))
+            label = f"{record.entity}/{record.project}/{record.name}:v{record.index}"
+            cached = read_manifest(self.blobs, record.manifest_key, label, record.digest)
             self._manifests[record.manifest_key] = cached
         return cached
 
@@ -62,3 +66,41 @@ def open_download_cache(machine: MachineSettings) -> DownloadCache:
         mode=machine.download_cache,
         verify_always=machine.cache_verify,
     )
+
+
+def read_manifest(blobs: BlobStore, key: str, label: str, digest: str | None = None) -> Manifest:
+    """The manifest stored under ``key``, trusted only once it proves itself (invariant 8).
+
+    Its bytes must hash to ``key`` (manifests are named by their MD5: an edited file no longer
+    does), parse as a W&B v1 manifest, and, given the registry's ``digest``, give that digest.
+    Anything else is a :class:`ManifestError` naming ``label`` (the version) and what to do.
+    """
+    url = blobs.url(key)
+    fix = "restore it from a backup, or delete the version and log it again"
+    try:
+        data = blobs.read_bytes(key)
+    except FileNotFoundError:
+        raise ManifestError(
+            f"The manifest of {label} is missing from the store ({url}): {fix}.", url=url
+        ) from None
+    except StorageError as error:
+        raise ManifestError(f"Cannot read the manifest of {label}: {error}", url=url) from error
+    if manifest_key(data) != key:
+        raise ManifestError(
+            f"The manifest of {label} ({url}) was changed after it was committed: its bytes no "
+            f"longer hash to its name, so it is not trusted. {fix.capitalize()}.",
+            url=url,
+        )
+    try:
+        manifest = Manifest.from_bytes(data)
+    except ValueError as error:  # not JSON, or not a manifest's shape (InvalidPathError too)
+        raise ManifestError(
+            f"The manifest of {label} ({url}) is damaged: {error}. {fix.capitalize()}.", url=url
+        ) from error
+    if digest is not None and manifest.digest() != digest:
+        raise ManifestError(
+            f"The manifest of {label} ({url}) does not give the digest the registry recorded "
+            f"({digest}): it is not the one that was committed. {fix.capitalize()}.",
+            url=url,
+        )
+    return manifest

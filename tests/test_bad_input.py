@@ -29,6 +29,12 @@ def _draft(tmp_path: Path) -> wandb.Artifact:
     return artifact
 
 
+def _with_metadata(artifact: wandb.Artifact, changes: dict[str, object]) -> wandb.Artifact:
+    """Change metadata in place, as users do, past the setter's check."""
+    artifact.metadata.update(changes)
+    return artifact
+
+
 def _log(run: wandb.Run, artifact: wandb.Artifact, **kwargs: object) -> None:
     run.log_artifact(artifact, **kwargs).wait()  # type: ignore[arg-type]
 
@@ -154,6 +160,53 @@ CASES: dict[
         errors.ArtifactError,
         "JSON-serializable",
         lambda r, t, a: wandb.Artifact("data", "dataset", metadata={"f": object()}),
+    ),
+    "NUL byte in an entry path": (
+        errors.InvalidPathError,
+        "NUL byte",
+        lambda r, t, a: wandb.Artifact("data", "dataset").new_file("a\x00b").__enter__(),
+    ),
+    "entry name over 255 bytes": (
+        errors.InvalidPathError,
+        "255 bytes",
+        lambda r, t, a: wandb.Artifact("data", "dataset").add_file(
+            str(t / "a.txt"), name="dir/" + "é" * 130
+        ),
+    ),
+    "metadata changed in place to a set, then logged": (
+        errors.InvalidArgumentError,
+        "JSON-serializable",
+        lambda r, t, a: _log(r, _with_metadata(_draft(t), {"k": {1, 2}})),
+    ),
+    "metadata changed in place to bytes, then logged": (
+        errors.InvalidArgumentError,
+        "JSON-serializable",
+        lambda r, t, a: _log(r, _with_metadata(_draft(t), {"k": b"raw"})),
+    ),
+    "NaN in metadata": (
+        errors.InvalidArgumentError,
+        "NaN and Infinity",
+        lambda r, t, a: wandb.Artifact("data", "dataset", metadata={"loss": float("nan")}),
+    ),
+    "Infinity set in place, then logged": (
+        errors.InvalidArgumentError,
+        "NaN and Infinity",
+        lambda r, t, a: _log(r, _with_metadata(_draft(t), {"loss": float("inf")})),
+    ),
+    "NUL byte in an alias": (
+        errors.InvalidNameError,
+        "control character",
+        lambda r, t, a: _log(r, _draft(t), aliases=["best\x00"]),
+    ),
+    "NUL byte in a description": (
+        errors.InvalidArgumentError,
+        "NUL",
+        lambda r, t, a: wandb.Artifact("data", "dataset", description="a\x00b"),
+    ),
+    "version number past any registry": (
+        errors.ArtifactNotFoundError,
+        "v99999999999999999999",
+        lambda r, t, a: wandb.Api().artifact("data:v99999999999999999999"),
     ),
     "malformed artifact path": (
         errors.InvalidNameError,

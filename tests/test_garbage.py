@@ -3,6 +3,7 @@ local store and on the object-store servers (moto S3, the GCS emulator)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -120,11 +121,13 @@ def test_gc_between_upsert_and_finish_keeps_the_parallel_version_whole(tmp_path:
 def test_gc_rereads_the_registry_before_deleting(
     monkeypatch: pytest.MonkeyPatch, isolated_store: Path, tmp_path: Path
 ) -> None:
-    """A writer commits a version reusing an old orphan while gc is between reading and deleting.
-
-    The interleaving is forced by wrapping gc's registry read (the commit itself is real), and
-    the store is aged afterwards as on an object store, where reused blobs cannot be refreshed:
+    """A writer commits a version reusing an old orphan after gc read the registry and chose its
+    candidates, and before gc's deletion batch: its lease is gone by then (the commit is done), so
     only gc's re-read of the registry before each deletion batch keeps the new version whole.
+
+    The interleaving is forced by wrapping gc's first registry read (the commit itself is real:
+    it runs to the end while gc holds the stale answer), and the store is aged afterwards so
+    that nothing is spared for its age.
     """
     log("old", {"data": "reused bytes"}).delete(delete_aliases=True)
     age_store(isolated_store, 2 * 86400)
@@ -134,10 +137,11 @@ def test_gc_rereads_the_registry_before_deleting(
 
     def interleaved() -> Any:
         calls.append(1)
-        if len(calls) == 2:
+        stale = real()
+        if len(calls) == 1:  # gc now holds a registry answer without the new version
             log("new", {"data": "reused bytes"})
             age_store(isolated_store, 2 * 86400)
-        return real()
+        return stale
 
     monkeypatch.setattr(registry, "live_references", interleaved)
     report = gc(store(), grace="1h")
@@ -313,3 +317,33 @@ def test_gcs_gc_frees_what_it_reports(
     assert {key.split("/")[1] for key in after} == {"blobs", "manifests"}
     path = kept.download(root=str(tmp_path / "kept"))
     assert Path(path, "shared.txt").read_text() == "in both"
+
+
+def test_a_commit_is_safe_from_gc_whatever_the_age_of_its_staged_files(
+    isolated_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A draft built long ago: its staged copies keep their old mtime when renamed into the
+    store. A gc (grace 1 h) between the upload and the registry commit must not collect them:
+    the writer's lease covers every key of the commit, not only reused ones."""
+    draft = wandb.Artifact("slow-draft", type="dataset")
+    with draft.new_file("data.txt") as handle:
+        handle.write("made two days ago")
+    cache = Path(Settings.resolve().cache_dir)
+    for path in (cache / "staging").rglob("*"):  # the staging area lives in the cache dir
+        if path.is_file():
+            stamp = path.stat().st_mtime - 2 * 86400
+            os.utime(path, (stamp, stamp))
+    registry = store().registry
+    real_commit = registry.commit_version
+    reports: list[Any] = []
+
+    def gc_then_commit(request: Any) -> Any:
+        reports.append(gc(store(), grace="1h"))  # the blobs are stored, not yet committed
+        return real_commit(request)
+
+    monkeypatch.setattr(registry, "commit_version", gc_then_commit)
+    with wandb.init(job_type="writer") as run:
+        run.log_artifact(draft).wait()
+    assert reports and reports[0].blobs_deleted == 0
+    path = wandb.Api().artifact("slow-draft:v0").download(root=str(tmp_path / "out"))
+    assert Path(path, "data.txt").read_text() == "made two days ago"

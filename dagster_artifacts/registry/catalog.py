@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dagster_artifacts.errors import ArtifactNotFoundError
-from dagster_artifacts.names import VERSION_PATTERN
+from dagster_artifacts.names import MAX_VERSION_INDEX, VERSION_PATTERN
 from dagster_artifacts.registry.models import (
     COMMITTED,
     DELETED,
@@ -75,7 +75,10 @@ def resolve(
         query = query.join(AliasRow, AliasRow.version_id == VersionRow.id).where(
             AliasRow.collection_id == collection.id, AliasRow.alias == alias_or_version
         )
-    version = session.scalar(query)
+    # A version number past what the column holds names no version (and must not reach the
+    # database, which would refuse the number itself).
+    too_large = match is not None and int(match.group(1)) > MAX_VERSION_INDEX
+    version = None if too_large else session.scalar(query)
     if version is None:
         available = _version_names(session, collection.id)
         raise ArtifactNotFoundError(

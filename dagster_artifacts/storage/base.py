@@ -3,10 +3,9 @@ filesystem) does, in the manner of fsspec's ``AbstractFileSystem``.
 
 A backend is picked once, by :func:`dagster_artifacts.storage.open_blob_store`, from the root URL;
 code above storage calls only the methods here and never asks which backend it holds. What a
-backend can *promise* is an attribute, not a protocol check: :attr:`BlobStore.can_touch` says
-whether a stored object's modification time can be refreshed without rewriting it (a
-filesystem can; object stores cannot), which decides how writers keep a concurrent gc away from
-blobs they reuse (:mod:`.protection`).
+backend can *promise* is an attribute, not a protocol check (:attr:`BlobStore.is_local`: its
+bytes are on this machine already). Writers and gc keep out of each other's way through leases
+and markers written with these same methods, on every backend (:mod:`.protection`).
 
 Keys are ``/``-separated paths under the root (:mod:`.layout`). Every write is atomic: a reader
 sees a whole object or none. Every read of a blob is verified against its digest.
@@ -23,7 +22,7 @@ from typing import Any, BinaryIO
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.errors import ChecksumMismatchError, StorageError
+from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
 from dagster_artifacts.storage.cloud import protocol_of
 from dagster_artifacts.storage.layout import blob_key
 from dagster_artifacts.storage.retry import retry_sync, storage_error
@@ -70,8 +69,6 @@ class StoredObject:
 class BlobStore(ABC):
     """Blobs, manifests, leases and gc markers under one root URL."""
 
-    #: Whether a stored object's modification time can be refreshed without rewriting it.
-    can_touch: bool = False
     #: Whether the bytes are on this machine's disks already (a download cache would only hold a
     #: second copy of them).
     is_local: bool = False
@@ -125,19 +122,6 @@ class BlobStore(ABC):
     @abstractmethod
     def listing(self, prefix: str) -> Iterator[StoredObject]:
         """Every object under ``prefix`` (a missing prefix lists nothing)."""
-
-    def touch(self, keys: Iterable[str]) -> set[str]:
-        """Refresh the modification time of those ``keys`` that exist; return them.
-
-        Only for stores with :attr:`can_touch`; the others cannot keep the content while
-        changing the time, and say so.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot touch stored objects")
-
-    def modified(self, key: str) -> float | None:
-        """The modification time of ``key`` now (``FileNotFoundError`` if it is gone)."""
-        info = self._call("check", key, self.fs.info, self.path(key))
-        return modified_time(info)
 
     # -- writes -----------------------------------------------------------------------------
     def missing(
@@ -215,6 +199,36 @@ class BlobStore(ABC):
             if action in ("upload", "list"):
                 raise storage_error(action, self.url(key), error) from error
             raise
+
+
+def put_error(store: BlobStore, upload: BlobUpload, error: BaseException) -> BaseException:
+    """A failed upload as a typed error naming what failed: the local file it read, or the
+    place in the store it wrote."""
+    if isinstance(error, ArtifactError) or not isinstance(error, OSError):
+        return error
+    if getattr(error, "filename", None) == upload.local_path:
+        return storage_error(
+            f"read {upload.local_path} to store it as", store.url(upload.key), error
+        )
+    return storage_error("store", store.url(upload.key), error)
+
+
+def get_error(store: BlobStore, download: BlobDownload, error: BaseException) -> BaseException:
+    """A failed download as a typed error: the blob missing from the store, or the local
+    destination refusing the write (a full or read-only disk)."""
+    if isinstance(error, ArtifactError) or not isinstance(error, OSError):
+        return error
+    url = store.url(download.key)
+    if isinstance(error, FileNotFoundError) and getattr(error, "filename", None) in (
+        None,
+        store.path(download.key),
+    ):
+        return StorageError(
+            f"The blob {url} is missing from the store: it was deleted by hand or by an "
+            "unsafe gc. Restore it from a backup, or delete the version and log it again.",
+            url=url,
+        )
+    return storage_error(f"write {download.dest}, downloading", url, error)
 
 
 def check_source(upload: BlobUpload) -> None:

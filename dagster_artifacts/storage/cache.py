@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -291,6 +292,19 @@ class DownloadCache:
                 raise failure
             again.append(cached[index])
         return again
+
+    def failed_itself(self, error: BaseException) -> bool:
+        """Whether ``error`` (or its cause) is the cache's own folder or index refusing work (a
+        full or read-only disk): the caller can then do without the cache."""
+        seen: BaseException | None = error
+        while seen is not None:
+            if isinstance(seen, sqlite3.Error):
+                return True
+            filename = getattr(seen, "filename", None)
+            if isinstance(filename, str) and filename.startswith(self.path + os.sep):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
 
     # -- bookkeeping --------------------------------------------------------------------------
     def info(self) -> CacheInfo:

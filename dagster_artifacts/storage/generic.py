@@ -15,6 +15,8 @@ from dagster_artifacts.storage.base import (
     StoredObject,
     check_source,
     found_objects,
+    get_error,
+    put_error,
 )
 from dagster_artifacts.storage.pipeline import iter_stream, write_verified
 from dagster_artifacts.storage.retry import retry_sync
@@ -38,10 +40,13 @@ class FsspecBlobStore(BlobStore):
 
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         def put(upload: BlobUpload) -> None:
-            check_source(upload)
-            self._call(
-                "upload", upload.key, self.fs.put_file, upload.local_path, self.path(upload.key)
-            )
+            try:
+                check_source(upload)
+                self._call(
+                    "upload", upload.key, self.fs.put_file, upload.local_path, self.path(upload.key)
+                )
+            except OSError as error:
+                raise put_error(self, upload, error) from error
             callback.relative_update(upload.size or 0)
 
         parallel_map(put, uploads)
@@ -62,12 +67,15 @@ class FsspecBlobStore(BlobStore):
         parallel_map(self._get_one, list(downloads))
 
     def _get_one(self, download: BlobDownload) -> None:
-        with self.open(download.key) as stream:
-            write_verified(
-                iter_stream(stream),
-                download.dest,
-                expected_digest=download.digest,
-                algorithm=download.algorithm,
-                expected_size=download.size,
-                source=self.url(download.key),
-            )
+        try:
+            with self.open(download.key) as stream:
+                write_verified(
+                    iter_stream(stream),
+                    download.dest,
+                    expected_digest=download.digest,
+                    algorithm=download.algorithm,
+                    expected_size=download.size,
+                    source=self.url(download.key),
+                )
+        except OSError as error:
+            raise get_error(self, download, error) from error

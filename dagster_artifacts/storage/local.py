@@ -14,7 +14,14 @@ from typing import Any
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.implementations.local import LocalFileSystem
 
-from dagster_artifacts.storage.base import BlobDownload, BlobStore, BlobUpload, StoredObject
+from dagster_artifacts.storage.base import (
+    BlobDownload,
+    BlobStore,
+    BlobUpload,
+    StoredObject,
+    get_error,
+    put_error,
+)
 from dagster_artifacts.storage.layout import BLOBS
 from dagster_artifacts.storage.localcopy import (
     CopyJob,
@@ -30,7 +37,6 @@ from dagster_artifacts.storage.threads import parallel_map
 
 
 class LocalBlobStore(BlobStore):
-    can_touch = True
     is_local = True
 
     def __init__(
@@ -119,26 +125,13 @@ class LocalBlobStore(BlobStore):
                     continue  # removed while we listed
                 yield StoredObject(entry.path[cut:], info.st_size, info.st_mtime)
 
-    def touch(self, keys: Iterable[str]) -> set[str]:
-        """One ``utime`` per key both protects it from gc and tells that it is there."""
-        present: set[str] = set()
-        for key in keys:
-            try:
-                os.utime(self.path(key))
-            except FileNotFoundError:
-                continue  # not there: the writer uploads it
-            except OSError:  # read-only store, permissions: gc's grace period still applies
-                pass
-            present.add(key)
-        return present
-
-    def modified(self, key: str) -> float | None:
-        return os.stat(self.path(key)).st_mtime
-
     # -- writes -----------------------------------------------------------------------------
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         def put(upload: BlobUpload) -> None:
-            self._put_one(upload)
+            try:
+                self._put_one(upload)
+            except OSError as error:
+                raise put_error(self, upload, error) from error
             callback.relative_update(upload.size or 0)
 
         parallel_map(put, uploads)
@@ -195,14 +188,10 @@ class LocalBlobStore(BlobStore):
             for d in items
         ]
         make_parents(job.dest for job in jobs)
-        algorithms = sorted({d.algorithm for d in items})
-        failures: list[tuple[int, BaseException]] = []
-        for algorithm in algorithms:
-            batch = (
-                jobs
-                if len(algorithms) == 1
-                else [job for job, d in zip(jobs, items, strict=True) if d.algorithm == algorithm]
-            )
-            failures += copy_verified_many(batch, algorithm, atomic=atomic)
-        if failures:
-            raise failures[0][1]
+        for algorithm in sorted({d.algorithm for d in items}):
+            chosen = [i for i, d in enumerate(items) if d.algorithm == algorithm]
+            batch = jobs if len(chosen) == len(items) else [jobs[i] for i in chosen]
+            failures = copy_verified_many(batch, algorithm, atomic=atomic)
+            if failures:
+                index, error = failures[0]
+                raise get_error(self, items[chosen[index]], error) from error

@@ -3,8 +3,7 @@
 One listing per fan-out folder tells which blobs are already stored; the missing ones go up
 concurrently on the filesystem's event loop, at most ``batch_size`` at a time, each retried on
 transient errors (:mod:`.retry`). Downloads land in a temporary file and only become visible once
-they hash to the manifest's digest. Objects cannot be touched (a new modification time means a
-rewrite), so writers protect what they reuse with leases (:mod:`.protection`).
+they hash to the manifest's digest.
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ from dagster_artifacts.storage.base import (
     StoredObject,
     check_source,
     found_objects,
+    get_error,
+    put_error,
 )
 from dagster_artifacts.storage.pipeline import adopt_verified, iter_stream
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
@@ -120,7 +121,10 @@ class ObjectBlobStore(BlobStore):
         self._gather([lambda u=upload: put(u) for upload in uploads])  # type: ignore[misc]
 
     async def _put_one(self, upload: BlobUpload) -> None:
-        await asyncio.to_thread(check_source, upload)
+        try:
+            await asyncio.to_thread(check_source, upload)
+        except OSError as error:
+            raise put_error(self, upload, error) from error
         target = self.path(upload.key)
         url = self.url(upload.key)
         if self.write_kwargs:
@@ -172,6 +176,12 @@ class ObjectBlobStore(BlobStore):
         self._gather([lambda d=download: self._get_one(d) for download in downloads])  # type: ignore[misc]
 
     async def _get_one(self, download: BlobDownload) -> None:
+        try:
+            await self._fetch_one(download)
+        except OSError as error:
+            raise get_error(self, download, error) from error
+
+    async def _fetch_one(self, download: BlobDownload) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(download.dest)), exist_ok=True)
         tmp = temp_path_beside(download.dest)
         url = self.url(download.key)

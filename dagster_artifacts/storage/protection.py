@@ -1,23 +1,22 @@
-"""How a writer keeps a concurrent gc away from the blobs it reuses, and how gc keeps its word.
+"""How a writer keeps a concurrent gc away from the blobs it stores and reuses, on every store.
 
 Writers store blobs, then the manifest, then commit in the registry; gc lists the store, then
-reads the registry, and never deletes anything younger than its grace period. The one hard case
-is a writer that *reuses* an old orphan blob: it finds the blob present and skips the upload, and
-gc could delete it before the writer's version is committed. Two mechanisms close that race,
-chosen by what the store can promise (:attr:`BlobStore.can_touch`):
+reads the registry, and deletes what no live version references. Two races matter: a writer that
+*reuses* an old orphan blob (it finds it stored and skips the upload), and a writer whose fresh
+blobs are not referenced by the registry until its commit lands, however long the upload takes.
+Leases close both, on a local folder as on a bucket, whatever gc's grace period:
 
-- **touch** (a filesystem): the writer refreshes the modification time of every key it needs
-  before it checks which exist (one ``utime`` does both), which puts them inside gc's grace
-  period; gc checks the time again just before deleting (:func:`still_collectable`).
-- **leases** (object stores, which cannot change a modification time without rewriting the
-  object): the writer puts one small lease (``leases/<id>.json``, the keys it needs) *before* it
-  checks which blobs exist, and removes it after its registry commit; gc publishes each deletion
-  batch as a marker (``gc/<id>.json``) *before* it reads the leases and the registry, and never
-  deletes a leased key. A writer whose lease gc's read missed finds the marker and waits for the
-  batch to end, then uploads what it removed. Cost: one PUT, one LIST, one DELETE per commit.
+- the writer puts one small lease (``leases/<id>.json``, every key it needs) *before* it checks
+  which blobs exist, and removes it after its registry commit;
+- gc publishes each deletion batch as a marker (``gc/<id>.json``) *before* it reads the leases
+  and the registry, and never deletes a leased key;
+- a writer whose lease gc's read missed wrote it after the marker was visible: it finds the
+  marker (one listing), waits for the batch to end, then checks what exists and uploads what the
+  batch removed.
 
-Leases older than :data:`LEASE_TTL` (a crashed writer) and markers older than :data:`MARKER_TTL`
-(a crashed gc) are ignored and purged by the next gc.
+Cost per commit: one small write, one listing, one delete. Leases older than :data:`LEASE_TTL`
+(a crashed writer) and markers older than :data:`MARKER_TTL` (a crashed gc) are ignored and
+purged by the next gc. gc's grace period is a second line (for blobs written outside any lease).
 """
 
 from __future__ import annotations
@@ -47,32 +46,28 @@ WAIT_POLL_SECONDS = 0.2
 def protect_reuse(
     blobs: BlobStore, keys: list[str], clock: Clock = SYSTEM_CLOCK
 ) -> Iterator[set[str] | None]:
-    """Hold gc off ``keys`` while a writer stores and commits them.
+    """Hold gc off ``keys`` while a writer stores and commits them (see the module docstring).
 
-    Yields the keys known to be present where the protection found that out for free (a touch
-    is an existence check), else None (the writer then asks the store).
+    Yields None: which keys are present is the writer's next question, asked after the lease.
     """
-    if blobs.can_touch:
-        yield blobs.touch(keys)
-        return
     if not keys:
         yield None
         return
-    lease: str | None = f"{LEASES}/{uuid.uuid4().hex}.json"
+    lease = f"{LEASES}/{uuid.uuid4().hex}.json"
     try:
-        blobs.put_bytes(json.dumps({"keys": keys}).encode(), lease)  # type: ignore[arg-type]
-        _wait_for_gc(blobs, set(keys), clock)
+        blobs.put_bytes(json.dumps({"keys": keys}).encode(), lease)
     except StorageError as error:
-        # A store that refuses this small write (no bucket, no access, down) refuses the blobs
-        # too, and that error, naming a blob, is the one to show. Should the blobs go through
-        # anyway, the commit is only as safe as gc's grace period, so say so.
+        # A store that refuses this small write (no bucket, no access, a full or read-only
+        # disk) refuses the blobs too, and that error, naming a blob, is the one to show. Should
+        # the blobs go through anyway, the commit is only as safe as gc's grace period: say so.
         log.warning("No gc lease for this commit (%s); continuing without one.", error)
-        lease = None
-    try:
         yield None
-    finally:
-        if lease is not None:
-            _remove_quietly(blobs, lease)
+        return
+    try:
+        _wait_for_gc(blobs, set(keys), clock)
+        yield None
+    finally:  # the lease goes whatever happened, even if waiting for gc failed
+        _remove_quietly(blobs, lease)
 
 
 def _wait_for_gc(blobs: BlobStore, keys: set[str], clock: Clock) -> None:
@@ -94,10 +89,7 @@ def _wait_for_gc(blobs: BlobStore, keys: set[str], clock: Clock) -> None:
 
 @contextmanager
 def deletion_batch(blobs: BlobStore, keys: list[str]) -> Iterator[None]:
-    """gc's side: announce a batch of deletions (object stores) for as long as it runs."""
-    if blobs.can_touch:
-        yield
-        return
+    """gc's side: announce a batch of deletions for as long as it runs."""
     marker = f"{GC_MARKERS}/{uuid.uuid4().hex}.json"
     blobs.put_bytes(json.dumps({"keys": keys}).encode(), marker)
     try:
@@ -107,31 +99,13 @@ def deletion_batch(blobs: BlobStore, keys: list[str]) -> Iterator[None]:
 
 
 def leased_keys(blobs: BlobStore, clock: Clock = SYSTEM_CLOCK) -> set[str]:
-    """Every key a live writer holds a lease on (none on stores that touch instead)."""
+    """Every key a live writer holds a lease on."""
     leased: set[str] = set()
-    if blobs.can_touch:
-        return leased
     for lease in blobs.listing(LEASES):
         if _age_seconds(lease, clock) > LEASE_TTL.total_seconds():
             continue
         leased.update(_read_keys(blobs, lease.key) or ())
     return leased
-
-
-def still_collectable(blobs: BlobStore, key: str, cutoff: float) -> bool:
-    """Whether ``key`` is still older than ``cutoff`` right before gc deletes it.
-
-    A store that can be touched is asked again (a writer may have just touched the key); on
-    the others the listing's time holds (leases stand in for touching) and no request per key
-    is spent.
-    """
-    if not blobs.can_touch:
-        return True
-    try:
-        modified = blobs.modified(key)
-    except FileNotFoundError:
-        return True  # someone else collected it; deleting again is harmless
-    return modified is not None and modified < cutoff
 
 
 def purge_stale(blobs: BlobStore, clock: Clock = SYSTEM_CLOCK) -> None:

@@ -73,21 +73,36 @@ def is_transient(error: BaseException) -> bool:
     }
 
 
+#: What to do, by the errno of a failed local operation.
+_HINTS = {
+    errno.ENOSPC: "the disk is full: free space there, or use another folder",
+    errno.EDQUOT: "the disk quota is used up: free space there, or use another folder",
+    errno.EROFS: "the file system is read-only: write somewhere writable (reading still works)",
+    errno.EACCES: "permission denied: check the folder's owner and mode",
+    errno.EPERM: "operation not permitted: check the folder's owner and mode",
+}
+
+
 def storage_error(action: str, url: str, error: BaseException) -> BaseException:
     """The error a user sees: typed, naming the URL, saying what to check."""
     if isinstance(error, ArtifactError):
         return error
+    hint = _HINTS.get(getattr(error, "errno", None) or -1)
+    if hint is not None:
+        return StorageError(f"Could not {action} {url}: {hint} ({error}).", url=url)
     if isinstance(error, PermissionError):
         return StorageError(
             f"Access denied to {url} while trying to {action}: check the credentials "
-            f"(storage_options or the cloud's environment variables) and permissions. ({error})"
+            f"(storage_options or the cloud's environment variables) and permissions. ({error})",
+            url=url,
         )
     if isinstance(error, FileNotFoundError):
         return StorageError(
             f"Could not {action} {url}: it does not exist ({error}). Check that the bucket "
-            "exists and the store root or reference is spelled right."
+            "exists and the store root or reference is spelled right.",
+            url=url,
         )
-    return StorageError(f"Could not {action} {url}: {error}")
+    return StorageError(f"Could not {action} {url}: {error}", url=url)
 
 
 def _retrying_kwargs() -> dict[str, Any]:

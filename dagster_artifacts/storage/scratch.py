@@ -1,12 +1,13 @@
 """Names for scratch files and folders: the one scheme, so that leftovers can be recognised.
 
 Everything this package writes before it is complete goes under a name that says so and says
-whose it is: ``<host>-<pid>-<token>-<n>`` (the host with ``-`` replaced, this process's id, a
-random token drawn once per process, a counter). Temp files beside their target are
-``.<name>.tmp-<tag>``, private folders beside a download root ``.<name>.partial-<tag>``, a
-draft's staging folder ``<tag>``. The host and pid let the next writer into the same folder
-remove what a killed process of this host left behind; the token keeps two processes that share
-a host name and a pid (containers on one volume) from taking each other's files.
+whose it is: ``<host>-<pid>-<ns>-<token>-<n>`` (the host with ``-`` replaced, this process's id,
+its PID namespace, a random token drawn once per process, a counter). Temp files beside their
+target are ``.<name>.tmp-<tag>``, private folders beside a download root
+``.<name>.partial-<tag>``, a draft's staging folder ``<tag>``. Host, namespace and pid let the
+next writer into the same folder remove what a killed process left behind: only a process of
+the same host *and* PID namespace can be asked whether it still runs, so containers that share a
+host name and a volume never sweep each other's live files; anything else counts as alive.
 """
 
 from __future__ import annotations
@@ -26,13 +27,24 @@ def host_tag() -> str:
     return socket.gethostname().replace("-", "_") or "host"
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (the inode of ``/proc/self/ns/pid``), ``0`` where unknown."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+_NAMESPACE = _pid_namespace()
+
+
 def owner_tag() -> str:
-    """``<host>-<pid>`` of this process."""
-    return f"{host_tag()}-{os.getpid()}"
+    """``<host>-<pid>-<ns>`` of this process."""
+    return f"{host_tag()}-{os.getpid()}-{_NAMESPACE}"
 
 
 def scratch_tag() -> str:
-    """A name no other scratch file or folder of any process has: ``<host>-<pid>-<token>-<n>``."""
+    """A name no other scratch file or folder of any process has: ``<host>-<pid>-<ns>-<token>-<n>``."""
     return f"{owner_tag()}-{_TOKEN}-{next(_COUNTER)}"
 
 
@@ -58,13 +70,16 @@ def partial_folder_beside(root: str) -> str:
 
 
 def left_by_dead_process(tag: str) -> bool:
-    """Whether a scratch name's tag (``<host>-<pid>-...``) belongs to a process that is gone.
-
-    Only processes of this host can be checked; anything else counts as alive.
-    """
-    host, _sep, rest = tag.partition("-")
-    pid = rest.partition("-")[0]
-    if host != host_tag() or not pid.isdigit() or int(pid) == os.getpid():
+    """Whether a scratch name's tag (``<host>-<pid>-<ns>-...``) belongs to a process that is
+    gone. Only processes of this host and PID namespace can be checked; anything else (another
+    container, a tag without a namespace) counts as alive."""
+    parts = tag.split("-", 3)
+    if len(parts) < 3:
+        return False
+    host, pid, namespace = parts[0], parts[1], parts[2]
+    if host != host_tag() or namespace != _NAMESPACE or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
         return False
     return not _alive(int(pid))
 
@@ -80,6 +95,20 @@ def sweep_dead(parent: str, prefix: str = "") -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
+
+
+def sweep_dead_temp_files(root: str) -> None:
+    """Remove the temp files (``.<name>.tmp-<tag>``) that killed processes left under ``root``.
+
+    A download killed while writing into an existing folder leaves them beside the files it was
+    replacing; they are hidden, but a folder check (``verify``) would count them as extra files.
+    """
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            tag = name.split(".tmp-", 1)[1] if name.startswith(".") and ".tmp-" in name else ""
+            if tag and left_by_dead_process(tag):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, name))
 
 
 def _alive(pid: int) -> bool:
