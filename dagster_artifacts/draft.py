@@ -9,6 +9,7 @@ added all or none: a conflict is found before anything changes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 from collections.abc import Callable, Iterator
@@ -95,7 +96,10 @@ class Draft:
         """What a failed ``add`` tells the user: which artifact, which file, what to do."""
         staging = os.path.join(os.path.abspath(self._machine().cache_dir), STAGING)
         filename = str(getattr(error, "filename", None) or "")
-        if filename.startswith(staging):
+        # A write that fails on an open file carries no file name: adding writes only into the
+        # staging area, so a full or read-only disk without a name is the staging area's.
+        unnamed_write = not filename and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+        if filename.startswith(staging) or unnamed_write:
             failed = storage_error(f"stage a copy for artifact {self.name!r} in", staging, error)
             return StorageError(
                 f"{failed} Drafts copy added files there (set DAGSTER_ARTIFACTS_CACHE_DIR to move "
@@ -109,7 +113,9 @@ class Draft:
         store = self._target_store()
         return store.settings.machine if store is not None else MachineSettings.resolve()
 
-    def _file_entries(self, pairs: list[tuple[str, str]], policy: str) -> list[ManifestEntry]:
+    def _file_entries(
+        self, pairs: list[tuple[str, str]], policy: str, *, skip_others: bool = False
+    ) -> list[ManifestEntry]:
         algorithm = self.manifest.digest_algorithm
         store = self._target_store()
         stored = None
@@ -126,6 +132,7 @@ class Draft:
             staging=self.staging_area,
             cache=state.stat_cache_for(self._machine()),
             stored=stored,
+            skip_others=skip_others,
         )
 
     @_typed_os_errors
@@ -139,7 +146,7 @@ class Draft:
         policy = check_policy(policy)
         path = os.fspath(local_path)
         entry_path = normalize_entry_path(name if name is not None else os.path.basename(path))
-        if not os.path.isfile(path):
+        if os.path.isdir(path) or not os.path.lexists(path):
             raise ArtifactFileNotFoundError(
                 f"No such file {path!r}; check the path (use add_dir() for folders)."
             )
@@ -166,7 +173,7 @@ class Draft:
         prefix = normalize_entry_path(name) if name else None
         with state.gc_paused():  # tens of thousands of small objects: no use scanning them
             pairs = walk_folder(root, prefix, ignore)
-            self.add_entries(self._file_entries(pairs, policy))
+            self.add_entries(self._file_entries(pairs, policy, skip_others=True))
 
     @contextlib.contextmanager
     def new_file(self, name: str, mode: str, encoding: str | None) -> Iterator[IO[Any]]:

@@ -19,14 +19,21 @@ whole. See the README's "Speed" section.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pathspec
 
 from dagster_artifacts.digests import digest_file
-from dagster_artifacts.errors import ConfigurationError
+from dagster_artifacts.errors import (
+    ArtifactFileNotFoundError,
+    ConfigurationError,
+    InvalidPathError,
+)
 from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.progress import byte_callback
@@ -57,14 +64,15 @@ def hash_files(
     *,
     cache: StatCache | None = None,
     workers: int = HASH_WORKERS,
+    stats: Sequence[FileStat] | None = None,
 ) -> list[Hashed]:
     """Digest and size of each absolute path, in order.
 
     ``cache`` answers unchanged files; the others are hashed on ``workers`` threads and recorded
     in the cache afterwards, with the stat taken *before* their read (so a write during the read
-    makes the entry stale, never wrong).
+    makes the entry stale, never wrong). ``stats``: the paths' stats, when already taken.
     """
-    stats = [FileStat.of(os.stat(path)) for path in paths]
+    stats = stats if stats is not None else [FileStat.of(os.stat(path)) for path in paths]
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     missing = [i for i, path in enumerate(paths) if path not in known]
 
@@ -83,6 +91,7 @@ def stage_files(
     cache: StatCache | None = None,
     stored: Callable[[set[str]], set[str]] | None = None,
     workers: int = HASH_WORKERS,
+    stats: Sequence[FileStat] | None = None,
 ) -> list[Hashed]:
     """Snapshot each absolute path into ``staging`` while hashing it; digests in order.
 
@@ -92,7 +101,7 @@ def stage_files(
     ``workers`` threads; the digest is the copy's, so a file changed meanwhile is logged as it
     was read. Fresh digests go to the stat cache with the stat taken before the read.
     """
-    stats = [FileStat.of(os.stat(path)) for path in paths]
+    stats = stats if stats is not None else [FileStat.of(os.stat(path)) for path in paths]
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     present = stored(set(known.values())) if known and stored is not None else set()
     todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
@@ -202,6 +211,58 @@ def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list
     return pairs
 
 
+def regular_files(
+    pairs: list[tuple[str, str]], *, skip_others: bool
+) -> tuple[list[tuple[str, str]], list[FileStat]]:
+    """The pairs whose path is a regular file (symbolic links followed), with their stats.
+
+    Nothing else is ever opened: a FIFO would block the read forever, a device would never end.
+    A link to nothing or a link loop is an error, before anything is copied or stored: the user
+    expects data there. FIFOs, sockets and devices are refused, or with ``skip_others`` left
+    out with one warning naming them (they are not data, e.g. a socket of a running program).
+    """
+    kept: list[tuple[str, str]] = []
+    stats: list[FileStat] = []
+    others: list[str] = []
+    for local, entry_path in pairs:
+        try:
+            info = os.stat(local)
+        except FileNotFoundError:
+            if os.path.islink(local):
+                raise ArtifactFileNotFoundError(
+                    f"{local} is a symbolic link to {os.readlink(local)!r}, which does not "
+                    "exist; fix or remove the link, then add again."
+                ) from None
+            raise ArtifactFileNotFoundError(
+                f"{local} disappeared while it was being added; add it again."
+            ) from None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise InvalidPathError(
+                    f"{local} is a loop of symbolic links; remove it, then add again."
+                ) from None
+            raise
+        if not stat.S_ISREG(info.st_mode):
+            others.append(local)
+            continue
+        kept.append((local, entry_path))
+        stats.append(FileStat.of(info))
+    if others and not skip_others:
+        raise InvalidPathError(
+            f"{others[0]} is not a regular file (a FIFO, socket or device): only files can "
+            "be added."
+        )
+    if others:
+        shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+        warnings.warn(
+            f"Skipped {len(others)} entries that are not regular files (FIFOs, sockets, "
+            f"devices): {shown}",
+            UserWarning,
+            stacklevel=7,  # the add_dir call in user code
+        )
+    return kept, stats
+
+
 def file_entries(
     pairs: list[tuple[str, str]],
     policy: str,
@@ -210,17 +271,21 @@ def file_entries(
     staging: Callable[[], StagingArea],
     cache: StatCache | None,
     stored: Callable[[set[str]], set[str]] | None,
+    skip_others: bool = False,
 ) -> list[ManifestEntry]:
     """Entries for ``(absolute local path, entry path)`` pairs, as cheaply as the policy allows.
 
     ``stored`` (digests -> those the store holds) lets unchanged files skip the copy; it is None
-    when the draft does not know its store yet.
+    when the draft does not know its store yet. Only regular files are read (see
+    :func:`regular_files`); ``skip_others`` skips FIFOs, sockets and devices with a warning
+    (``add_dir``) instead of refusing them (``add_file``).
     """
+    pairs, stats = regular_files(pairs, skip_others=skip_others)
     locals_ = [local for local, _ in pairs]
     if policy == IMMUTABLE:
-        hashed = hash_files(locals_, algorithm, cache=cache)
+        hashed = hash_files(locals_, algorithm, cache=cache, stats=stats)
     else:
-        hashed = stage_files(locals_, algorithm, staging(), cache=cache, stored=stored)
+        hashed = stage_files(locals_, algorithm, staging(), cache=cache, stored=stored, stats=stats)
     return [
         ManifestEntry(
             path=entry_path,

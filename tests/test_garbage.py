@@ -323,8 +323,9 @@ def test_a_commit_is_safe_from_gc_whatever_the_age_of_its_staged_files(
     isolated_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A draft built long ago: its staged copies keep their old mtime when renamed into the
-    store. A gc (grace 1 h) between the upload and the registry commit must not collect them:
-    the writer's lease covers every key of the commit, not only reused ones."""
+    store. A gc (grace 1 h) after the blobs are stored and before the manifest is (so no young
+    manifest vouches for them yet) must not collect them: the writer's lease covers every key
+    of the commit, not only reused ones."""
     draft = wandb.Artifact("slow-draft", type="dataset")
     with draft.new_file("data.txt") as handle:
         handle.write("made two days ago")
@@ -333,15 +334,16 @@ def test_a_commit_is_safe_from_gc_whatever_the_age_of_its_staged_files(
         if path.is_file():
             stamp = path.stat().st_mtime - 2 * 86400
             os.utime(path, (stamp, stamp))
-    registry = store().registry
-    real_commit = registry.commit_version
+    blobs = store().blobs
+    real_put_bytes = blobs.put_bytes
     reports: list[Any] = []
 
-    def gc_then_commit(request: Any) -> Any:
-        reports.append(gc(store(), grace="1h"))  # the blobs are stored, not yet committed
-        return real_commit(request)
+    def gc_then_put(data: bytes, key: str) -> None:
+        if key.startswith("manifests/") and not reports:
+            reports.append(gc(store(), grace="1h"))  # the blobs are stored, nothing else yet
+        real_put_bytes(data, key)
 
-    monkeypatch.setattr(registry, "commit_version", gc_then_commit)
+    monkeypatch.setattr(blobs, "put_bytes", gc_then_put)
     with wandb.init(job_type="writer") as run:
         run.log_artifact(draft).wait()
     assert reports and reports[0].blobs_deleted == 0

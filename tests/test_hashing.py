@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xxhash
@@ -327,3 +328,68 @@ def test_logged_frame_round_trips_with_the_digest_of_its_parquet_file(tmp_path: 
     path = logged.get_entry("table.parquet").download(root=str(tmp_path / "out"))
     assert logged.manifest.entries["table.parquet"].digest == _md5(Path(path).read_bytes())
     pd.testing.assert_frame_equal(logged.get("table"), frame)
+
+
+# -- what add_dir and add_file read: regular files only ------------------------------------------
+@pytest.mark.timeout(30)
+def test_add_dir_skips_fifos_and_sockets_with_a_warning_and_never_blocks(tmp_path: Path) -> None:
+    import socket
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "data.txt").write_text("data")
+    os.mkfifo(folder / "pipe")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(folder / "sock"))
+    try:
+        artifact = wandb.Artifact("odd", type="dataset")
+        with pytest.warns(UserWarning, match="not regular files.*pipe"):
+            artifact.add_dir(str(folder))
+    finally:
+        server.close()
+    assert sorted(artifact.manifest.entries) == ["data.txt"]
+
+
+@pytest.mark.timeout(30)
+def test_add_file_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(errors.InvalidPathError, match="not a regular file"):
+        wandb.Artifact("odd", type="dataset").add_file(str(tmp_path / "pipe"))
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_add_dir_refuses_broken_links_before_anything_is_stored(
+    tmp_path: Path, kind: str, store_snapshot: Any
+) -> None:
+    folder = tmp_path / "links"
+    folder.mkdir()
+    (folder / "data.txt").write_text("data")
+    if kind == "dangling":
+        (folder / "gone").symlink_to(tmp_path / "nowhere")
+        expected: type[Exception] = errors.ArtifactFileNotFoundError
+    else:
+        (folder / "a").symlink_to(folder / "b")
+        (folder / "b").symlink_to(folder / "a")
+        expected = errors.InvalidPathError
+    before = store_snapshot()
+    artifact = wandb.Artifact("links", type="dataset")
+    with pytest.raises(expected, match="link"):
+        artifact.add_dir(str(folder))
+    assert artifact.manifest.entries == {}
+    assert store_snapshot() == before
+
+
+def test_a_partial_staged_copy_is_rewritten_not_adopted(tmp_path: Path) -> None:
+    """A staged copy is named by its digest; one a failed write (a full disk) cut short must be
+    written again when the same bytes are staged next, not taken as it is."""
+    from dagster_artifacts.storage.staged import stage_copy
+
+    source = tmp_path / "a.bin"
+    source.write_bytes(b"0123456789" * 100)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    first = stage_copy(str(source), str(staging), lambda: str(staging / "tmp"), size_hint=1000)
+    Path(first.path).write_bytes(b"0123")  # what a write that ran out of space leaves
+    again = stage_copy(str(source), str(staging), lambda: str(staging / "tmp"), size_hint=1000)
+    assert again.path == first.path
+    assert Path(again.path).read_bytes() == source.read_bytes()

@@ -10,6 +10,7 @@ whole transaction with jittered backoff (the package's one retry policy,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,13 +51,22 @@ def open_engine(url: str) -> Engine:
     log: an unreachable server, a missing database and a schema newer than this package each
     get their own :class:`RegistryError`, and the half-opened engine is disposed.
     """
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(url)
+    sqlite_path = _sqlite_file(url)
+    read_only_file = False
+    if sqlite_path is not None:
+        _prepare_sqlite_folder(sqlite_path)
+        read_only_file = sqlite_path.exists() and not _writable(sqlite_path)
+    engine = make_engine(url, read_only_file=read_only_file)
     try:
         migrate.upgrade(engine)
     except OperationalError as error:
         engine.dispose()
+        if sqlite_path is not None:
+            raise RegistryError(
+                f"Cannot open the registry file {sqlite_path}: {first_line(error.orig)} "
+                f"({_sqlite_problem(sqlite_path)}). Check DAGSTER_ARTIFACTS_DATABASE or the "
+                "store root."
+            ) from error
         raise RegistryError(
             f"Cannot reach the registry database {redact(url)}: {first_line(error.orig)}. "
             "Check that it is running and that DAGSTER_ARTIFACTS_DATABASE is right."
@@ -74,19 +84,31 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine tuned for the registry's access pattern."""
+def make_engine(url: str, *, read_only_file: bool = False) -> Engine:
+    """A SQLAlchemy engine tuned for the registry's access pattern.
+
+    ``read_only_file``: a SQLite file on a read-only mount (or folder) is opened immutable, so
+    that it can be read without the WAL's shared-memory file, which nobody could create there;
+    writes then fail with a message saying so. (Commits still in a ``-wal`` file that a killed
+    writer left are not seen that way; opening the store writable once folds them in.)
+    """
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             # One shared connection, or every session would see its own empty database.
             engine = create_engine(
                 url, poolclass=StaticPool, connect_args={"check_same_thread": False}
             )
+        elif read_only_file:
+            path = _sqlite_file(url)
+            engine = create_engine(
+                f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            )
         else:
             engine = create_engine(
                 url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_pre_ping=True
             )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only_file=read_only_file)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
@@ -102,14 +124,15 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY_OPTION: True})
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, read_only_file: bool = False) -> None:
     """WAL, a long busy timeout and foreign keys on every connection; our own BEGIN."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not read_only_file:  # switching the journal mode is a write
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -146,6 +169,46 @@ def run_transaction(engine: Engine, work: Callable[[Session], T], *, attempts: i
     return result
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for in-memory databases and other dialects)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _prepare_sqlite_folder(path: Path) -> None:
+    """Create the file's folder if it is missing; a folder that cannot be created is a
+    :class:`RegistryError` naming the real cause (not "check that it is running")."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RegistryError(
+            f"Cannot create the folder of the registry file {path}: {error.strerror or error}. "
+            "Point DAGSTER_ARTIFACTS_DATABASE (or the store root) at a writable folder."
+        ) from error
+
+
+def _writable(path: Path) -> bool:
+    """Whether SQLite can write the file and create its journal beside it (``access`` also
+    says no for root on a read-only mount)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _sqlite_problem(path: Path) -> str:
+    """What is wrong with a SQLite file that would not open, in words."""
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
+    if not path.exists() and not os.access(path.parent, os.W_OK):
+        return f"the folder {path.parent} is not writable, so the file cannot be created"
+    if path.exists() and not os.access(path, os.R_OK):
+        return f"{path} is not readable"
+    if path.exists() and not _writable(path):
+        return f"{path} or its folder is read-only"
+    return "the file exists and is readable: it may not be a SQLite database"
+
+
 def _run_once(engine: Engine, work: Callable[[Session], T]) -> T:
     # expire_on_commit=False: work may return ORM-loaded values read after the commit.
     with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -154,6 +217,12 @@ def _run_once(engine: Engine, work: Callable[[Session], T]) -> T:
 
 def _registry_error(error: DBAPIError, attempts: int, url: str) -> RegistryError:
     """The error to raise for a database error that :func:`run_transaction` gave up on."""
+    if "readonly database" in str(error.orig).lower():
+        return RegistryError(
+            f"The registry {redact(url)} is read-only (a read-only mount or folder): listing, "
+            "downloading and verifying work, logging and changing do not. Write to a writable "
+            "copy of the store, or point DAGSTER_ARTIFACTS_DATABASE at a writable registry."
+        )
     if not is_transient(error):
         return RegistryError(f"Registry error on {redact(url)}: {first_line(error.orig)}")
     if is_disconnect(error):

@@ -228,9 +228,12 @@ class DownloadCache:
             raise
         recorded = []
         for target in targets:
-            os.chmod(target.dest, _READ_ONLY)
-            if (target.size or 0) > SMALL_LIMIT:
-                recorded.append((_fingerprint(target.dest), self.key(target.digest, algorithm)))
+            try:
+                os.chmod(target.dest, _READ_ONLY)
+                if (target.size or 0) > SMALL_LIMIT:
+                    recorded.append((_fingerprint(target.dest), self.key(target.digest, algorithm)))
+            except FileNotFoundError:
+                continue  # evicted by another process already: copying it out fetches it again
         self.index.record_fingerprints(recorded)
 
     def _copy_out(
@@ -393,7 +396,11 @@ def _link_verified_many(
                 failure = copy_verified_many([job], algorithm, atomic=atomic)  # another filesystem
                 return failure[0][1] if failure else None
             if atomic:
-                os.replace(target, job.dest)
+                try:
+                    os.replace(target, job.dest)
+                except BaseException:
+                    _unlink(target)  # never leave the temp link behind
+                    raise
             return None
         except BaseException as error:
             return error

@@ -8,14 +8,17 @@ written twice. :class:`FollowingHasher` hashes a file while a native writer (pya
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from dagster_artifacts.digests import CHUNK_SIZE, digest_file, encode_digest, new_hasher
+from dagster_artifacts.errors import InvalidPathError
 from dagster_artifacts.storage.localcopy import SMALL_LIMIT
 from dagster_artifacts.storage.pipeline import BufferPool, fd_chunks, hash_and_write, write_all
 
@@ -43,8 +46,11 @@ def stage_copy(
     whatever the file became meanwhile: the staged copy is the snapshot.
     """
     hasher = new_hasher(algorithm)
-    fd = os.open(source, os.O_RDONLY | _CLOEXEC)
+    # O_NONBLOCK: a FIFO swapped in since the caller's stat must not block the open.
+    fd = os.open(source, os.O_RDONLY | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InvalidPathError(f"{source} is not a regular file: only files can be added.")
         if size_hint <= SMALL_LIMIT:
             first = os.read(fd, max(size_hint + 1, 4096))  # whole file, plus a peek at its end
             while 0 < len(first) < size_hint:  # a short read (FUSE, NFS, signals): read on
@@ -66,15 +72,21 @@ def stage_copy(
         try:
             pool = BufferPool()
             size = hash_and_write(fd_chunks(fd, pool, first), out, hasher, pool)
-        finally:
+        except BaseException:
             os.close(out)
+            with contextlib.suppress(OSError):
+                os.unlink(dest)  # a copy that failed halfway is never left to be taken
+            raise
+        os.close(out)
         return Staged(encode_digest(hasher.digest()), size, dest)
     finally:
         os.close(fd)
 
 
 def _create_with(dest: str, data: bytes) -> None:
-    """Create ``dest`` holding ``data``; an existing ``dest`` already holds it (same digest)."""
+    """Create ``dest`` holding ``data``. An existing ``dest`` holds the same bytes (it is named
+    by their digest) unless an earlier write failed halfway (a full disk): then it is shorter,
+    and written again. A failed write removes what it wrote, so no partial copy is adopted."""
     try:
         out = os.open(dest, _CREATE, 0o666)
     except FileNotFoundError:
@@ -82,9 +94,25 @@ def _create_with(dest: str, data: bytes) -> None:
         try:
             out = os.open(dest, _CREATE, 0o666)
         except FileExistsError:
+            _settle_existing(dest, data)
             return
     except FileExistsError:
+        _settle_existing(dest, data)
         return
+    try:
+        write_all(out, data)
+    except BaseException:
+        os.close(out)
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+    os.close(out)
+
+
+def _settle_existing(dest: str, data: bytes) -> None:
+    if os.stat(dest).st_size == len(data):
+        return
+    out = os.open(dest, os.O_WRONLY | os.O_TRUNC | _CLOEXEC)
     try:
         write_all(out, data)
     finally:

@@ -12,7 +12,7 @@ import pytest
 import dagster_artifacts as wandb
 from dagster_artifacts.digests import digest_bytes
 from dagster_artifacts.errors import StorageError
-from dagster_artifacts.storage.cache import DownloadCache
+from dagster_artifacts.storage.cache import CacheItem, DownloadCache
 
 
 class Source:
@@ -188,3 +188,37 @@ def test_cache_opt_out(
             blob.unlink()
     with pytest.raises((FileNotFoundError, StorageError)):
         artifact.download(root=str(tmp_path / "second"))
+
+
+def test_a_file_evicted_right_after_its_fetch_is_fetched_again(tmp_path: Path) -> None:
+    """Another process may evict a file between its fetch into the cache and its chmod: the
+    download still places the right bytes (fetched again), never a raw FileNotFoundError."""
+    source = Source()
+    digest = source.add(b"evicted meanwhile")
+    cache = DownloadCache(tmp_path / "c", max_bytes=1000)
+    calls: list[int] = []
+
+    def fetch_many(items: list[CacheItem], atomic: bool) -> None:
+        calls.append(len(items))
+        for item in items:
+            Path(item.dest).parent.mkdir(parents=True, exist_ok=True)
+            Path(item.dest).write_bytes(source.data[item.digest])
+            if len(calls) == 1 and item.dest.startswith(cache.path):
+                os.unlink(item.dest)  # what a concurrent eviction does
+
+    dest = tmp_path / "out" / "file.txt"
+    cache.place_many([CacheItem(digest, 17, str(dest))], "md5", fetch_many)
+    assert dest.read_bytes() == b"evicted meanwhile"
+
+
+def test_a_failed_link_leaves_no_temp_link_behind(tmp_path: Path) -> None:
+    """With hard links, a destination that cannot be replaced (here: a folder) fails the
+    placement; the temporary link made for it must not stay beside it."""
+    source = Source()
+    digest = source.add(b"linked")
+    cache = DownloadCache(tmp_path / "c", max_bytes=1000)
+    target = tmp_path / "out" / "taken"
+    (target / "inside").mkdir(parents=True)  # a non-empty folder where the file should go
+    with pytest.raises(OSError):
+        cache.place(digest, "md5", 6, str(target), source.fetcher(digest), hardlink=True)
+    assert [p.name for p in target.parent.iterdir()] == ["taken"]
