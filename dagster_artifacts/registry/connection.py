@@ -59,7 +59,7 @@ def open_engine(url: str) -> Engine:
     engine = make_engine(url, read_only_file=read_only_file)
     try:
         migrate.upgrade(engine)
-    except OperationalError as error:
+    except DBAPIError as error:
         engine.dispose()
         if sqlite_path is not None:
             raise RegistryError(
@@ -67,12 +67,11 @@ def open_engine(url: str) -> Engine:
                 f"({_sqlite_problem(sqlite_path)}). Check DAGSTER_ARTIFACTS_DATABASE or the "
                 "store root."
             ) from error
-        raise RegistryError(
-            f"Cannot reach the registry database {redact(url)}: {first_line(error.orig)}. "
-            "Check that it is running and that DAGSTER_ARTIFACTS_DATABASE is right."
-        ) from error
-    except DBAPIError as error:
-        engine.dispose()
+        if isinstance(error, OperationalError):
+            raise RegistryError(
+                f"Cannot reach the registry database {redact(url)}: {first_line(error.orig)}. "
+                "Check that it is running and that DAGSTER_ARTIFACTS_DATABASE is right."
+            ) from error
         raise RegistryError(
             f"Cannot prepare the registry database {redact(url)}: "
             f"{first_line(error.orig)}. Check the URL, the user's rights and that the "

@@ -6,13 +6,21 @@ milliseconds and without a server; real races and outages are in ``test_registry
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from dagster_artifacts.errors import ArtifactNotFoundError, RegistryError
-from dagster_artifacts.registry.connection import is_transient, redact, run_transaction
+from dagster_artifacts.registry.connection import (
+    is_transient,
+    open_engine,
+    redact,
+    run_transaction,
+)
 
 URL = "postgresql+psycopg://alice:s3cret@db.example/registry"
 
@@ -93,3 +101,32 @@ def test_what_counts_as_transient() -> None:
 
 def test_redact_hides_the_password() -> None:
     assert redact(URL) == "postgresql+psycopg://alice:***@db.example/registry"
+
+
+@pytest.mark.parametrize(
+    ("make_bad_place", "cause"),
+    [
+        (lambda tmp: (tmp / "registry.db").mkdir(), "is a folder, not a database file"),
+        (
+            lambda tmp: (tmp / "registry.db").write_bytes(b"not sqlite " * 200),
+            "may not be a SQLite",
+        ),
+    ],
+    ids=["path-is-a-folder", "file-is-not-sqlite"],
+)
+def test_a_registry_file_that_cannot_open_names_the_cause(
+    tmp_path: Path, make_bad_place: Callable[[Path], object], cause: str
+) -> None:
+    make_bad_place(tmp_path)
+    with pytest.raises(RegistryError, match=cause) as caught:
+        open_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    assert "check that it is running" not in str(caught.value).lower()
+
+
+def test_a_registry_whose_folder_is_a_file_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "parent").write_text("a file where the registry's folder should be")
+    before = (tmp_path / "parent").read_text()
+    with pytest.raises(RegistryError, match="Cannot create the folder") as caught:
+        open_engine(f"sqlite:///{tmp_path / 'parent' / 'registry.db'}")
+    assert str(tmp_path / "parent") in str(caught.value)
+    assert (tmp_path / "parent").read_text() == before  # nothing was written over it

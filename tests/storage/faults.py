@@ -45,3 +45,19 @@ class DeadS3FileSystem(FlakyS3FileSystem):
 
 fsspec.register_implementation("flakys3", FlakyS3FileSystem, clobber=True)
 fsspec.register_implementation("deads3", DeadS3FileSystem, clobber=True)
+
+
+class NoMarkerListingS3FileSystem(FlakyS3FileSystem):
+    """Listing gc's batch markers is refused (a policy that forbids ``gc/``): the failure comes
+    after the writer's lease is stored, before any blob is."""
+
+    protocol = ("nomarkers3",)
+
+    async def _call_s3(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "list_objects_v2" and "/gc" in str(kwargs.get("Prefix", "")):
+            type(self).failures += 1
+            raise PermissionError(f"injected: access denied listing {kwargs['Prefix']}")
+        return await s3fs.S3FileSystem._call_s3(self, method, *args, **kwargs)
+
+
+fsspec.register_implementation("nomarkers3", NoMarkerListingS3FileSystem, clobber=True)

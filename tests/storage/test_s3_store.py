@@ -190,6 +190,25 @@ def test_store_that_stays_down_commits_nothing(s3: S3Service, tmp_path: Path) ->
         Api(settings=settings).artifact("dataset:latest")
 
 
+def test_writer_that_fails_after_taking_its_lease_leaves_no_lease(
+    s3: S3Service, tmp_path: Path
+) -> None:
+    """A lease left behind would hold gc off its keys for a day: it goes whatever failed."""
+    bucket = s3.make_bucket()
+    faults.NoMarkerListingS3FileSystem.failures = 0
+    settings = Settings.resolve(
+        root=f"nomarkers3://{bucket}/artifacts",
+        database=f"sqlite:///{tmp_path / 'registry.db'}",
+        storage_options=s3.storage_options,
+    )
+    with pytest.raises(StorageError, match="access denied"):
+        log_dir(settings, make_files(tmp_path / "data", 3))
+    assert faults.NoMarkerListingS3FileSystem.failures >= 1  # the fault really happened
+    assert s3.keys(bucket, "artifacts/leases/") == []
+    assert s3.keys(bucket, "artifacts/blobs/") == []
+    assert registry_versions(tmp_path) == 0
+
+
 def test_credentials_never_reach_registry_manifests_or_logs(
     s3: S3Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
