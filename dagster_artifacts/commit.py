@@ -96,7 +96,9 @@ def logging_failures(store: Store, name: str, manifest: Manifest) -> Iterator[No
         ]
         where = f" (entry {paths[0]!r})" if paths else ""
         raise StorageError(
-            f"Logging {name}{where} failed, and nothing was committed: {error}", url=error.url
+            f"Logging {name}{where} failed, and nothing was committed: {error}",
+            url=error.url,
+            errno=error.errno,
         ) from error
 
 

@@ -119,7 +119,7 @@ def _in_context(
         and store.blobs.url(blob_key(entry.digest, algorithm)) == error.url
     ]
     where = f" (entry {paths[0]!r})" if paths else ""
-    return StorageError(f"Downloading {label}{where}: {error}", url=error.url)
+    return StorageError(f"Downloading {label}{where}: {error}", url=error.url, errno=error.errno)
 
 
 def _fetch_stored(

@@ -105,9 +105,10 @@ class Draft:
                 f"{failed} Drafts copy added files there (set DAGSTER_ARTIFACTS_CACHE_DIR to move "
                 "it, or use policy='immutable' to hash files without copying them).",
                 url=staging,
+                errno=error.errno,
             )
         failed = storage_error(f"add to artifact {self.name!r} the file", filename or "?", error)
-        return StorageError(str(failed), url=filename or None)
+        return StorageError(str(failed), url=filename or None, errno=error.errno)
 
     def _machine(self) -> MachineSettings:
         store = self._target_store()

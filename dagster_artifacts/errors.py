@@ -86,11 +86,13 @@ class ReferenceNotDownloadableError(ArtifactError):
 
 class StorageError(ArtifactError, OSError):
     """Reading or writing stored bytes failed in a way retries did not fix: a full or read-only
-    disk, denied access, a missing blob. The message names the place (``url``) and what to do."""
+    disk, denied access, a missing blob. The message names the place (``url``) and what to do;
+    ``errno`` is the OS error's, when there was one, so callers can tell ``ENOSPC`` apart."""
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
+    def __init__(self, message: str, *, url: str | None = None, errno: int | None = None) -> None:
         super().__init__(message)
         self.url = url
+        self.errno = errno
 
 
 class ManifestError(StorageError):

@@ -33,6 +33,7 @@ from dagster_artifacts.storage.layout import (
     MANIFESTS,
     blob_identity,
     is_manifest_key,
+    is_scratch_key,
     stored_blob_keys,
 )
 from dagster_artifacts.storage.protection import (
@@ -115,6 +116,8 @@ def gc(
     young_manifests = {key for key, item in manifests.items() if not _older(item, cutoff)}
     young_blobs: set[tuple[str, str]] = set()  # referenced only by a young, uncommitted manifest
     for key in sorted(young_manifests - live.manifests):
+        if is_scratch_key(key):
+            continue  # a dead writer's temp file: not a manifest
         manifest = _read_manifest(store, key, required=False)
         if manifest is not None:
             young_blobs.update(_blob_identities(manifest))
@@ -171,7 +174,7 @@ def _delete_batch(
     missed wrote it after the announcement was visible, so it waits for this batch to end before
     it checks which blobs exist.
     """
-    with deletion_batch(store.blobs, [item.key for item in batch]):
+    with deletion_batch(store.blobs, [item.key for item in batch]) as announced:
         leased = leased_keys(store.blobs, store.clock)
         live.refresh()
         doomed: list[StoredObject] = []
@@ -188,6 +191,7 @@ def _delete_batch(
                 result.recent_kept += 1  # a writer is storing or reusing it right now
                 continue
             doomed.append(item)
+        announced.check_fresh()
         store.blobs.delete_many(item.key for item in doomed)
         for item in doomed:
             result.count(item)

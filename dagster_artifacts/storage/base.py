@@ -227,6 +227,7 @@ def get_error(store: BlobStore, download: BlobDownload, error: BaseException) ->
             f"The blob {url} is missing from the store: it was deleted by hand or by an "
             "unsafe gc. Restore it from a backup, or delete the version and log it again.",
             url=url,
+            errno=error.errno,
         )
     return storage_error(f"write {download.dest}, downloading", url, error)
 

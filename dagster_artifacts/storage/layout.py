@@ -46,6 +46,11 @@ def is_manifest_key(key: str) -> bool:
     return key.startswith(MANIFESTS + "/")
 
 
+def is_scratch_key(key: str) -> bool:
+    """A hidden name (``.<name>.tmp-<tag>``): a writer's temp file, never a blob or manifest."""
+    return key.rsplit("/", 1)[-1].startswith(".")
+
+
 def blob_identity(key: str) -> tuple[str, str]:
     """``blobs/md5/ab/cdef...`` -> ``("md5", "abcdef...")``; any other key maps to ``("", key)``."""
     parts = key.split("/")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import binascii
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ from dagster_artifacts.storage.localcopy import (
 )
 from dagster_artifacts.storage.pipeline import copy_verified
 from dagster_artifacts.storage.retry import storage_error
-from dagster_artifacts.storage.scratch import temp_path_beside
+from dagster_artifacts.storage.scratch import in_flight, temp_file_tag, temp_path_beside
 from dagster_artifacts.storage.staged import adopt_staged
 from dagster_artifacts.storage.threads import parallel_map
 
@@ -104,7 +105,10 @@ class LocalBlobStore(BlobStore):
             return set()
 
     def listing(self, prefix: str) -> Iterator[StoredObject]:
+        """Every stored file under ``prefix``; temp files that a live writer is still filling are
+        not stored yet and are left out (those of dead writers are listed: gc removes them)."""
         base = self.path(prefix)
+        now = time.time()
         cut = len(self.root) + 1
         stack = [base]
         while stack:
@@ -123,6 +127,9 @@ class LocalBlobStore(BlobStore):
                     info = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # removed while we listed
+                tag = temp_file_tag(entry.name)
+                if tag is not None and in_flight(tag, info.st_mtime, now):
+                    continue
                 yield StoredObject(entry.path[cut:], info.st_size, info.st_mtime)
 
     # -- writes -----------------------------------------------------------------------------

@@ -14,30 +14,47 @@ Leases close both, on a local folder as on a bucket, whatever gc's grace period:
   marker (one listing), waits for the batch to end, then checks what exists and uploads what the
   batch removed.
 
-Cost per commit: one small write, one listing, one delete. Leases older than :data:`LEASE_TTL`
-(a crashed writer) and markers older than :data:`MARKER_TTL` (a crashed gc) are ignored and
-purged by the next gc. gc's grace period is a second line (for blobs written outside any lease).
+Cost per commit: one small write, one listing, one delete. A gc that dies mid-batch must not
+hold writers up: it rewrites its marker every :data:`MARKER_HEARTBEAT` while the batch runs, and
+a writer stops waiting for a marker that its own clock has seen unchanged for
+:data:`MARKER_SILENCE` (no clock is compared with the store's), or at once when the marker's
+owner is a process of this host that is gone. gc, in turn, stops before deleting if it could not
+refresh its marker recently, so a writer never gives up on a gc that is still deleting. Leases
+older than :data:`LEASE_TTL` (a crashed writer) and markers older than :data:`MARKER_TTL` are
+ignored and purged by the next gc. gc's grace period is a second line (for blobs written outside
+any lease).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
 from dagster_artifacts.errors import StorageError
 from dagster_artifacts.storage.base import BlobStore, StoredObject
 from dagster_artifacts.storage.layout import GC_MARKERS, LEASES
+from dagster_artifacts.storage.scratch import left_by_dead_process, owner_tag
 
 log = logging.getLogger(__name__)
 
 #: A writer's lease older than this is from a crashed writer and no longer protects anything.
 LEASE_TTL = timedelta(hours=24)
-#: A gc batch marker older than this is from a crashed gc; writers stop waiting for it.
+#: A running gc rewrites its batch marker this often.
+MARKER_HEARTBEAT = timedelta(seconds=3)
+#: A marker a waiting writer has seen unchanged for this long is a dead gc's: the writer goes on.
+MARKER_SILENCE = timedelta(seconds=30)
+#: gc deletes nothing once its last successful heartbeat is older than this (a third of the
+#: silence: a deletion request that starts then still ends long before writers give up).
+MARKER_FRESH = MARKER_SILENCE / 3
+#: A marker older than this by its own timestamp is a dead gc's at first sight, and purged.
 MARKER_TTL = timedelta(minutes=10)
 WAIT_POLL_SECONDS = 0.2
 
@@ -71,31 +88,94 @@ def protect_reuse(
 
 
 def _wait_for_gc(blobs: BlobStore, keys: set[str], clock: Clock) -> None:
-    """Wait while a running gc batch is deleting any of ``keys``."""
+    """Wait while a live gc batch is deleting any of ``keys``."""
+    first_seen: dict[tuple[str, float | None], float] = {}
+    logged = False
     while True:
-        busy = False
-        for marker in blobs.listing(GC_MARKERS):
-            if _age_seconds(marker, clock) > MARKER_TTL.total_seconds():
-                continue  # a crashed gc: ignore (the next gc removes it)
-            doomed = _read_keys(blobs, marker.key)
-            if doomed is not None and not keys.isdisjoint(doomed):
-                busy = True
-                break
-        if not busy:
+        if not any(
+            _blocks(blobs, marker, keys, clock, first_seen) for marker in blobs.listing(GC_MARKERS)
+        ):
             return
-        log.info("Waiting for a running gc batch to finish before reusing stored blobs")
+        if not logged:
+            log.info("Waiting for a running gc batch to finish before reusing stored blobs")
+            logged = True
         clock.sleep(WAIT_POLL_SECONDS)
 
 
+def _blocks(
+    blobs: BlobStore,
+    marker: StoredObject,
+    keys: set[str],
+    clock: Clock,
+    first_seen: dict[tuple[str, float | None], float],
+) -> bool:
+    """Whether ``marker`` is a live gc's batch that deletes one of ``keys``."""
+    if _age_seconds(marker, clock) > MARKER_TTL.total_seconds():
+        return False  # a gc that crashed long ago (the next gc removes it)
+    # Each heartbeat changes the marker's timestamp: one unchanged for long is a dead gc's.
+    since = first_seen.setdefault((marker.key, marker.modified), clock.time())
+    if clock.time() - since > MARKER_SILENCE.total_seconds():
+        return False
+    body = _read_body(blobs, marker.key)
+    if body is None:
+        return False
+    owner = body.get("owner")
+    if isinstance(owner, str) and left_by_dead_process(owner):
+        return False  # its gc process, on this host, is gone
+    return not keys.isdisjoint(str(key) for key in body.get("keys", []))
+
+
+class DeletionBatch:
+    """gc's announcement of one batch of deletions, kept fresh by a heartbeat thread."""
+
+    def __init__(self, blobs: BlobStore, keys: list[str]) -> None:
+        self.blobs = blobs
+        self.key = f"{GC_MARKERS}/{uuid.uuid4().hex}.json"
+        self._body = json.dumps({"keys": keys, "owner": owner_tag()}).encode()
+        self._last_beat = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="gc-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.blobs.put_bytes(self._body, self.key)
+        self._last_beat = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        _remove_quietly(self.blobs, self.key)
+
+    def check_fresh(self) -> None:
+        """Refuse to delete when writers may already take this gc for dead."""
+        stale_for = time.monotonic() - self._last_beat
+        if stale_for > MARKER_FRESH.total_seconds():
+            raise StorageError(
+                f"gc stopped before deleting: its batch marker {self.blobs.url(self.key)} could "
+                f"not be refreshed for {stale_for:.0f} s, so writers may no longer wait for it. "
+                "Nothing of this batch was deleted; check the store's health and run gc again.",
+                url=self.blobs.url(self.key),
+            )
+
+    def _beat(self) -> None:
+        while not self._stop.wait(MARKER_HEARTBEAT.total_seconds()):
+            try:
+                self.blobs.put_bytes(self._body, self.key)
+                self._last_beat = time.monotonic()
+            except Exception as error:  # noqa: BLE001 - check_fresh stops gc if this persists
+                log.warning("Could not refresh the gc batch marker %s: %s", self.key, error)
+
+
 @contextmanager
-def deletion_batch(blobs: BlobStore, keys: list[str]) -> Iterator[None]:
-    """gc's side: announce a batch of deletions for as long as it runs."""
-    marker = f"{GC_MARKERS}/{uuid.uuid4().hex}.json"
-    blobs.put_bytes(json.dumps({"keys": keys}).encode(), marker)
+def deletion_batch(blobs: BlobStore, keys: list[str]) -> Iterator[DeletionBatch]:
+    """gc's side: announce a batch of deletions for as long as it runs (call
+    :meth:`DeletionBatch.check_fresh` right before deleting)."""
+    batch = DeletionBatch(blobs, keys)
+    batch.start()
     try:
-        yield
+        yield batch
     finally:
-        _remove_quietly(blobs, marker)
+        batch.stop()
 
 
 def leased_keys(blobs: BlobStore, clock: Clock = SYSTEM_CLOCK) -> set[str]:
@@ -104,7 +184,8 @@ def leased_keys(blobs: BlobStore, clock: Clock = SYSTEM_CLOCK) -> set[str]:
     for lease in blobs.listing(LEASES):
         if _age_seconds(lease, clock) > LEASE_TTL.total_seconds():
             continue
-        leased.update(_read_keys(blobs, lease.key) or ())
+        body = _read_body(blobs, lease.key)
+        leased.update(str(key) for key in (body or {}).get("keys", []))
     return leased
 
 
@@ -119,8 +200,8 @@ def purge_stale(blobs: BlobStore, clock: Clock = SYSTEM_CLOCK) -> None:
     blobs.delete_many(stale)
 
 
-def _read_keys(blobs: BlobStore, key: str) -> list[str] | None:
-    """The ``keys`` of a lease or marker; None if it is gone (finished meanwhile) or unreadable."""
+def _read_body(blobs: BlobStore, key: str) -> dict[str, Any] | None:
+    """A lease or marker's JSON; None if it is gone (finished meanwhile) or unreadable."""
     try:
         data = json.loads(blobs.read_bytes(key))
     except FileNotFoundError:
@@ -128,7 +209,7 @@ def _read_keys(blobs: BlobStore, key: str) -> list[str] | None:
     except ValueError:
         log.warning("Ignoring unreadable %s", key)
         return None
-    return [str(item) for item in data.get("keys", [])]
+    return data if isinstance(data, dict) else None
 
 
 def _remove_quietly(blobs: BlobStore, key: str) -> None:

@@ -87,22 +87,25 @@ def storage_error(action: str, url: str, error: BaseException) -> BaseException:
     """The error a user sees: typed, naming the URL, saying what to check."""
     if isinstance(error, ArtifactError):
         return error
-    hint = _HINTS.get(getattr(error, "errno", None) or -1)
+    code = getattr(error, "errno", None)
+    hint = _HINTS.get(code or -1)
     if hint is not None:
-        return StorageError(f"Could not {action} {url}: {hint} ({error}).", url=url)
+        return StorageError(f"Could not {action} {url}: {hint} ({error}).", url=url, errno=code)
     if isinstance(error, PermissionError):
         return StorageError(
             f"Access denied to {url} while trying to {action}: check the credentials "
             f"(storage_options or the cloud's environment variables) and permissions. ({error})",
             url=url,
+            errno=code,
         )
     if isinstance(error, FileNotFoundError):
         return StorageError(
             f"Could not {action} {url}: it does not exist ({error}). Check that the bucket "
             "exists and the store root or reference is spelled right.",
             url=url,
+            errno=code,
         )
-    return StorageError(f"Could not {action} {url}: {error}", url=url)
+    return StorageError(f"Could not {action} {url}: {error}", url=url, errno=code)
 
 
 def _retrying_kwargs() -> dict[str, Any]:

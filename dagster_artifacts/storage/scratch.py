@@ -84,6 +84,27 @@ def left_by_dead_process(tag: str) -> bool:
     return not _alive(int(pid))
 
 
+#: A temp file of another host (or PID namespace) older than this is a leftover, not in flight.
+FOREIGN_SCRATCH_TTL_SECONDS = 24 * 3600.0
+
+
+def temp_file_tag(name: str) -> str | None:
+    """The tag of a temp file name (``.<name>.tmp-<tag>``), None for any other name."""
+    if name.startswith(".") and ".tmp-" in name:
+        return name.split(".tmp-", 1)[1]
+    return None
+
+
+def in_flight(tag: str, modified: float, now: float) -> bool:
+    """Whether the temp file with this tag may still be being written: its process, of this
+    host, still runs; or it is another host's and younger than a day (it cannot be asked)."""
+    if left_by_dead_process(tag):
+        return False
+    parts = tag.split("-", 3)
+    checkable = len(parts) >= 3 and parts[0] == host_tag() and parts[2] == _NAMESPACE
+    return checkable or now - modified < FOREIGN_SCRATCH_TTL_SECONDS
+
+
 def sweep_dead(parent: str, prefix: str = "") -> None:
     """Remove entries of ``parent`` named ``<prefix><tag>`` whose process is gone."""
     with contextlib.suppress(OSError):
@@ -105,8 +126,8 @@ def sweep_dead_temp_files(root: str) -> None:
     """
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            tag = name.split(".tmp-", 1)[1] if name.startswith(".") and ".tmp-" in name else ""
-            if tag and left_by_dead_process(tag):
+            tag = temp_file_tag(name)
+            if tag is not None and left_by_dead_process(tag):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, name))
 

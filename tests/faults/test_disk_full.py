@@ -7,6 +7,7 @@ same operation works.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -86,6 +87,7 @@ def test_log_to_a_full_store_is_a_storage_error_and_works_once_there_is_room(
     assert "full-log" in message, message
     assert str(root) in message, f"the message should name the full place: {message}"
     assert no_space_hint(message), f"the message should say to free space: {message}"
+    assert caught.value.errno == errno.ENOSPC  # scripts can tell a full disk apart
     _assert_no_version("full-log")
     assert files_under(root) == before, "a failed log left files in the store"
 
@@ -125,6 +127,7 @@ def test_download_into_a_full_disk_is_a_storage_error_with_no_partial_file(
     assert "dl:v0" in message, message
     assert str(disk) in message, f"the message should name the full place: {message}"
     assert no_space_hint(message), f"the message should say to free space: {message}"
+    assert caught.value.errno == errno.ENOSPC  # scripts can tell a full disk apart
     # No file at a final path holds anything but the logged bytes, and nothing else is left
     # on the full disk (no hidden temp file or partial folder keeps the space it took). A new
     # folder appears whole or not at all; an existing one may keep the files that were done.
@@ -163,6 +166,7 @@ def test_log_with_the_staging_area_on_a_full_disk_is_a_storage_error_and_stores_
     assert "staged" in message, message
     assert str(cache) in message, f"the message should name the full place: {message}"
     assert no_space_hint(message), f"the message should say to free space: {message}"
+    assert caught.value.errno == errno.ENOSPC  # scripts can tell a full disk apart
     assert stored_state(store_snapshot()) == before
     assert wandb.Api().artifact_versions("dataset", "staged") == []
 

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import dagster_artifacts as wandb
+from dagster_artifacts.storage.protection import MARKER_SILENCE
 from tests.faults.helpers import (
     blob_files,
     blob_path,
@@ -229,3 +231,31 @@ def test_a_gc_killed_is_finished_by_the_next_gc(
         artifact = wandb.Api().artifact(name)
         folder = artifact.download(root=tmp_path / "check" / name.replace(":", "-"))
         assert artifact.verify(folder).checked == len(artifact.manifest.entries)
+
+
+def test_a_gc_killed_mid_batch_does_not_hold_up_writers(
+    tmp_path: Path, isolated_store: Path, spawn: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """The dead gc leaves its batch marker behind; a writer reusing a key of that batch sees
+    that the marker's owner (a process of this host) is gone and goes on at once, instead of
+    waiting for the marker to go silent or stale."""
+    data = random_files(tmp_path / "d", 250, 2048)
+    log_folder("g", data)
+    log_folder("other", random_files(tmp_path / "o", 5, 2048))
+    logged = wandb.Api().artifact("g:v0")
+    doomed = [blob_path(isolated_store, e.digest) for e in logged.manifest.entries.values()]
+    logged.delete(delete_aliases=True)
+
+    collector = spawn(GC)
+    _expect_line(collector, "collecting")
+    assert wait_for(lambda: not all(path.exists() for path in doomed)), "gc deleted nothing"
+    kill(collector)
+    assert any(path.exists() for path in doomed), "the kill must land in the middle of the batch"
+    assert list((isolated_store / "gc").iterdir()), "the dead gc's batch marker is left behind"
+
+    started = time.monotonic()
+    log_folder("g", data)  # reuses what the dead batch did not delete, uploads the rest
+    assert time.monotonic() - started < MARKER_SILENCE.total_seconds() / 2
+    artifact = wandb.Api().artifact("g:latest")
+    folder = artifact.download(root=tmp_path / "check")
+    assert artifact.verify(folder).checked == 250
