@@ -48,7 +48,7 @@ def download(
     """Bring ``entries`` (default: all) of ``manifest`` under ``root``; return ``root``.
 
     Every failure is a typed error naming ``label`` (the artifact), the entry and the place.
-    Callers with many entries pause the cyclic garbage collector around it (``state.gc_paused``).
+    Callers with many entries spare existing objects from the cyclic collector around it (``state.gc_frozen``).
     """
     chosen = list(manifest.entries.values() if entries is None else entries)
     root_abs = os.path.abspath(root)

@@ -172,7 +172,7 @@ class Draft:
                 f"No such folder {root!r}; check the path (use add_file() for single files)."
             )
         prefix = normalize_entry_path(name) if name else None
-        with state.gc_paused():  # tens of thousands of small objects: no use scanning them
+        with state.gc_frozen():  # tens of thousands of small objects: no use scanning them
             pairs = walk_folder(root, prefix, ignore)
             self.add_entries(self._file_entries(pairs, policy, skip_others=True))
 

@@ -62,7 +62,7 @@ class StoredFiles:
         skip_cache: bool = False,
     ) -> str:
         """Every entry (under ``path_prefix``) not already there with its digest; the folder."""
-        with state.gc_paused():  # reading a manifest of 10,000s of entries allocates as much
+        with state.gc_frozen():  # reading a manifest of 10,000s of entries allocates as much
             entries = [
                 entry
                 for entry in self.manifest.entries.values()

@@ -30,8 +30,7 @@ _gc_lock = threading.Lock()
 _current_run: ActiveRun | None = None
 _stores: dict[tuple[object, ...], Store] = {}
 _stat_caches: dict[str, StatCache] = {}
-_gc_pauses = 0
-_gc_was_enabled = False
+_gc_batches = 0
 
 
 # -- the current run (``wandb.run``) ----------------------------------------------------------
@@ -94,26 +93,26 @@ def stat_cache_for(machine: MachineSettings) -> StatCache | None:
 
 # -- the cyclic garbage collector -------------------------------------------------------------
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch allocates its per-file objects.
+def gc_frozen() -> Iterator[None]:
+    """Spare the process's existing objects from cyclic collection while a batch allocates.
 
     Building or downloading 10,000 entries creates some 100,000 small objects; each 700
-    allocations trigger a collection that walks every tracked object of the process, which cost
-    about as much as the work itself. Nothing here makes reference cycles, so collection waits
-    until the batch ends; nested and concurrent batches (threads) count, and the collector comes
-    back when the last one ends, as it was before the first. Reference counting still frees
-    memory as usual.
+    allocations trigger a collection, and the full ones walk every tracked object of the process
+    (hundreds of thousands under Dagster), which cost about as much as the work itself.
+    ``gc.freeze`` moves what exists to a permanent generation for the batch, so collections see
+    only new objects: they stay cheap, and the collector keeps running for every other thread
+    (disabling it would let their garbage cycles pile up). Nested and concurrent batches count;
+    the last one to end unfreezes. ``benchmarks/gc_pause.py`` measures the three choices.
     """
-    global _gc_pauses, _gc_was_enabled
+    global _gc_batches
     with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
+        if _gc_batches == 0:
+            gc.freeze()
+        _gc_batches += 1
     try:
         yield
     finally:
         with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
+            _gc_batches -= 1
+            if _gc_batches == 0:
+                gc.unfreeze()

@@ -73,3 +73,53 @@ def test_concurrency_benchmark_quick_mode(tmp_path: Path) -> None:
     }
     expected = {(registry, n) for registry in ("sqlite", "postgresql") for n in (1, 2, 4, 8)}
     assert measured == expected, result.stdout
+
+
+def _soak_summary(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """The summary's ``label  value`` lines (labels padded to 24 columns)."""
+    return {
+        line[:24].strip(): line[24:].strip()
+        for line in result.stdout.splitlines()
+        if len(line) > 24 and line[:24].strip() and not line.startswith((" ", "-"))
+    }
+
+
+def _check_soak(result: subprocess.CompletedProcess[str]) -> None:
+    summary = _soak_summary(result)
+    checked = re.fullmatch(r"(\d+) versions checked, 0 lost/unverifiable", summary["final check"])
+    assert checked and int(checked.group(1)) > 0, result.stdout
+    assert summary["errors by type"] == "none", result.stdout
+    assert int(summary["versions committed"]) > 0, result.stdout
+    assert re.match(r"\d+ completed", summary["gc passes"]), result.stdout
+    assert re.match(r"\d+ SIGKILLs", summary["faults injected"]), result.stdout
+    assert "RESULT: PASS" in result.stdout
+
+
+def test_soak_quick_mode(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, str(REPO / "benchmarks" / "soak.py"), "--quick", "--workdir", str(tmp_path)
+    )
+    _check_soak(result)
+
+
+def test_soak_quick_mode_on_s3(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path,
+        str(REPO / "benchmarks" / "soak.py"),
+        "--quick",
+        "--store",
+        "s3",
+        "--workdir",
+        str(tmp_path),
+    )
+    _check_soak(result)
+    assert "Soak summary (store s3, registry " in result.stdout
+
+
+def test_gc_pause_benchmark_compares_the_three_choices(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, str(REPO / "benchmarks" / "gc_pause.py"), "--files", "300", "--rounds", "1"
+    )
+    rows = re.findall(r"^  (\w+)\s+add_dir\s+[\d.]+ s \(([\d.]+)x\)", result.stdout, re.M)
+    assert [name for name, _ in rows] == ["freeze", "disable", "none"], result.stdout
+    assert dict(rows)["none"] == "1.00"
