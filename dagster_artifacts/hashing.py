@@ -185,7 +185,7 @@ def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list
 
     ``ignore`` takes gitignore-style patterns matched against paths relative to ``root``.
     """
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", ignore) if ignore else None
+    spec = pathspec.GitIgnoreSpec.from_lines(ignore) if ignore else None
     root = os.path.abspath(root)  # os.walk then yields absolute, normalized folders
     pairs: list[tuple[str, str]] = []
     for directory, dirs, files in os.walk(root):
