@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,25 +30,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 import dagster_artifacts as wandb  # noqa: E402
+from benchmarks.moto_process import moto_server  # noqa: E402
 from dagster_artifacts.settings import Settings  # noqa: E402
 from dagster_artifacts.state import open_store, reset_stores  # noqa: E402
 from dagster_artifacts.storage import BlobStore, BlobUpload  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"moto server did not start on port {port}")
 
 
 def one_by_one(store: BlobStore) -> None:
@@ -100,31 +83,19 @@ def main() -> None:
 
     import boto3
 
-    port = free_port()
-    # moto in its own process, so that the server does not share this process's GIL with the
-    # client being measured (ThreadedMotoServer, used by the tests, would).
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint)
-    try:
-        wait_for_port(port)
-        with tempfile.TemporaryDirectory(prefix="s3-upload-bench-") as tmp:
-            work = Path(tmp)
-            folder = work / "files"
-            folder.mkdir()
-            for index in range(count):
-                (folder / f"file-{index:05d}.txt").write_text(f"small file {index}\n" * 4)
-            results = {
-                mode: run_mode(mode, folder, endpoint, client, work)
-                for mode in ("one-by-one", "batched")
-            }
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    # moto in its own process: the server does not share this process's GIL with the client
+    # being measured.
+    with moto_server() as endpoint, tempfile.TemporaryDirectory(prefix="s3-upload-bench-") as tmp:
+        client = boto3.client("s3", endpoint_url=endpoint)
+        work = Path(tmp)
+        folder = work / "files"
+        folder.mkdir()
+        for index in range(count):
+            (folder / f"file-{index:05d}.txt").write_text(f"small file {index}\n" * 4)
+        results = {
+            mode: run_mode(mode, folder, endpoint, client, work)
+            for mode in ("one-by-one", "batched")
+        }
 
     print(f"Logging {count} small files to an S3 store (moto server on 127.0.0.1)")
     print(f"{'mode':<12} {'files':>6} {'seconds':>9} {'files/s':>9}")

@@ -48,8 +48,6 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,7 +55,7 @@ import time
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +70,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 import dagster_artifacts as wandb  # noqa: E402
+from benchmarks.moto_process import moto_server  # noqa: E402
 from dagster_artifacts.errors import ArtifactNotFoundError  # noqa: E402
 
 NAMES = ("soak-alpha", "soak-beta", "soak-gamma", "soak-delta")
@@ -456,27 +455,11 @@ def child_main(role: str, index: int, generation: int, spec: dict[str, Any], bar
 # -- the services ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"moto server did not start on port {port}")
-
-
 class Services:
     """The store and registry of one soak, and whatever servers they need; ``close()`` ends all."""
 
     def __init__(self, store: str, registry: str, work: Path) -> None:
-        self.moto: subprocess.Popen[bytes] | None = None
+        self.servers = ExitStack()
         self.cluster: Any = None
         self.storage_options: dict[str, Any] = {}
         try:
@@ -493,16 +476,9 @@ class Services:
     def _start_s3(self) -> str:
         import boto3
 
-        port = free_port()
-        # moto in its own process, as in benchmarks/s3_upload.py: the server does not share a
-        # GIL with this supervisor (which downloads every version at the end).
-        self.moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(port)
-        endpoint = f"http://127.0.0.1:{port}"
+        # moto in its own process: the server does not share a GIL with this supervisor (which
+        # downloads every version at the end).
+        endpoint = self.servers.enter_context(moto_server())
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="soak")
         self.storage_options = {"endpoint_url": endpoint}
         return "s3://soak/artifacts"
@@ -525,14 +501,7 @@ class Services:
         if self.cluster is not None:
             self.cluster.destroy()
             self.cluster = None
-        if self.moto is not None:
-            self.moto.terminate()
-            try:
-                self.moto.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.moto.kill()
-                self.moto.wait()
-            self.moto = None
+        self.servers.close()
 
 
 # -- the supervisor --------------------------------------------------------------------------
