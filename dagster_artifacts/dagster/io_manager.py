@@ -405,6 +405,9 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         step = internals.consuming_step(context)
         if step is None:  # load_asset_value: no step, so no run to record lineage in
             return
+        upstream = context.upstream_output
+        if upstream is not None and _safe(lambda: upstream.step_key) == step[1]:
+            return  # a result read back after the run (output_for_node), not a step's input
         job_type = _group_job_type(internals.step_assets_def(context)) or internals.step_job_name(
             context
         )

@@ -36,6 +36,9 @@ def test_versions_dedupe_data_version_metadata_and_lineage() -> None:
         assert meta["artifact/deduplicated"].value is True
         assert meta["dagster/row_count"].value == 3
         assert [c.name for c in meta["dagster/column_schema"].value.columns] == ["hour", "count"]
+        assert meta["artifact/inputs"].value == []
+        consumer = second.asset_materializations_for_node("model")[0].metadata
+        assert consumer["artifact/inputs"].value == ["rides:v0"]  # the versions the step used
         api = wandb.Api()
         dataset = api.artifact("rides:latest")
         assert dataset.type == "dataset"
