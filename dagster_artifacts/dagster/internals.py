@@ -106,3 +106,15 @@ def step_assets_def(context: dg.InputContext) -> dg.AssetsDefinition | None:
         return getattr(step, "assets_def", None)
     except dg.DagsterInvariantViolationError:
         return None
+
+
+#: Dagster's tags for the data version of an asset event (``dagster._core.definitions.
+#: data_version``): ``ObserveResult(data_version=...)`` writes these, and a sensor's
+#: ``AssetObservation`` has no ``data_version`` argument, so they are written as Dagster does.
+DATA_VERSION_TAG = "dagster/data_version"
+DATA_VERSION_IS_USER_PROVIDED_TAG = "dagster/data_version_is_user_provided"
+
+
+def data_version_tags(version: str) -> dict[str, str]:
+    """The tags that make ``version`` an observation's data version."""
+    return {DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"}

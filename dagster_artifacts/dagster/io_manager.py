@@ -142,6 +142,8 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
             origin: dict[str, Any] = {}
             if asset_key is not None:
                 origin[keys.ASSET_KEY] = list(asset_key.path)
+            else:
+                origin[keys.OP_OUTPUT] = label
             if code_version:
                 origin[keys.CODE_VERSION] = code_version
             artifact.metadata = {**artifact.metadata, **origin}

@@ -30,6 +30,8 @@ SERIALIZER = "dagster/serializer"
 PATH_KIND = "dagster/path_kind"
 #: The Dagster asset key that produced the version (so lineage maps back to asset keys).
 ASSET_KEY = "dagster/asset_key"
+#: ``op.output`` of the op output that produced the version (ops have no asset key).
+OP_OUTPUT = "dagster/op_output"
 #: The asset's (or op's) ``code_version`` when the version was logged.
 CODE_VERSION = "dagster/code_version"
 
