@@ -3,6 +3,7 @@ type handlers, artifacts from outside Dagster as asset specs, sensors on version
 ``artifact_verified`` asset checks, and ``ArtifactsComponent`` for ``defs.yaml``."""
 
 from dagster_artifacts.dagster.checks import build_artifact_checks
+from dagster_artifacts.dagster.component import ArtifactsComponent
 from dagster_artifacts.dagster.external import external_artifact_specs
 from dagster_artifacts.dagster.handlers import (
     ArrowHandler,
@@ -21,6 +22,7 @@ from dagster_artifacts.dagster.sensors import build_artifact_sensor
 
 __all__ = [
     "ArrowHandler",
+    "ArtifactsComponent",
     "ArtifactsIOManager",
     "ArtifactsResource",
     "JsonHandler",
