@@ -39,7 +39,7 @@ def main() -> None:
     print(f"lineage: {run.path} (job_type={run.job_type}, group={run.group})")
     print(f"  used   {[f'{a.name}' for a in run.used_artifacts()]}")
     print(f"  logged {[f'{a.name}' for a in run.logged_artifacts()]}")
-    print(f"  bike-model:latest used by {[r.job_type for r in model.used_by()]}")
+    print(f"  bike-model:latest used by {[f'{r.name} ({r.job_type})' for r in model.used_by()]}")
 
 
 if __name__ == "__main__":
