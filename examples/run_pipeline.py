@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster_artifacts as wandb  # noqa: E402
 from example_repo.materialize import materialize_example  # noqa: E402
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 
