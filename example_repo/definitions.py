@@ -100,13 +100,17 @@ def daily_summary(context: dg.AssetExecutionContext, bike_rides: pd.DataFrame): 
 @dg.asset(group_name="reports", metadata={"artifact": {"name": "station-map"}})
 def station_map() -> wandb.Artifact:
     """An artifact built by hand: a folder of station files plus a tracked ``file://`` reference."""
-    folder = Path(tempfile.mkdtemp(prefix="bike-stations-"))
-    for station in range(3):
-        (folder / f"station_{station}.csv").write_text(f"id,lat,lon\n{station},52.5,13.{station}\n")
     external = Path(tempfile.gettempdir()) / "bike-sharing-city-zones.geojson"
     external.write_text('{"type": "FeatureCollection", "features": []}\n')
     artifact = wandb.Artifact("station-map", type="map", description="stations and city zones")
-    artifact.add_dir(folder, name="stations")
+    # add_dir copies the files into the draft (policy "mutable"), so the folder can go at once.
+    with tempfile.TemporaryDirectory(prefix="bike-stations-") as tmp:
+        folder = Path(tmp)
+        for station in range(3):
+            (folder / f"station_{station}.csv").write_text(
+                f"id,lat,lon\n{station},52.5,13.{station}\n"
+            )
+        artifact.add_dir(folder, name="stations")
     artifact.add_reference(external.as_uri(), name="zones.geojson")
     return artifact
 
@@ -125,15 +129,13 @@ def release_model(
     """Resolve the version to deploy and record it: the op output is an artifact version."""
     with artifacts.run(context) as run:
         model = run.use_artifact(f"bike-model:{config.version}")
-    return {"model": model.name, "digest": model.digest, "alias": config.version}
+    return {"model": model.name, "version": model.version, "digest": model.digest}
 
 
 @dg.op
-def deploy_manifest(release: dict[str, str]) -> Path:
-    """Write what a serving system would read; stored as the artifact ``deploy_manifest``."""
-    target = Path(tempfile.mkdtemp(prefix="bike-deploy-")) / "serving.json"
-    target.write_text(f'{{"model": "{release["model"]}", "digest": "{release["digest"]}"}}\n')
-    return target
+def deploy_manifest(release: dict[str, str]) -> dict[str, str]:
+    """What a serving system would read (stored as JSON, the artifact ``deploy_manifest``)."""
+    return {"model": release["model"], "digest": release["digest"], "serving": "bike-api"}
 
 
 @dg.job(description="Deploy the bike model the production alias points at (op-based).")
