@@ -128,6 +128,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
             label = f"{context.op_def.name}.{context.name}"
             where = f"Op output {label!r}"
         config = output_config((context.definition_metadata or {}).get("artifact"), where)
+        self.store.browser_url()  # a malformed ui_url fails here, before anything is logged
         if asset_key is not None:
             name = validate_name(config.name or artifact_name_for(asset_key))
         else:
@@ -172,7 +173,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         inputs: list[str],
     ) -> None:
         used = {keys.INPUTS: dg.MetadataValue.json(inputs)}
-        entries = [self._metadata(a, extra) for _, a, extra in logged]
+        entries = [self._metadata(a, extra, self.store.version_url(a)) for _, a, extra in logged]
         if len(entries) == 1:
             context.add_output_metadata({**entries[0], **used})
             digest = logged[0][1].digest
@@ -290,7 +291,8 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
         )
 
     @staticmethod
-    def _metadata(artifact: Artifact, extra: dict[str, Any]) -> dict[str, Any]:
+    def _metadata(artifact: Artifact, extra: dict[str, Any], link: str | None) -> dict[str, Any]:
+        linked = {keys.LINK: dg.MetadataValue.url(link)} if link else {}
         return {
             keys.NAME: dg.MetadataValue.text(artifact.collection_name),
             keys.VERSION: dg.MetadataValue.text(artifact.version),
@@ -304,6 +306,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
                 f"artifact://{artifact.entity}/{artifact.project}/"
                 f"{artifact.collection_name}:{artifact.version}"
             ),
+            **linked,
             **extra,
         }
 

@@ -14,6 +14,8 @@ DEDUPLICATED = "artifact/deduplicated"
 #: The versions the step used (``["bike-features:v0", ...]``), on the step's own materialization.
 INPUTS = "artifact/inputs"
 USED_VERSION = "artifact/used_version"
+#: ``MetadataValue.url`` of the version's page in the artifact browser (when its URL is set).
+LINK = "artifact/link"
 URI = "dagster/uri"
 COLUMN_SCHEMA = "dagster/column_schema"
 ROW_COUNT = "dagster/row_count"
