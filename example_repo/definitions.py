@@ -22,7 +22,6 @@ import dagster_artifacts as wandb
 from dagster_artifacts import ArtifactsIOManager, ArtifactsResource
 from dagster_artifacts.dagster import build_artifact_checks
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STORE = ArtifactsResource(project="bike-sharing")
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-05-01", end_date="2026-05-04")
@@ -175,4 +174,6 @@ pipeline = dg.Definitions(
 def defs() -> dg.Definitions:
     """The pipeline plus the component in ``defs/`` (loaded when the code location loads, so
     artifacts logged outside Dagster since the last reload appear)."""
-    return dg.Definitions.merge(pipeline, dg.load_from_defs_folder(project_root=PROJECT_ROOT))
+    return dg.Definitions.merge(
+        pipeline, dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    )

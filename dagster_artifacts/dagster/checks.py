@@ -116,16 +116,19 @@ def _build_check(
         checked = 0
         problems: list[str] = []
         names = _versions_to_check(context, key, configured)
+        resolved: list[str] = []  # ``name:vN`` even when asked for ``name:latest``
         for name in names:
             try:
                 artifact = api.artifact(name)
             except ArtifactNotFoundError as error:
                 problems.append(f"{name}: not in the registry ({error})")
+                resolved.append(name)
                 continue
+            resolved.append(f"{artifact.collection_name}:{artifact.version}")
             count, found = verify_version(artifact)
             checked += count
             problems.extend(f"{artifact.name} {problem}" for problem in found)
-        versions = ", ".join(names)
+        versions = ", ".join(resolved)
         return dg.AssetCheckResult(
             passed=not problems,
             description=(

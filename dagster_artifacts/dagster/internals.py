@@ -10,6 +10,7 @@ loudly on the first Dagster upgrade that moves any of them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,3 +119,12 @@ DATA_VERSION_IS_USER_PROVIDED_TAG = "dagster/data_version_is_user_provided"
 def data_version_tags(version: str) -> dict[str, str]:
     """The tags that make ``version`` an observation's data version."""
     return {DATA_VERSION_TAG: version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"}
+
+
+def op_code_version(op_def: dg.OpDefinition) -> str | None:
+    """An op's ``code_version``. ``OpDefinition.version`` is its only reader and warns that it
+    is deprecated "use code_version", which ``OpDefinition`` does not have (Dagster 1.13)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        version = op_def.version
+    return version if isinstance(version, str) else None

@@ -219,7 +219,7 @@ class ArtifactsIOManager(dg.ConfigurableIOManager):
     def _code_version(context: dg.OutputContext) -> str | None:
         if context.has_asset_key:
             return context.asset_spec.code_version
-        return context.op_def.version
+        return internals.op_code_version(context.op_def)
 
     @staticmethod
     def _output_job_type(context: dg.OutputContext, config: OutputConfig) -> str:

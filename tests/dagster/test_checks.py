@@ -99,7 +99,7 @@ def test_external_artifact_check_verifies_latest() -> None:
         result = defs.resolve_job_def("verify").execute_in_process(instance=instance)
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed
-    assert evaluation.metadata["artifact/version"].value == "notebook-output:latest"
+    assert evaluation.metadata["artifact/version"].value == "notebook-output:v0"  # latest, resolved
     assert evaluation.metadata["artifact/checked_entries"].value == 1
 
 

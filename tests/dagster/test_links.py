@@ -63,7 +63,9 @@ def test_link_from_environment_for_each_partition_of_a_range_run(
         version = api.artifact(f"daily:{event.metadata['artifact/version'].value}")
         assert version.partition_key == event.partition
         links[event.partition] = event.metadata["artifact/link"].value
-        assert links[event.partition].endswith(f"/artifacts/{version.type}/daily/v{version.version_index}")
+        assert links[event.partition].endswith(
+            f"/artifacts/{version.type}/daily/v{version.version_index}"
+        )
     assert set(links) == {"2026-05-01", "2026-05-02"}
     assert len(set(links.values())) == 2  # each partition links to its own version
     assert all(link.startswith("https://artifacts.example.org/ui/") for link in links.values())
