@@ -34,6 +34,10 @@ _LAZY = {
     "Table": "dagster_artifacts.tables",
     "ArtifactsResource": "dagster_artifacts.dagster",
     "ArtifactsIOManager": "dagster_artifacts.dagster",
+    "ArtifactsComponent": "dagster_artifacts.dagster",
+    "build_artifact_checks": "dagster_artifacts.dagster",
+    "build_artifact_sensor": "dagster_artifacts.dagster",
+    "external_artifact_specs": "dagster_artifacts.dagster",
 }
 _LAZY_MODULES = {"data_types", "errors"}
 
@@ -49,7 +53,7 @@ def __getattr__(name: str) -> Any:
         value = importlib.import_module(f"dagster_artifacts.{name}")
     else:
         raise AttributeError(f"module 'dagster_artifacts' has no attribute {name!r}")
-    if name not in ("ArtifactsResource", "ArtifactsIOManager"):
+    if _LAZY.get(name) != "dagster_artifacts.dagster":
         globals()[name] = value  # later lookups skip this function
     return value
 
@@ -71,6 +75,7 @@ __all__ = [
     "Api",
     "Artifact",
     "ArtifactEntry",
+    "ArtifactsComponent",
     "ArtifactsIOManager",
     "ArtifactsResource",
     "PartitionedTable",
@@ -78,8 +83,11 @@ __all__ = [
     "Settings",
     "Table",
     "VerifyResult",
+    "build_artifact_checks",
+    "build_artifact_sensor",
     "data_types",
     "errors",
+    "external_artifact_specs",
     "finish",
     "init",
 ]
