@@ -38,7 +38,7 @@ def dask_run_config(workers: int = 2, address: str | None = None) -> dict[str, A
                 "n_workers": workers,
                 "threads_per_worker": 1,
                 "processes": True,
-                "dashboard_address": None,
+                "dashboard_address": ":0",  # any free port: runs side by side do not clash
             }
         }
     )

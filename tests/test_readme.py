@@ -54,6 +54,14 @@ RUN = {
     "gc": "Api().gc(",
     "lineage-api": "api.lineage(",
     "xxh128": 'digest_algorithm="xxh128"',
+    # Dagster, past assets: run by tests/dagster/test_readme_dagster.py (and the Dask block by
+    # tests/dagster/test_distributed_executor.py, on moto S3 and PostgreSQL).
+    "dagster-ops": "def nightly_report",
+    "dagster-types": "def weights() -> np.ndarray",
+    "dagster-outside": "external_artifact_specs(store, group_name",
+    "dagster-sensor": "on_production = build_artifact_sensor(",
+    "dagster-checks": "asset_checks=build_artifact_checks(",
+    "dagster-dask": "dask_run_config(workers=2)",
 }
 
 #: Blocks no test runs: name -> (marker, one-line reason). Empty: every block runs today.

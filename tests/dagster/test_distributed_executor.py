@@ -1,5 +1,6 @@
 """The example pipeline on ``dagster-dask``'s executor: every step in a worker process of a local
-Dask cluster, the store on the S3 protocol server (moto) and the registry on PostgreSQL. What a
+Dask cluster (the README's block, run as written), the store on the S3 protocol server (moto)
+and the registry on PostgreSQL. What a
 user compares with the in-process run: the same artifact versions and digests, the same lineage
 (each step one artifacts run that used its inputs and logged its output) and the same Dagster
 data versions."""
@@ -16,9 +17,9 @@ import pytest
 from dagster_artifacts.api import Api
 from dagster_artifacts.state import reset_stores
 from example_repo.definitions import PIPELINE_ASSETS, daily_summary, pipeline
-from example_repo.distributed import bike_pipeline_on_dask, dask_run_config
 from tests.services.postgres import PostgresCluster
 from tests.services.s3 import S3Service
+from tests.test_readme import run_block
 
 pytest.importorskip("dagster_dask", reason="the dask extra is needed for the Dask executor")
 pytest.importorskip("s3fs", reason="s3fs is needed for the S3 root")
@@ -80,16 +81,18 @@ def test_example_on_dask_workers_with_s3_store_and_postgres_registry(
     monkeypatch.setenv("DAGSTER_ARTIFACTS_CACHE_DIR", str(tmp_path / "cache-distributed"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint_url)
     reset_stores()
-    with dg.instance_for_test(temp_dir=_home(tmp_path / "home-dask")) as instance:
-        with dg.execute_job(
-            dg.reconstructable(bike_pipeline_on_dask),
-            instance=instance,
-            run_config=dask_run_config(workers=2),
-        ) as result:
-            assert result.success, [e.message for e in result.all_events if e.is_failure]
-            step_pids = {
-                event.pid for event in result.all_events if event.event_type_value == "STEP_SUCCESS"
-            }
+    home = Path(_home(tmp_path / "home-dask"))
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    namespace = run_block("dagster-dask")  # the README's block, as written
+    assert namespace["result"].success
+    with dg.DagsterInstance.get() as instance:
+        step_pids = {
+            entry.dagster_event.pid
+            for entry in instance.all_logs(namespace["result"].run_id)
+            if entry.dagster_event is not None
+            and entry.dagster_event.event_type_value == "STEP_SUCCESS"
+        }
         distributed = _outcome(instance)
 
     assert os.getpid() not in step_pids  # every step ran in a Dask worker process
