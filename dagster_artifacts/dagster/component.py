@@ -36,6 +36,8 @@ class StoreModel(dg.Resolvable, dg.Model):
     entity: str | None = None
     project: str | None = None
     storage_options: dict[str, Any] = {}
+    #: The artifact browser's base URL: materializations then link to their version's page.
+    ui_url: str | None = None
 
     def resource(self) -> ArtifactsResource:
         return ArtifactsResource(
@@ -44,6 +46,7 @@ class StoreModel(dg.Resolvable, dg.Model):
             entity=self.entity or None,
             project=self.project or None,
             storage_options=dict(self.storage_options),
+            ui_url=self.ui_url or None,
         )
 
 

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pydantic
 import pytest
 
 import dagster_artifacts as wandb
 from dagster_artifacts import ArtifactsIOManager, ArtifactsResource
 from dagster_artifacts.dagster import ArtifactsComponent
+from dagster_artifacts.errors import ConfigurationError
 from example_repo.definitions import defs, pipeline
 from example_repo.materialize import materialize_example
 from example_repo.train_outside_dagster import promote, train
@@ -157,9 +159,14 @@ def test_component_from_a_defs_folder(tmp_path: Path, monkeypatch: pytest.Monkey
         assert [e.passed for e in result.get_asset_check_evaluations()] == [True]
 
 
-def test_component_rejects_unknown_attributes() -> None:
-    with pytest.raises(Exception, match="sensor"):
+def test_component_rejects_unknown_attributes_and_bad_sensors() -> None:
+    with pytest.raises(
+        pydantic.ValidationError, match=r"sensor at .*\n.*Extra inputs are not permitted"
+    ):
         ArtifactsComponent.resolve_from_dict({"sensor": [{"artifact": "x"}]})  # typo: sensors
+    component = ArtifactsComponent.resolve_from_dict({"sensors": [{"artifact": "bike-model"}]})
+    with pytest.raises(ConfigurationError, match="give job="):  # neither job nor asset_key
+        component.build_defs(None)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
