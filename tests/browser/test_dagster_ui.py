@@ -1,0 +1,30 @@
+"""The Dagster UI in headless chromium, on the instance the example recorded into: an asset's
+page shows the ``artifact/version`` its materialization logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import REPO, Example, screenshot
+from tests.services.webserver import dagster_webserver
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+
+def test_dagster_ui_shows_the_artifact_version_of_an_asset(page: Any, example: Example) -> None:
+    with dagster_webserver(
+        example.home, REPO, example.root / "webserver.log", example.env
+    ) as base:
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/assets/bike_model?view=events")
+        label = page.get_by_text("artifact/version", exact=True).first
+        label.wait_for()
+        row = label.locator("xpath=ancestor::tr[1]")
+        assert row.inner_text().split() == ["artifact/version", "v0"]
+        name_row = page.get_by_text("artifact/name", exact=True).first.locator(
+            "xpath=ancestor::tr[1]"
+        )
+        assert "bike-model" in name_row.inner_text()
+        screenshot(page, "dagster-asset", full_page=False)
