@@ -164,7 +164,10 @@ def screenshot(page: object, name: str, *, docs: bool = False, full_page: bool =
     """Save ``name``.png under test-output/browser/ (and docs/ when UPDATE_SCREENSHOTS=1)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+    if full_page:  # the page's content, not the empty viewport below it
+        page.locator("body").screenshot(path=str(path))  # type: ignore[attr-defined]
+    else:
+        page.screenshot(path=str(path))  # type: ignore[attr-defined]
     if docs and os.environ.get("UPDATE_SCREENSHOTS"):
         DOCS.mkdir(exist_ok=True)
         shutil.copyfile(path, DOCS / f"browser-{name}.png")

@@ -139,7 +139,7 @@ def test_lineage_graph_has_the_runs_and_versions_and_folds_re_runs(
         "Object.fromEntries(window.lineageGraph.nodes().map(n => [n.data('label'), n.position('x')]))"
     )
     assert x["bike-rides:v0"] < x["bike-features:v0"] < x["bike-model:v0"]
-    screenshot(page, "lineage", docs=True, full_page=False)
+    screenshot(page, "lineage")
 
     # Clicking a node opens it.
     box = page.locator("#graph").bounding_box()
@@ -150,6 +150,13 @@ def test_lineage_graph_has_the_runs_and_versions_and_folds_re_runs(
     page.mouse.click(box["x"] + point[0], box["y"] + point[1])
     page.wait_for_url("**/artifacts/model/bike-model/v0")
     assert page.inner_text("h1").startswith("bike-model:v0")
+
+    # The README's picture: everything bike-rides:v0 fed, two hops down.
+    page.goto(browser_url + RIDES + "/v0/lineage?depth=2")
+    page.wait_for_function("window.lineageGraph && window.lineageGraph.nodes().length > 0")
+    labels = page.evaluate("window.lineageGraph.nodes().map(n => n.data('label'))")
+    assert "bike-rides:v1" in labels and "daily_summary:v2" in labels
+    screenshot(page, "lineage-bike-rides", docs=True)
 
 
 def test_diff_names_the_changed_file_with_schema_and_row_counts(
