@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from dagster_artifacts.api import Api
 from dagster_artifacts.browser import links, pages
 from dagster_artifacts.browser.diff import diff_page
-from dagster_artifacts.browser.graph import lineage_page
+from dagster_artifacts.browser.graph import DEFAULT_BREADTH, lineage_page
 from dagster_artifacts.browser.pages import Scope, find_version, parse_version
 from dagster_artifacts.errors import (
     ArtifactError,
@@ -36,7 +36,6 @@ from dagster_artifacts.errors import (
     InvalidNameError,
     RunNotFoundError,
 )
-from dagster_artifacts.lineage import DEFAULT_BREADTH
 from dagster_artifacts.units import format_size
 
 #: Limits of the lineage page's ``depth``/``breadth`` query parameters (a page stays drawable).
@@ -219,7 +218,9 @@ def create_app(api: Api | None = None, dagster_url: str | None = None) -> Starle
                 ),
             ),
         ),
-        Route("/{entity}/{project}/artifacts/{type}/{name}/v{index:int}/files/{path:path}", download),
+        Route(
+            "/{entity}/{project}/artifacts/{type}/{name}/v{index:int}/files/{path:path}", download
+        ),
         Route(
             "/{entity}/{project}/runs",
             page("runs.html", lambda r: pages.runs_page(scope, p(r, "entity"), p(r, "project"))),
@@ -261,7 +262,9 @@ def _error(request: Request, env: Environment, status: int, error: Exception) ->
     return HTMLResponse(html, status_code=status)
 
 
-def serve(api: Api, host: str = "127.0.0.1", port: int = 3001, dagster_url: str | None = None) -> None:
+def serve(
+    api: Api, host: str = "127.0.0.1", port: int = 3001, dagster_url: str | None = None
+) -> None:
     """Run the browser with uvicorn until interrupted."""
     import uvicorn
 

@@ -14,7 +14,10 @@ from typing import Any
 from dagster_artifacts.browser import links
 from dagster_artifacts.browser.pages import Scope, find_version, version_ref
 from dagster_artifacts.errors import ArtifactNotFoundError
-from dagster_artifacts.lineage import DEFAULT_BREADTH
+
+#: Run groups drawn per version and direction unless ``?breadth=`` asks for more (the
+#: default of ``Api.lineage`` and the CLI's ``lineage --breadth``).
+DEFAULT_BREADTH = 10
 
 
 class _Graph:
@@ -64,9 +67,7 @@ class _Graph:
                 "count": count,
                 "root": False,
                 "url": links.run_url(entity, project, run_id),
-                "dagster_url": links.dagster_run_url(
-                    self.scope.dagster_url, run_id, run["group"]
-                ),
+                "dagster_url": links.dagster_run_url(self.scope.dagster_url, run_id, run["group"]),
             }
         return node_id
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster_artifacts.api import Api
 from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.browser import links
 from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
-from dagster_artifacts.lineage import LineageRun
 from dagster_artifacts.units import format_size
+
+if TYPE_CHECKING:
+    from dagster_artifacts.lineage import LineageRun
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,7 @@ def artifacts_page(
     rows = []
     types = api.artifact_types(f"{entity}/{project}")
     for collection in api.artifact_collections(f"{entity}/{project}", type_name or None):
-        versions = api.artifact_versions(
-            collection.type, f"{entity}/{project}/{collection.name}"
-        )
+        versions = api.artifact_versions(collection.type, f"{entity}/{project}/{collection.name}")
         aliases = sorted(
             ({"alias": alias, "version": v.version} for v in versions for alias in v.aliases),
             key=lambda item: (item["alias"] != "latest", item["alias"]),
@@ -168,7 +168,10 @@ def versions_page(
         "project_url": links.project_url(entity, project),
         "versions": rows,
         "diff_url": links.collection_url(entity, project, type_name, name) + "/diff",
-        "default_diff": {"a": f"v{rows[-2]['index']}" if len(rows) > 1 else None, "b": f"v{newest}"},
+        "default_diff": {
+            "a": f"v{rows[-2]['index']}" if len(rows) > 1 else None,
+            "b": f"v{newest}",
+        },
     }
 
 

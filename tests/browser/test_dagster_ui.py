@@ -14,9 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 
 def test_dagster_ui_shows_the_artifact_version_of_an_asset(page: Any, example: Example) -> None:
-    with dagster_webserver(
-        example.home, REPO, example.root / "webserver.log", example.env
-    ) as base:
+    with dagster_webserver(example.home, REPO, example.root / "webserver.log", example.env) as base:
         page.set_default_timeout(60_000)
         page.goto(f"{base}/assets/bike_model")
         label = page.get_by_text("artifact/version", exact=True).first
