@@ -134,6 +134,9 @@ def create_app(api: Api | None = None, dagster_url: str | None = None) -> Starle
         workdir = tempfile.mkdtemp(prefix="dagster-artifacts-ui-")
         try:
             local = entry.download(workdir)
+        except ArtifactError as error:  # a damaged or missing blob: say so, send nothing
+            shutil.rmtree(workdir, ignore_errors=True)
+            return _error(request, env, 500, error)
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise

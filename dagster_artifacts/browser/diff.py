@@ -79,7 +79,7 @@ def _file(entry: ArtifactEntry) -> dict[str, Any]:
         "path": entry.path,
         "size": entry.size,
         "size_text": size_text(entry.size),
-        "digest": entry.digest,
+        "digest": links.shown_digest(entry.digest),
         "ref": links.redact_uri(reference) if reference else None,
     }
 
@@ -104,8 +104,8 @@ def diff_versions(a: Artifact, b: Artifact) -> dict[str, Any]:
                 "size_after": new.size,
                 "size_before_text": size_text(old.size),
                 "size_after_text": size_text(new.size),
-                "digest_before": old.digest,
-                "digest_after": new.digest,
+                "digest_before": links.shown_digest(old.digest),
+                "digest_after": links.shown_digest(new.digest),
                 "table": None,
             }
             if is_table(path):

@@ -69,3 +69,9 @@ def redact_uri(uri: str) -> str:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def shown_digest(digest: str) -> str:
+    """A digest as a page shows it: a reference logged without a checksum has its URI as its
+    digest (W&B's convention), which is redacted like the URI."""
+    return redact_uri(digest) if "://" in digest else digest

@@ -225,7 +225,7 @@ def file_tree(artifact: Artifact) -> list[dict[str, Any]]:
                 "depth": len(parts) - 1,
                 "size": entry.size,
                 "size_text": size_text(entry.size),
-                "digest": entry.digest,
+                "digest": links.shown_digest(entry.digest),
                 "ref": links.redact_uri(reference) if reference else None,
                 "download_url": None
                 if reference
