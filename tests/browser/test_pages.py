@@ -18,8 +18,6 @@ from dagster_artifacts.browser import create_app, links
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
 
-pytestmark = pytest.mark.xdist_group("browser")
-
 
 @pytest.fixture
 def logged(tmp_path: Path) -> dict[str, Any]:
