@@ -55,6 +55,9 @@ class Example:
     store: Path
     home: Path
     env: dict[str, str]
+    #: The port ``browser_url`` serves on, chosen first so that the example's materializations
+    #: link to it (``DAGSTER_ARTIFACTS_UI_URL``).
+    ui_port: int
 
 
 def _run(args: list[str], env: dict[str, str]) -> str:
@@ -68,24 +71,26 @@ def _run(args: list[str], env: dict[str, str]) -> str:
 @pytest.fixture(scope="session")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Example:
     root = tmp_path_factory.mktemp("browser-example")
+    ui_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_ARTIFACTS_")},
         "DAGSTER_ARTIFACTS_ROOT": str(root / "store"),
         "DAGSTER_ARTIFACTS_CACHE_DIR": str(root / "cache"),
         "DAGSTER_ARTIFACTS_DOWNLOAD_DIR": str(root / "downloads"),
         "DAGSTER_HOME": str(root / "dagster_home"),
+        "DAGSTER_ARTIFACTS_UI_URL": f"http://127.0.0.1:{ui_port}",
     }
     script = str(REPO / "examples" / "run_pipeline.py")
     _run([sys.executable, script], env)
     _run([sys.executable, script], env)  # unchanged: every output a deduplicated re-log
     _run([sys.executable, "-c", FIX_RIDES], env)
-    return Example(root, root / "store", root / "dagster_home", env)
+    return Example(root, root / "store", root / "dagster_home", env, ui_port)
 
 
 @pytest.fixture(scope="session")
 def browser_url(example: Example) -> Iterator[str]:
     """``dagster-artifacts ui`` on the example's store, on a free loopback port."""
-    port = free_port()
+    port = example.ui_port
     env = {**example.env, "DAGSTER_ARTIFACTS_DAGSTER_URL": DAGSTER_URL}
     log_path = example.root / "ui.log"
     with open(log_path, "wb") as log:
