@@ -146,3 +146,23 @@ def test_search_and_empty_registry(client: TestClient) -> None:
     html = client.get("/").text
     assert "No projects yet" in html
     assert client.get("/default/p/artifacts?q=x&format=json").json()["artifacts"] == []
+
+
+def test_diff_of_a_table_shows_its_schema_and_row_count_change(client: TestClient) -> None:
+    for columns, data in (
+        (["day", "rides"], [[1, 10], [2, 20]]),
+        (["day", "rides", "rain"], [[1, 10, 0.5], [2, 20, 0.0], [3, 5, 1.0]]),
+    ):
+        with wandb.init(project="p", job_type="report") as run:
+            artifact = wandb.Artifact("summary", type="report")
+            artifact.add(wandb.Table(columns=columns, data=data), "daily")
+            run.log_artifact(artifact)
+    diff = client.get(
+        "/default/p/artifacts/report/summary/diff?a=v0&b=v1", headers={"Accept": "application/json"}
+    ).json()
+    (changed,) = diff["changed"]
+    assert changed["path"] == "daily.table.json"
+    table = changed["table"]
+    assert (table["rows_before"], table["rows_after"], table["rows_delta"]) == (2, 3, 1)
+    assert [c["name"] for c in table["columns_added"]] == ["rain"]
+    assert table["columns_removed"] == [] and table["columns_retyped"] == []
