@@ -18,10 +18,18 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PY) examples/run_pipeline.py
 
-# The Dagster UI on the instance `make run` records into (loopback only).
+# Both UIs, loopback only, in one command (Ctrl-C stops both): Dagster's on the instance
+# `make run` records into (http://127.0.0.1:3000), and the artifact browser on the same store
+# (http://127.0.0.1:3001), whose run pages link to the Dagster UI's.
 UI_PORT ?= 3000
+BROWSER_PORT ?= 3001
 ui: setup
 	mkdir -p .dagster_home
+	@echo "Dagster UI:       http://127.0.0.1:$(UI_PORT)"
+	@echo "Artifact browser: http://127.0.0.1:$(BROWSER_PORT)"
+	DAGSTER_ARTIFACTS_DAGSTER_URL=http://127.0.0.1:$(UI_PORT) \
+	  $(VENV)/bin/dagster-artifacts ui --host 127.0.0.1 --port $(BROWSER_PORT) & browser=$$!; \
+	trap 'kill $$browser 2>/dev/null' EXIT INT TERM; \
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 quickstart: setup
@@ -47,4 +55,4 @@ format: setup
 	$(PY) -m ruff check --fix dagster_artifacts tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache artifacts
+	rm -rf $(VENV) .pytest_cache artifacts test-output

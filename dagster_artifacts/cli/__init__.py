@@ -24,6 +24,7 @@ from dagster_artifacts.cli.context import EPILOG, Context, accept_global_options
 from dagster_artifacts.cli.local_cache import cache_group
 from dagster_artifacts.cli.manage import alias_group, delete_command, gc_command, prune_command
 from dagster_artifacts.cli.transfer import get_command, put_command, verify_command
+from dagster_artifacts.cli.ui import ui_command
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,6 +77,7 @@ for _command in (
     gc_command,
     cache_group,
     runs_command,
+    ui_command,
 ):
     accept_global_options(_command)
     main.add_command(_command)
