@@ -53,3 +53,69 @@ class HttpFiles:
 @pytest.fixture
 def http_files(httpserver: Any) -> HttpFiles:
     return HttpFiles(httpserver)
+
+
+class HttpRoutes:
+    """Answers written header by header, for tests that compare what clients make of them.
+
+    :class:`HttpFiles` serves well-behaved files; this serves anything: a weak, unquoted or
+    missing ETag, no Content-Length (a chunked body), redirects, errors, and HEAD answered unlike
+    GET. Routes match the path whatever the query string. It runs on a server of its own
+    (:func:`http_routes`), which other tests' ``httpserver`` clean-ups never clear.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+
+    def url(self, path: str) -> str:
+        return str(self.server.url_for(path))
+
+    def route(
+        self,
+        path: str,
+        body: bytes = b"",
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        chunked: bool = False,
+        head_status: int | None = None,
+    ) -> str:
+        """Answer GET (and HEAD, with ``head_status`` if given) at ``path``; return its URL.
+
+        ``headers`` are sent as written (``{"ETag": 'W/"x"'}``); ``chunked`` sends the body
+        without a Content-Length.
+        """
+        from werkzeug import Request, Response
+
+        def answer(request: Request) -> Response:
+            if request.method == "HEAD" and head_status is not None:
+                return Response(b"", status=head_status)
+            response = Response(iter([body]) if chunked else body, status=status)
+            response.headers.remove("Content-Type")
+            for name, value in (headers or {}).items():
+                response.headers[name] = value
+            return response
+
+        self.server.expect_request(path).respond_with_handler(answer)
+        return self.url(path)
+
+    def redirect(self, path: str, to: str, status: int = 302) -> str:
+        """Answer ``path`` with a redirect to the URL ``to``; return ``path``'s URL."""
+        self.server.expect_request(path).respond_with_data(
+            b"", status=status, headers={"Location": to}
+        )
+        return self.url(path)
+
+
+@pytest.fixture(scope="session")
+def http_routes() -> Any:
+    """A server of its own on 127.0.0.1 for :class:`HttpRoutes`, for the whole session."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield HttpRoutes(server)
+    finally:
+        server.clear()
+        server.stop()
