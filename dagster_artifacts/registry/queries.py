@@ -179,7 +179,7 @@ def version_records(
                 file_count=version.file_count,
                 description=version.description,
                 metadata=dict(version.metadata_ or {}),
-                aliases=aliases.get(version.id, []),
+                aliases=sorted(aliases.get(version.id, [])),  # one order everywhere
                 created_at=version.created_at,
                 committed_at=version.committed_at,
                 producer_run_id=version.producer_run_id,
