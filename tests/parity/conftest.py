@@ -144,6 +144,19 @@ class S3Site:
     def put(self, bucket: str, key: str, data: bytes) -> dict[str, Any]:
         return dict(self.client.put_object(Bucket=bucket, Key=key, Body=data))
 
+    def multipart(self, bucket: str, key: str, parts: list[bytes]) -> None:
+        """Upload ``key`` in ``parts`` (all but the last at least 5 MiB): a ``<md5>-N`` ETag."""
+        upload = self.client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        done = []
+        for number, data in enumerate(parts, start=1):
+            answer = self.client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=data
+            )
+            done.append({"ETag": answer["ETag"], "PartNumber": number})
+        self.client.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
+        )
+
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing-access-key",

@@ -132,3 +132,159 @@ case("http", "http-error-unchecksummed")(
         add_reference(ctx.http.route(f"/{ctx.prefix}/gone.csv", b"", status=404), checksum=False)
     ]
 )
+
+
+# -- s3:// (moto) ----------------------------------------------------------------------------------
+OBJECTS = {
+    "data/a.csv": b"a,1\n",
+    "data/sub/b.csv": b"b,22\n",
+    "data/sub/deeper/c.bin": bytes(range(256)),
+    "data/dup.csv": b"a,1\n",
+    "top.txt": b"top",
+    "my dir/caf\u00e9 (1) [x].csv": b"odd key",
+}
+SILENT_EMPTY = (
+    "a reference that matches no object and no prefix raises ArtifactFileNotFoundError here; "
+    "W&B adds nothing and says nothing, so a typo in a bucket path goes unnoticed"
+)
+TRUNCATED = (
+    "a prefix with more objects than max_objects raises ReferenceLimitError here, before "
+    "anything is added; W&B keeps the first max_objects objects and drops the rest silently"
+)
+SIBLING_PREFIX = (
+    "a prefix is a folder here: s3://b/data means the objects under data/, never data2/ or "
+    "database.csv; W&B lists every key starting with 'data' and then fails with ValueError on "
+    "the first one outside the folder"
+)
+
+
+def _s3(
+    case_id: str,
+    uri: str,
+    objects: dict[str, bytes] | None = None,
+    versioned: bool = False,
+    **options: Any,
+) -> None:
+    """``add_reference(s3://<bucket>/<uri>, **reference)`` over a fresh bucket."""
+    reference = options.pop("reference", {})
+
+    def build(ctx: Context) -> list[Step]:
+        bucket = ctx.s3.bucket(OBJECTS if objects is None else objects, versioned=versioned)
+        return [add_reference(f"s3://{bucket}/{uri}", **reference)]
+
+    case("s3", case_id, **options)(build)
+
+
+for _versioned in (False, True):
+    _v = "-versioned" if _versioned else ""
+    _s3(f"s3-object{_v}", "top.txt", versioned=_versioned)
+    _s3(f"s3-object-nested{_v}", "data/sub/b.csv", versioned=_versioned)
+    _s3(f"s3-object-named{_v}", "data/a.csv", versioned=_versioned, reference={"name": "x/y.csv"})
+    _s3(f"s3-prefix{_v}", "data", versioned=_versioned)
+    _s3(f"s3-prefix-trailing-slash{_v}", "data/", versioned=_versioned)
+    _s3(f"s3-prefix-named{_v}", "data", versioned=_versioned, reference={"name": "n"})
+    _s3(f"s3-bucket-root{_v}", "", versioned=_versioned)
+    _s3(f"s3-bucket-root-named{_v}", "", versioned=_versioned, reference={"name": "all"})
+_s3("s3-odd-key", "my dir/caf\u00e9 (1) [x].csv")
+_s3(
+    "s3-hash-in-key",
+    "notes #1.txt",
+    objects={"notes #1.txt": b"hash"},
+    deliberate="'#' is part of an S3 key here (S3 allows it); W&B parses the URI as a URL, "
+    "cuts '#1.txt' off as a fragment and so references another key, or fails",
+    ours=lambda result: _paths_are(result, {"notes #1.txt"}),
+)
+_s3("s3-odd-key-prefix", "my dir")
+_s3(
+    "s3-empty-object",
+    "empty.txt",
+    objects={"empty.txt": b"", "x.txt": b"x"},
+    deliberate="an empty object named by its whole key is tracked (size 0); W&B drops it "
+    "without a word, as it drops empty objects under a prefix (folder placeholders), which "
+    "this project does too",
+    ours=lambda result: _paths_are(result, {"empty.txt"}),
+)
+_s3("s3-prefix-with-empty-objects", "d", objects={"d/e": b"", "d/f.txt": b"f", "d/sub/": b""})
+_s3("s3-unchecksummed", "data/a.csv", reference={"checksum": False})
+_s3("s3-unchecksummed-prefix", "data", reference={"checksum": False})
+_s3("s3-unchecksummed-named", "data/a.csv", reference={"checksum": False, "name": "n.csv"})
+_s3("s3-unchecksummed-query", "data/a.csv?versionId=abc", reference={"checksum": False})
+_s3("s3-unchecksummed-bucket-root", "", reference={"checksum": False})
+_s3("s3-max_objects-enough", "data", reference={"max_objects": 4})
+_s3("s3-max_objects-zero", "data", reference={"max_objects": 0})
+_s3(
+    "s3-max_objects-exceeded",
+    "data",
+    reference={"max_objects": 2},
+    deliberate=TRUNCATED,
+    ours=lambda result: _refused_with(result, "ReferenceLimitError"),
+)
+_s3(
+    "s3-missing",
+    "nothing/here",
+    deliberate=SILENT_EMPTY,
+    ours=lambda result: _refused_with(result, "ArtifactFileNotFoundError"),
+)
+_s3(
+    "s3-sibling-prefix",
+    "data",
+    objects={"data/a.csv": b"a", "database.csv": b"db"},
+    deliberate=SIBLING_PREFIX,
+    ours=lambda result: _paths_are(result, {"a.csv"}),
+)
+_s3(
+    "s3-xxh128-artifact",
+    "data",
+    artifact={"digest_algorithm": "XXH128"},
+)
+
+
+def _refused_with(result: dict[str, Any], error: str) -> None:
+    assert set(result["errors"]) == {"0"}, result["errors"]
+    assert result["errors"]["0"]["type"] == error, result["errors"]
+    assert not result["entries"]
+
+
+def _paths_are(result: dict[str, Any], paths: set[str]) -> None:
+    assert set(result["entries"]) == paths, sorted(result["entries"])
+
+
+VERSION_QUERY = (
+    "s3://b/k?versionId=<id> records that version; W&B 0.31 records the latest version "
+    "instead (its ObjectVersion(...).Object() drops the version id), so the entry names "
+    "bytes other than the ones asked for"
+)
+
+
+def _first_version(result: dict[str, Any]) -> None:
+    (entry,) = result["entries"].values()
+    assert entry["size"] == len(b"first"), entry
+
+
+@case("s3", "s3-object-versionId-query", deliberate=VERSION_QUERY, ours=_first_version)
+def _s3_version_query(ctx: Context) -> list[Step]:
+    bucket = ctx.s3.bucket({}, versioned=True)
+    first = ctx.s3.put(bucket, "model.bin", b"first")["VersionId"]
+    ctx.s3.put(bucket, "model.bin", b"second, longer")
+    return [add_reference(f"s3://{bucket}/model.bin?versionId={first}")]
+
+
+@case("s3", "s3-object-versionId-query-named", deliberate=VERSION_QUERY, ours=_first_version)
+def _s3_version_query_named(ctx: Context) -> list[Step]:
+    bucket = ctx.s3.bucket({}, versioned=True)
+    first = ctx.s3.put(bucket, "model.bin", b"first")["VersionId"]
+    ctx.s3.put(bucket, "model.bin", b"second, longer")
+    return [add_reference(f"s3://{bucket}/model.bin?versionId={first}", name="m/old.bin")]
+
+
+@case("s3", "s3-multipart-etag")
+def _s3_multipart(ctx: Context) -> list[Step]:
+    bucket = ctx.s3.bucket({})
+    ctx.s3.multipart(bucket, "big.bin", [b"p" * (5 * 1024 * 1024), b"tail"])
+    return [add_reference(f"s3://{bucket}/big.bin")]
+
+
+@case("s3", "s3-positional-arguments")
+def _s3_positional(ctx: Context) -> list[Step]:
+    bucket = ctx.s3.bucket(OBJECTS)
+    return [add_reference(f"s3://{bucket}/data", "named", True, 10)]

@@ -14,6 +14,7 @@ import os
 import posixpath
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import fsspec
 from fsspec.asyn import AsyncFileSystem, sync
@@ -31,7 +32,6 @@ from dagster_artifacts.storage.references.handler import (
     check_limit,
     md5_from_etag,
     strip_etag,
-    untracked_entry,
 )
 from dagster_artifacts.storage.retry import retry_async
 from dagster_artifacts.storage.scratch import temp_path_beside
@@ -97,16 +97,36 @@ class ObjectReferenceHandler:
     def _uri(self, bucket: str, key: str) -> str:
         return f"{self.protocol}://{bucket}/{key}"
 
+    def _version_in(self, uri: str) -> tuple[str, str | None]:
+        """``uri`` without the version it names, and that version: S3's ``?versionId=...``
+        query, GCS's ``#<generation>`` fragment (W&B's spellings). A ``#`` in an S3 URI is
+        part of the key (W&B cuts it off as a URL fragment: README, "What differs")."""
+        if self.is_s3:
+            base, _, query = uri.partition("?")
+            return base, (dict(parse_qsl(query)).get("versionId") or None)
+        base, _, fragment = uri.partition("#")
+        return base, fragment or None
+
     # -- store ------------------------------------------------------------------------------------
     def store(
         self, uri: str, name: str | None, checksum: bool, max_objects: int
     ) -> list[ManifestEntry]:
-        if not checksum:
-            return [untracked_entry(uri, name)]
+        """W&B's entries for an object (a version of it, when the URI names one) or a prefix."""
+        uri, version = self._version_in(uri)
         bucket, key = self._split(uri)
-        fs = self.filesystem()
+        if not checksum:  # W&B: named after the whole key (or the bucket), the URI as digest
+            raw_key = uri.split("://", 1)[1].partition("/")[2]
+            base = self._uri(bucket, raw_key)
+            path = normalize_entry_path(name or raw_key or bucket)
+            return [ManifestEntry(path=path, digest=base, ref=base)]
+        fs = self.filesystem(version_aware=bool(version) and self.is_s3)
         fs.invalidate_cache()
-        single = sync(fs.loop, self._head, fs, bucket, key, None) if key else None
+        single = sync(fs.loop, self._head, fs, bucket, key, version) if key else None
+        if single is None and version:
+            raise ArtifactFileNotFoundError(
+                f"Reference {uri!r}: {bucket}/{key} has no version {version!r}; check the "
+                "version id (S3 ?versionId=..., GCS #generation)."
+            )
         if single is not None:
             versioned = single.version_id is not None
             path = normalize_entry_path(name or posixpath.basename(key))
@@ -118,6 +138,8 @@ class ObjectReferenceHandler:
                 f"Reference {uri!r} cannot be listed: {error}. Check that bucket {bucket!r} "
                 "exists and that the endpoint and credentials point at the right store."
             ) from error
+        if self.is_s3:  # W&B leaves empty objects out of an S3 prefix (folder placeholders)
+            objects = [info for info in objects if info.size]
         check_limit(len(objects), max_objects, uri)
         if not objects:
             raise ArtifactFileNotFoundError(
