@@ -1,8 +1,9 @@
 """``s3://`` and ``gs://`` references (W&B's rules).
 
-Reference entries follow W&B: digest = the object's ETag (quotes stripped), ``extra.etag``, and
-``extra.versionID`` (S3 VersionId / GCS generation) when the bucket is versioned. A download
-fetches the recorded version; without one, an object whose ETag changed is refused
+Reference entries follow W&B (checked against wandb by tests/parity): digest = the object's ETag
+(quotes stripped); S3 adds ``extra.etag``, and ``extra.versionID`` (the VersionId) when the bucket
+is versioned; GCS records only ``extra.versionID``, the generation, versioned bucket or not. A
+download fetches the recorded version; without one, an object whose ETag changed is refused
 (:class:`ChecksumMismatchError`) rather than returning other bytes. Bytes are verified against the
 object's MD5 where the store exposes one (GCS ``md5Hash``; S3 single-part, non-KMS ETags).
 """
@@ -153,11 +154,17 @@ class ObjectReferenceHandler:
         return entries
 
     def _entry(self, path: str, bucket: str, info: ObjectInfo, versioned: bool) -> ManifestEntry:
+        """W&B's entry: S3 records ``etag`` and, in a versioned bucket, ``versionID``; GCS
+        records only ``versionID``, the object's generation (an integer), versioned or not."""
         extra: dict[str, Any] = {}
-        if info.etag:
-            extra["etag"] = info.etag
-        if versioned and info.version_id:
-            extra["versionID"] = info.version_id
+        if not self.is_s3:
+            if info.version_id:
+                extra["versionID"] = int(info.version_id)
+        else:
+            if info.etag:
+                extra["etag"] = info.etag
+            if versioned and info.version_id:
+                extra["versionID"] = info.version_id
         ref = self._uri(bucket, info.key)
         return ManifestEntry(
             path=path, digest=info.etag or ref, size=info.size, ref=ref, extra=extra
@@ -169,7 +176,6 @@ class ObjectReferenceHandler:
         bucket: str,
         key: str,
         version_id: str | None,
-        detect: bool = True,
     ) -> ObjectInfo | None:
         """One object's metadata, or None if no object has exactly this key."""
         url = self._uri(bucket, key) + (f" (version {version_id})" if version_id else "")
@@ -206,23 +212,13 @@ class ObjectReferenceHandler:
         if response.get("type") != "file":
             return None
         generation = str(response["generation"]) if response.get("generation") else None
-        # Only recording needs to know whether the bucket keeps generations; a download
-        # already knows the generation it asks for.
-        versioned = bool(version_id) or (detect and await self._gcs_versioned(fs, bucket))
         return ObjectInfo(
             key,
             strip_etag(response.get("etag")),
             int(response.get("size", 0)),
-            generation if versioned else None,
+            generation,  # recorded whether the bucket keeps old generations or not, as W&B
             response.get("md5Hash"),
         )
-
-    async def _gcs_versioned(self, fs: AsyncFileSystem, bucket: str) -> bool:
-        try:
-            meta = await fs._call("GET", "b/{}", bucket, json_out=True)
-        except Exception:  # emulators without bucket metadata: treat as unversioned
-            return False
-        return bool((meta.get("versioning") or {}).get("enabled"))
 
     async def _list(
         self, fs: AsyncFileSystem, bucket: str, key: str, limit: int
@@ -233,7 +229,6 @@ class ObjectReferenceHandler:
         if self.is_s3:
             return await retry_async(lambda: self._list_s3(fs, bucket, prefix, limit), "list", url)
         found = await retry_async(lambda: fs._find(f"{bucket}/{prefix}", detail=True), "list", url)
-        versioned = await self._gcs_versioned(fs, bucket)
         objects = []
         for full, info in found.items():
             object_key = full.split("/", 1)[1] if "/" in full else ""
@@ -245,11 +240,11 @@ class ObjectReferenceHandler:
                     object_key,
                     strip_etag(info.get("etag")),
                     int(info.get("size", 0)),
-                    generation if versioned else None,
+                    generation,
                     info.get("md5Hash"),
                 )
             )
-        return objects, versioned
+        return objects, True
 
     async def _list_s3(
         self, fs: AsyncFileSystem, bucket: str, prefix: str, limit: int
@@ -294,7 +289,8 @@ class ObjectReferenceHandler:
     # -- load -------------------------------------------------------------------------------------
     def load(self, entry: ManifestEntry, dest: str) -> None:
         assert entry.ref is not None
-        version_id = entry.extra.get("versionID") if entry.extra else None
+        recorded_version = entry.extra.get("versionID") if entry.extra else None
+        version_id = str(recorded_version) if recorded_version is not None else None
         fs = self.filesystem(version_aware=bool(version_id) and self.is_s3)
         sync(fs.loop, self.load_async, fs, entry, dest, version_id)
 
@@ -305,14 +301,15 @@ class ObjectReferenceHandler:
         assert entry.ref is not None
         bucket, key = self._split(entry.ref)
         untracked = entry.digest == entry.ref  # checksum=False: nothing to compare against
-        info = await self._head(fs, bucket, key, None if untracked else version_id, detect=False)
+        info = await self._head(fs, bucket, key, None if untracked else version_id)
         if info is None:
             raise ArtifactFileNotFoundError(
                 f"Referenced object {entry.ref}"
                 + (f" (version {version_id})" if version_id else "")
                 + " no longer exists; restore it or re-log the artifact."
             )
-        recorded = entry.extra.get("etag") if entry.extra else None
+        # S3 entries carry the ETag in extra, GCS entries only as their digest (as W&B's do).
+        recorded = (entry.extra.get("etag") if entry.extra else None) or entry.digest
         if not untracked and recorded and info.etag != recorded:
             raise ChecksumMismatchError(
                 f"{entry.ref} changed since it was referenced (ETag {info.etag!r}, recorded "
