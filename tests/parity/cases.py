@@ -5,7 +5,8 @@ objects it needs, so that wandb and dagster_artifacts run the same calls on the 
 A builder takes a :class:`Context` (a folder of its own, and the services of its kind) and
 returns the steps. Cases register themselves with :func:`case`; ``local_cases.py`` and
 ``remote_cases.py`` hold them. A case where this project differs from W&B on purpose names the
-reason (``deliberate=``; the README's "What differs from W&B" lists each one) and may check what
+label of ``differences.DIFFERENCES`` (``deliberate=``; the README's "What differs from W&B" lists
+each one) and may check what
 this project does instead (``ours=``).
 """
 
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.parity.differences import DIFFERENCES
 
 Step = dict[str, Any]
 #: The kinds of case, one oracle batch each: local files and file:// references, http(s), S3, GCS.
@@ -74,6 +77,7 @@ def case(
 ) -> Callable[[Callable[[Context], list[Step]]], Callable[[Context], list[Step]]]:
     """Register the decorated builder as case ``case_id`` of ``kind``."""
     assert kind in KINDS, kind
+    assert deliberate is None or deliberate in DIFFERENCES, f"unlisted difference {deliberate!r}"
 
     def register(build: Callable[[Context], list[Step]]) -> Callable[[Context], list[Step]]:
         add_case(

@@ -21,7 +21,7 @@ class ParityDifference(AssertionError):
 
 
 def deliberate(reason: str) -> pytest.MarkDecorator:
-    """A case where this project differs from W&B on purpose (the README lists each one).
+    """A case where this project differs from W&B on purpose (``differences.reason(label)``).
 
     The test must still find the difference: should W&B (or this project) change so that both
     agree, the strict xfail fails and the case and the README entry go.
@@ -29,9 +29,8 @@ def deliberate(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(reason=f"deliberate: {reason}", raises=ParityDifference, strict=True)
 
 
-#: ``storagePolicyConfig.digestAlgorithm``: this project's own key, on purpose (README, "What
-#: differs from W&B"): W&B keeps an artifact's algorithm in its server's database, a
-#: self-hosted store has only the manifest. W&B ignores the key when it reads one.
+#: ``storagePolicyConfig.digestAlgorithm``: this project's own key, on purpose (differences.py,
+#: "The manifest names its digest algorithm").
 OWN_CONFIG_KEY = "digestAlgorithm"
 
 

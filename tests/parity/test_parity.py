@@ -20,6 +20,7 @@ from tests.parity.compare import (
     without_own_config,
 )
 from tests.parity.conftest import Batch
+from tests.parity.differences import reason
 from tests.parity.steps import run_case
 
 pytestmark = [pytest.mark.xdist_group("parity"), pytest.mark.slow]
@@ -30,7 +31,7 @@ def _params(kind: str) -> list[Any]:
         pytest.param(
             case_id,
             id=case_id,
-            marks=[deliberate(definition.deliberate)] if definition.deliberate else [],
+            marks=[deliberate(reason(definition.deliberate))] if definition.deliberate else [],
         )
         for case_id, definition in CASES.items()
         if definition.kind == kind
@@ -44,6 +45,10 @@ def check(case_id: str, batch: Batch) -> None:
     built = run_case(dagster_artifacts, recipe)
     algorithm = str(recipe["artifact"].get("digest_algorithm", "md5")).lower()
     ours = normalize(without_own_config(built, algorithm))
+    untyped = {
+        step: e["type"] for step, e in ours["errors"].items() if "ArtifactError" not in e["classes"]
+    }
+    assert not untyped, f"Typed errors: steps refused without an ArtifactError: {untyped}"
     if definition.ours is not None:
         definition.ours(ours)  # what this project does instead, on purpose
     found = differences(theirs, ours)
