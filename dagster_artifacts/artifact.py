@@ -363,7 +363,7 @@ class Artifact:
     def add_file(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         is_tmp: bool = False,
         skip_cache: bool | None = None,
         policy: str | None = None,
@@ -379,7 +379,7 @@ class Artifact:
     def add_dir(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         skip_cache: bool | None = None,
         policy: str | None = None,
         merge: bool = False,

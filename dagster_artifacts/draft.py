@@ -151,7 +151,7 @@ class Draft:
     def add_file(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None,
+        name: str | os.PathLike[str] | None,
         is_tmp: bool | None,
         policy: str | None,
         overwrite: bool,
@@ -163,7 +163,7 @@ class Draft:
         """
         policy = check_policy(policy)
         path = os.fspath(local_path)
-        entry_path = normalize_entry_path(name or os.path.basename(path))
+        entry_path = normalize_entry_path(os.fspath(name or "") or os.path.basename(path))
         if os.path.isdir(path) or not os.path.lexists(path):
             raise ArtifactFileNotFoundError(
                 f"No such file {path!r}; check the path (use add_dir() for folders)."
@@ -178,7 +178,7 @@ class Draft:
     def add_dir(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None,
+        name: str | os.PathLike[str] | None,
         policy: str | None,
         merge: bool,
         ignore: list[str] | None,
@@ -191,7 +191,7 @@ class Draft:
             raise ArtifactFileNotFoundError(
                 f"No such folder {root!r}; check the path (use add_file() for single files)."
             )
-        prefix = normalize_entry_path(name) if name else None
+        prefix = normalize_entry_path(os.fspath(name)) if name else None
         with state.gc_frozen():  # tens of thousands of small objects: no use scanning them
             pairs = walk_folder(root, prefix, ignore)
             self.add_entries(self._file_entries(pairs, policy, skip_others=True), overwrite=merge)

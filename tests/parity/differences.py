@@ -51,6 +51,12 @@ DIFFERENCES: dict[str, str] = {
         "anything is added; W&B keeps the first max_objects objects and drops the rest silently "
         "(for file:// and GCS both raise)"
     ),
+    "max_objects defaults to the documented 10,000": (
+        "a reference expands to at most 10,000 objects unless max_objects says otherwise, as "
+        "W&B's reference documentation says; wandb 0.31's code allows 10,000,000 "
+        "(storage_handler.DEFAULT_MAX_OBJECTS), so a whole bucket referenced by mistake is "
+        "listed and hashed to the end"
+    ),
     "A bucket path that matches nothing is an error": (
         "an s3:// reference that matches no object and no prefix raises "
         "ArtifactFileNotFoundError; W&B adds nothing and says nothing, so a typo goes unnoticed"

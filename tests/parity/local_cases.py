@@ -455,3 +455,62 @@ def _mixed(ctx: Context) -> list[Step]:
         new_file("notes.txt", text="notes"),
         add_object({"table": _TABLES["unicode"]}, "t"),
     ]
+
+
+# -- more arguments and corners ---------------------------------------------------------------------
+_file_case("add_file-name-pathlib", lambda f: add_file(f["hello"], name=as_path("p/q.txt")))
+_dir_case("add_dir-name-pathlib", lambda ctx: [add_dir(_dir(ctx), name=as_path("under"))])
+_dir_case("add_dir-name-unicode-nfd", lambda ctx: [add_dir(_dir(ctx), name="cafe\u0301")])
+_dir_case("add_dir-name-backslash", lambda ctx: [add_dir(_dir(ctx), name="a\\b")])
+case("local", "file-ref-name-pathlib")(
+    lambda ctx: [add_reference(f"file://{_ref_tree(ctx)}", name=as_path("p"))]
+)
+case("local", "file-ref-empty-folder")(
+    lambda ctx: [add_reference(f"file://{ctx.folder('nothing', {})}")]
+)
+case("local", "file-ref-same-name-other-bytes")(
+    lambda ctx: [
+        add_reference(f"file://{ctx.file('one/x.txt', 'one')}"),
+        add_reference(f"file://{ctx.file('two/x.txt', 'two')}"),
+    ]
+)
+case("local", "file-ref-then-add_file-same-name")(
+    lambda ctx: [
+        add_reference(f"file://{ctx.file('one/x.txt', 'one')}"),
+        add_file(ctx.file("two/x.txt", "two")),
+    ]
+)
+case("local", "file-ref-twice-same-file")(
+    lambda ctx: [
+        add_reference(f"file://{ctx.file('one/x.txt', 'one')}"),
+        add_reference(f"file://{ctx.file('one/x.txt', 'one')}"),
+    ]
+)
+
+
+@case("local", "file-ref-through-symlinked-file")
+def _ref_symlinked_file(ctx: Context) -> list[Step]:
+    target = ctx.file("real.txt", "real")
+    os.symlink(target, ctx.root / "link.txt")
+    return [add_reference(f"file://{ctx.root / 'link.txt'}")]
+
+
+@case("local", "file-ref-through-symlinked-file-unchecksummed")
+def _ref_symlinked_file_unchecksummed(ctx: Context) -> list[Step]:
+    target = ctx.file("real.txt", "real")
+    os.symlink(target, ctx.root / "link.txt")
+    return [add_reference(f"file://{ctx.root / 'link.txt'}", checksum=False)]
+
+
+@case(
+    "local",
+    "file-ref-max_objects-default",
+    deliberate="max_objects defaults to the documented 10,000",
+    ours=lambda result: _assert_errors(result, {"0"}),
+)
+def _ref_default_limit(ctx: Context) -> list[Step]:
+    folder = ctx.root / "many"
+    folder.mkdir()
+    for index in range(10_001):
+        (folder / f"{index:05d}").write_bytes(b"")
+    return [add_reference(f"file://{folder}")]

@@ -19,10 +19,11 @@ def _http(case_id: str, headers: dict[str, str] | None = None, **options: Any) -
     """A route answering ``headers`` for this case, and ``add_reference`` of it."""
     chunked = options.pop("chunked", False)
     path = options.pop("path", "data.csv")
+    body = options.pop("body", BODY)
     reference = options.pop("reference", {})
 
     def build(ctx: Context) -> list[Step]:
-        url = ctx.http.route(f"/{ctx.prefix}/{path}", BODY, headers=headers or {}, chunked=chunked)
+        url = ctx.http.route(f"/{ctx.prefix}/{path}", body, headers=headers or {}, chunked=chunked)
         kwargs = dict(reference)
         return [add_reference(url + kwargs.pop("suffix", ""), **kwargs)]
 
@@ -317,3 +318,11 @@ def _gcs_generation(ctx: Context) -> list[Step]:
     generation = ctx.gcs.info(bucket, "model.bin")["generation"]
     ctx.gcs.fs.pipe_file(f"{bucket}/model.bin", b"second, longer")
     return [add_reference(f"gs://{bucket}/model.bin#{generation}")]
+
+
+_http("http-empty-body", {"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'}, body=b"")
+_http("http-etag-lowercase-weak", {"ETag": 'w/"abc"'})
+_http("http-etag-single-quote", {"ETag": '"abc'})
+_http("http-named-pathlib", {"ETag": MD5_ETAG}, reference={"name": {"$path": "web/p.csv"}})
+_http("http-fragment", {"ETag": MD5_ETAG}, reference={"suffix": "#part"})
+_http("http-xxh128-no-etag", {}, artifact={"digest_algorithm": "XXH128"})
