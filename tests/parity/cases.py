@@ -22,8 +22,9 @@ from typing import Any
 from tests.parity.differences import DIFFERENCES
 
 Step = dict[str, Any]
-#: The kinds of case, one oracle batch each: local files and file:// references, http(s), S3, GCS.
-KINDS = ("local", "http", "s3", "gcs")
+#: The kinds of case, one oracle batch each: local files and file:// references, http, https
+#: (TLS with a test certificate both sides trust), S3, GCS.
+KINDS = ("local", "http", "https", "s3", "gcs")
 
 
 @dataclass

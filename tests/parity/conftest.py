@@ -123,6 +123,17 @@ def parity_http(
     return run_batch("http", oracle_python, base, {"http": http_routes}, {})
 
 
+@pytest.fixture(scope="session")
+def parity_https(
+    oracle_python: Path, tmp_path_factory: pytest.TempPathFactory, https_routes: Any
+) -> Batch:
+    """The https cases: both sides trust the test certificate through REQUESTS_CA_BUNDLE (what
+    requests, under wandb and under this project, reads)."""
+    base = tmp_path_factory.mktemp("parity-https")
+    env = {"REQUESTS_CA_BUNDLE": https_routes.ca_bundle}
+    return run_batch("https", oracle_python, base, {"http": https_routes}, env)
+
+
 @dataclass
 class S3Site:
     """Buckets on the moto server for the S3 cases (boto3, as the cases arrange them)."""

@@ -21,13 +21,14 @@ def _http(case_id: str, headers: dict[str, str] | None = None, **options: Any) -
     path = options.pop("path", "data.csv")
     body = options.pop("body", BODY)
     reference = options.pop("reference", {})
+    kind = options.pop("kind", "http")
 
     def build(ctx: Context) -> list[Step]:
         url = ctx.http.route(f"/{ctx.prefix}/{path}", body, headers=headers or {}, chunked=chunked)
         kwargs = dict(reference)
         return [add_reference(url + kwargs.pop("suffix", ""), **kwargs)]
 
-    case("http", case_id, **options)(build)
+    case(kind, case_id, **options)(build)
 
 
 _http("http-strong-md5-etag", {"ETag": MD5_ETAG})
@@ -326,3 +327,20 @@ _http("http-etag-single-quote", {"ETag": '"abc'})
 _http("http-named-pathlib", {"ETag": MD5_ETAG}, reference={"name": {"$path": "web/p.csv"}})
 _http("http-fragment", {"ETag": MD5_ETAG}, reference={"suffix": "#part"})
 _http("http-xxh128-no-etag", {}, artifact={"digest_algorithm": "XXH128"})
+
+
+# -- https (TLS, a test certificate both libraries trust) ------------------------------------------
+_http("https-strong-md5-etag", {"ETag": MD5_ETAG}, kind="https")
+_http("https-weak-etag", {"ETag": 'W/"5f3a-12"'}, kind="https")
+_http("https-no-etag-no-content-length", {}, chunked=True, kind="https")
+_http(
+    "https-query-string", {"ETag": MD5_ETAG}, reference={"suffix": "?sig=a%2Fb&x=1"}, kind="https"
+)
+_http("https-unchecksummed", {"ETag": MD5_ETAG}, reference={"checksum": False}, kind="https")
+_http("https-named", {"ETag": MD5_ETAG}, reference={"name": "w/s.csv"}, kind="https")
+case("https", "https-redirect", deliberate=REDIRECTED)(
+    lambda ctx: [add_reference(_redirect(ctx, 1, MD5_ETAG))]
+)
+case("https", "https-error-404", ours=_refused)(
+    lambda ctx: [add_reference(ctx.http.route(f"/{ctx.prefix}/gone.csv", b"no", status=404))]
+)

@@ -70,6 +70,12 @@ def test_http(case_id: str, parity_http: Batch, batch_env: Any) -> None:
     check(case_id, parity_http)
 
 
+@pytest.mark.parametrize("case_id", _params("https"))
+def test_https(case_id: str, parity_https: Batch, batch_env: Any) -> None:
+    batch_env(parity_https)
+    check(case_id, parity_https)
+
+
 @pytest.mark.parametrize("case_id", _params("s3"))
 def test_s3(case_id: str, parity_s3: Batch, batch_env: Any) -> None:
     batch_env(parity_s3)

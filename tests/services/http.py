@@ -66,6 +66,7 @@ class HttpRoutes:
 
     def __init__(self, server: Any) -> None:
         self.server = server
+        self.ca_bundle: str | None = None  # the certificate to trust, for a TLS server
 
     def url(self, path: str) -> str:
         return str(self.server.url_for(path))
@@ -116,6 +117,69 @@ def http_routes() -> Any:
     server.start()
     try:
         yield HttpRoutes(server)
+    finally:
+        server.clear()
+        server.stop()
+
+
+def _self_signed(folder: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files in ``folder``: (cert, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture(scope="session")
+def https_routes(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """:class:`HttpRoutes` over TLS, with a self-signed certificate for 127.0.0.1 whose PEM file
+    is ``ca_bundle`` (point ``REQUESTS_CA_BUNDLE`` at it so clients trust it)."""
+    import ssl
+
+    from pytest_httpserver import HTTPServer
+
+    pytest.importorskip("cryptography", reason="cryptography makes the test certificate")
+    cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    routes = HttpRoutes(server)
+    routes.ca_bundle = cert
+    try:
+        yield routes
     finally:
         server.clear()
         server.stop()
