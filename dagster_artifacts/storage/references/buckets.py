@@ -311,10 +311,16 @@ class ObjectReferenceHandler:
         # S3 entries carry the ETag in extra, GCS entries only as their digest (as W&B's do).
         recorded = (entry.extra.get("etag") if entry.extra else None) or entry.digest
         if not untracked and recorded and info.etag != recorded:
+            why = (
+                f"the store did not serve the recorded version {version_id} (a bucket without "
+                "versioning keeps only the newest)"
+                if version_id
+                else "no version id was recorded to fetch the old bytes"
+            )
             raise ChecksumMismatchError(
                 f"{entry.ref} changed since it was referenced (ETag {info.etag!r}, recorded "
-                f"{recorded!r}) and no version id was recorded to fetch the old bytes; enable "
-                "bucket versioning or re-log the artifact to track the new content."
+                f"{recorded!r}) and {why}; enable bucket versioning or re-log the artifact to "
+                "track the new content."
             )
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
         tmp = temp_path_beside(dest)
