@@ -15,6 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# The oracle of tests/parity: the real wandb, in a virtualenv of its own (tests/parity/.venv-wandb,
+# gitignored, kept between runs like benchmarks/.venv-peers; remade only when
+# tests/parity/requirements.txt changes). Fails when it cannot be installed, so CI never skips it.
+parity-venv: setup
+	$(PY) -m tests.parity.venv
+
 run: setup
 	$(PY) examples/run_pipeline.py
 
@@ -35,7 +41,7 @@ ui: setup
 quickstart: setup
 	$(PY) examples/quickstart.py
 
-test: setup
+test: setup parity-venv
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # While working: everything but the slow and the service-backed tests (CI runs `make test`).
@@ -55,4 +61,4 @@ format: setup
 	$(PY) -m ruff check --fix dagster_artifacts tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache artifacts test-output
+	rm -rf $(VENV) .pytest_cache artifacts test-output tests/parity/.venv-wandb

@@ -363,49 +363,47 @@ class Artifact:
     def add_file(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         is_tmp: bool = False,
         skip_cache: bool | None = None,
         policy: str | None = None,
         overwrite: bool = False,
     ) -> ManifestEntry:
-        """Add one local file, stored as ``name`` (default: its base name).
+        """Add one local file as entry ``name`` (default: its base name), with W&B's arguments.
 
-        ``policy="mutable"`` (default, as in W&B) snapshots the file now: it is copied into the
-        draft's staging area while it is hashed, and changing it afterwards does not change the
-        artifact. ``policy="immutable"`` promises the file will not change until the log is
-        committed: it is only hashed now and read again at commit, and a change in between
-        fails the log with ``ChecksumMismatchError``.
+        ``policy="mutable"`` (default) snapshots the file now; ``"immutable"`` only hashes it,
+        and a change before the commit fails the log (see :meth:`.Draft.add_file`).
         """
-        return self._drafting().add_file(local_path, name, policy, overwrite)
+        return self._drafting().add_file(local_path, name, is_tmp, policy, overwrite)
 
     def add_dir(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         skip_cache: bool | None = None,
         policy: str | None = None,
+        merge: bool = False,
         ignore: list[str] | None = None,
     ) -> None:
         """Add every file under a folder, under the prefix ``name`` (default: none).
 
         ``ignore`` takes gitignore-style patterns (``["*.tmp", ".git/"]``) matched against paths
-        relative to the folder. ``policy`` is as for :meth:`add_file`.
+        relative to the folder; ``policy`` as for :meth:`add_file`; ``merge`` as in W&B.
         """
-        self._drafting().add_dir(local_path, name, policy, ignore)
+        self._drafting().add_dir(local_path, name, policy, merge, ignore)
 
     @contextlib.contextmanager
     def new_file(
-        self, name: str, mode: str = "x", encoding: str | None = None
+        self, name: str, mode: str = "x", encoding: str | None = None, policy: str | None = None
     ) -> Iterator[IO[Any]]:
         """Open a new file that becomes entry ``name`` when the block ends."""
-        with self._drafting().new_file(name, mode, encoding) as handle:
+        with self._drafting().new_file(name, mode, encoding, policy) as handle:
             yield handle
 
     def add_reference(
         self,
-        uri: str,
-        name: str | None = None,
+        uri: str | ArtifactEntry,
+        name: str | os.PathLike[str] | None = None,
         checksum: bool = True,
         max_objects: int | None = None,
     ) -> list[ManifestEntry]:
@@ -413,9 +411,11 @@ class Artifact:
         URI only)."""
         return self._drafting().add_reference(uri, name, checksum, max_objects)
 
-    def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
+    def add(
+        self, obj: Table | PartitionedTable | pd.DataFrame, name: str, overwrite: bool = False
+    ) -> ManifestEntry:
         """Add a ``Table`` (``name.table.json``), ``PartitionedTable`` or DataFrame (Parquet)."""
-        return self._drafting().add(obj, name)
+        return self._drafting().add(obj, name, overwrite)
 
     def remove(self, item: str) -> None:
         self._drafting().remove(item)

@@ -59,13 +59,16 @@ def commit_version(
     uploaded and the registry dedupes to it; should that version be deleted before the registry
     transaction, the registry says so and the upload happens after all.
     """
-    existing = store.registry.find_committed(
-        request.entity, request.project, request.name, request.digest, request.partition_key
-    )
+    existing = _equal_version(store, request, manifest)
     if existing is not None and existing.type == request.type and existing.manifest_key:
         try:
             return store.registry.commit_version(
-                replace(request, manifest_key=existing.manifest_key, manifest_written=False)
+                replace(
+                    request,
+                    digest=existing.digest or request.digest,  # the legacy form, if recorded so
+                    manifest_key=existing.manifest_key,
+                    manifest_written=False,
+                )
             )
         except ReusedVersionGoneError:
             pass  # deleted meanwhile: its bytes may be gone, so upload as for new content
@@ -76,6 +79,24 @@ def commit_version(
             upload_blobs(store, manifest, present)
             write_manifest(store, key, data, present)
         return store.registry.commit_version(replace(request, manifest_key=key))
+
+
+def _equal_version(
+    store: Store, request: CommitRequest, manifest: Manifest
+) -> VersionRecord | None:
+    """The committed version with this content (same digest, same partition key), if any.
+
+    An xxh128 version logged before this project hashed xxh128 artifact digests with xxh128
+    (as W&B does) is recorded under the MD5 form of the digest: it is the same content, so it
+    is found too (invariant 4), and the request then carries that recorded digest.
+    """
+    for digest in [request.digest, *sorted(manifest.accepted_digests() - {request.digest})]:
+        existing = store.registry.find_committed(
+            request.entity, request.project, request.name, digest, request.partition_key
+        )
+        if existing is not None:
+            return existing
+    return None
 
 
 @contextlib.contextmanager

@@ -144,7 +144,6 @@ class ArtifactEntry:
 def verify_folder(manifest: Manifest, target: str, name: str) -> VerifyResult:
     """Check the folder ``target`` against ``manifest``: every file present with its digest, and
     nothing else; raise :class:`VerificationError` listing the differences."""
-    algorithm = manifest.digest_algorithm
     problems: list[str] = []
     checked = 0
     skipped: list[str] = []
@@ -163,7 +162,7 @@ def verify_folder(manifest: Manifest, target: str, name: str) -> VerifyResult:
         if not os.path.isfile(local):
             problems.append(f"{path}: missing")
             continue
-        if digest_file(local, algorithm)[0] != entry.digest:
+        if digest_file(local, manifest.algorithm_of(entry))[0] != entry.digest:
             problems.append(f"{path}: content differs from the logged version")
         checked += 1
     if os.path.isdir(target):
