@@ -11,6 +11,7 @@ from typing import Any
 from dagster_artifacts import data_types, errors
 from dagster_artifacts.api import Api
 from dagster_artifacts.artifact import Artifact
+from dagster_artifacts.collection import ArtifactCollection, ArtifactType
 from dagster_artifacts.entries import ArtifactEntry, VerifyResult
 from dagster_artifacts.runs import Run, current_run, init
 from dagster_artifacts.settings import Settings
@@ -41,7 +42,9 @@ def finish() -> None:
 __all__ = [
     "Api",
     "Artifact",
+    "ArtifactCollection",
     "ArtifactEntry",
+    "ArtifactType",
     "ArtifactsIOManager",
     "ArtifactsResource",
     "PartitionedTable",
