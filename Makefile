@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run quickstart test test-fast lint format bench clean
+.PHONY: setup run quickstart ui test test-fast lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(PY) examples/run_pipeline.py
+
+# The Dagster UI on the instance `make run` records into (loopback only).
+UI_PORT ?= 3000
+ui: setup
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 quickstart: setup
 	$(PY) examples/quickstart.py

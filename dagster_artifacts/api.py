@@ -19,7 +19,7 @@ from dagster_artifacts.collection import (
 )
 from dagster_artifacts.commit import check_type
 from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
-from dagster_artifacts.lineage import lineage_tree
+from dagster_artifacts.lineage import DEFAULT_BREADTH, lineage_tree
 from dagster_artifacts.names import parse_artifact_path, validate_name, validate_tags
 from dagster_artifacts.registry import VersionRecord
 from dagster_artifacts.runs import Run, start_run
@@ -270,13 +270,14 @@ class Api:
     def _download_cache(self) -> DownloadCache:
         return open_download_cache(self.settings.machine)
 
-    def lineage(self, name: str, depth: int = 3) -> dict[str, Any]:
-        """The runs and versions upstream and downstream of ``name:alias_or_version``, as data
-        (see :func:`dagster_artifacts.lineage.lineage_tree`)."""
+    def lineage(self, name: str, depth: int = 3, breadth: int = DEFAULT_BREADTH) -> dict[str, Any]:
+        """The runs and versions upstream and downstream of ``name:alias_or_version``, as data;
+        re-runs that were deduplicated fold into one entry (see
+        :func:`dagster_artifacts.lineage.lineage_tree`)."""
         parsed = parse_artifact_path(name)
         entity, project = self._scope(parsed.project, parsed.entity)
         record = self.store.registry.resolve(entity, project, parsed.name, parsed.alias_or_version)
-        return lineage_tree(self.store, record, depth)
+        return lineage_tree(self.store, record, depth, breadth)
 
     # -- runs -------------------------------------------------------------------------------
     def run(self, path: str) -> Run:

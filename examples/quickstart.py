@@ -12,7 +12,12 @@ import dagster_artifacts as wandb
 
 
 def main() -> None:
-    workdir = tempfile.mkdtemp(prefix="dagster-artifacts-quickstart-")
+    with tempfile.TemporaryDirectory(prefix="dagster-artifacts-quickstart-") as workdir:
+        quickstart(workdir)
+
+
+def quickstart(workdir: str) -> None:
+    """Everything happens in ``workdir`` (removed afterwards) and the store."""
     data = os.path.join(workdir, "bike-data.csv")
 
     with wandb.init(job_type="preprocessing", project="quickstart") as run:

@@ -1,7 +1,8 @@
 """The ``dagster-artifacts`` command: inspect, fetch, log and tidy artifacts from a shell.
 
 Same configuration as the library (``--root``/``--database``/``--entity``/``--project`` or the
-``DAGSTER_ARTIFACTS_*`` environment variables). Listings print rich tables, or JSON with
+``DAGSTER_ARTIFACTS_*`` environment variables), given before the command or after it (there
+``--store`` instead of ``--root``, which ``get`` and ``verify`` use for the local folder). Listings print rich tables, or JSON with
 ``--json`` for scripts. Exit codes: 0 success, 1 failure (unknown artifact, checksum mismatch,
 refused delete, storage error), 2 usage (bad option, malformed ``NAME:ALIAS``, ``--keep-last 0``).
 Commands live by family (:mod:`.browse`, :mod:`.transfer`, :mod:`.manage`, :mod:`.cache`) and
@@ -19,7 +20,7 @@ from dagster_artifacts.cli.browse import (
     show_command,
     versions_command,
 )
-from dagster_artifacts.cli.context import EPILOG, Context
+from dagster_artifacts.cli.context import EPILOG, Context, accept_global_options
 from dagster_artifacts.cli.local_cache import cache_group
 from dagster_artifacts.cli.manage import alias_group, delete_command, gc_command, prune_command
 from dagster_artifacts.cli.transfer import get_command, put_command, verify_command
@@ -27,7 +28,11 @@ from dagster_artifacts.cli.transfer import get_command, put_command, verify_comm
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--root", envvar="DAGSTER_ARTIFACTS_ROOT", help="Store URL (env DAGSTER_ARTIFACTS_ROOT)."
+    "--root",
+    "--store",
+    "root",
+    envvar="DAGSTER_ARTIFACTS_ROOT",
+    help="Store URL (env DAGSTER_ARTIFACTS_ROOT).",
 )
 @click.option(
     "--database",
@@ -72,6 +77,7 @@ for _command in (
     cache_group,
     runs_command,
 ):
+    accept_global_options(_command)
     main.add_command(_command)
 
 __all__ = ["main"]

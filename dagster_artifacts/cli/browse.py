@@ -56,6 +56,11 @@ def ls_command(
             output.table(None, ["TYPE"], [[t] for t in types])
         return
     collections = [c for scope in scopes for c in api.artifact_collections(scope, type_name)]
+    if not collections and not ctx.wants_json(as_json):
+        where = "the registry" if all_projects else f"project {scopes[0]}"
+        hint = "" if all_projects else f" {ctx.where_else(None)}"
+        click.echo(f"No artifacts in {where}.{hint}", err=True)
+        return
     if ctx.wants_json(as_json):
         output.emit_json(
             [
@@ -94,13 +99,16 @@ def versions_command(ctx: Context, name: str, as_json: bool) -> None:
     if ctx.wants_json(as_json):
         output.emit_json([output.version_json(v) for v in versions])
         return
+    partitioned = any(v.partition_key is not None for v in versions)
     output.table(
         None,
-        ["VERSION", "ALIASES", "FILES", "SIZE", "DIGEST", "CREATED", "TTL"],
+        ["VERSION", "ALIASES", *(["PARTITION"] if partitioned else []), "FILES", "SIZE"]
+        + ["DIGEST", "CREATED", "TTL"],
         [
             [
                 v.version,
                 ", ".join(v.aliases),
+                *([v.partition_key or ""] if partitioned else []),
                 v.file_count,
                 output.size(v.size),
                 v.digest[:12],
@@ -135,8 +143,13 @@ def show_command(ctx: Context, name: str, as_json: bool) -> None:
     console = output.console()
     console.print(f"[bold]{artifact.qualified_name}[/bold]  type={artifact.type}")
     console.print(f"  aliases:     {', '.join(artifact.aliases) or '-'}")
+    if artifact.partition_key is not None:
+        console.print(f"  partition:   {artifact.partition_key}")
     console.print(f"  digest:      {artifact.digest}")
-    console.print(f"  size:        {output.size(artifact.size)} in {artifact.file_count} files")
+    console.print(
+        f"  size:        {output.size(artifact.size)} in "
+        f"{output.plural(artifact.file_count, 'file')}"
+    )
     console.print(f"  created:     {output.when(artifact.created_at)}")
     if artifact.ttl:
         console.print(f"  ttl:         {output.ttl(output.ttl_seconds(artifact))}")
@@ -145,11 +158,17 @@ def show_command(ctx: Context, name: str, as_json: bool) -> None:
     if artifact.metadata:
         console.print(f"  metadata:    {json.dumps(artifact.metadata, sort_keys=True)}")
     console.print(
-        f"  logged by:   {producer.path} ({producer.job_type})" if producer else "  logged by:   -"
+        f"  logged by:   {producer.name} ({producer.job_type}, run {producer.id})"
+        if producer
+        else "  logged by:   -"
     )
     console.print(
         "  used by:     "
-        + (", ".join(f"{r.id} ({r.job_type})" for r in consumers) if consumers else "-")
+        + (
+            ", ".join(f"{r.name} ({r.job_type}, run {r.id})" for r in consumers)
+            if consumers
+            else "-"
+        )
     )
     output.table(
         None,
@@ -178,10 +197,11 @@ def runs_command(ctx: Context, job_type: str | None, group: str | None, as_json:
         return
     output.table(
         None,
-        ["RUN", "JOB TYPE", "STATE", "CREATED", "LOGGED", "USED"],
+        ["RUN", "NAME", "JOB TYPE", "STATE", "CREATED", "LOGGED", "USED"],
         [
             [
                 r["id"],
+                r["name"],
                 r["job_type"],
                 r["state"],
                 output.when(r["created_at"]),
@@ -198,39 +218,57 @@ def runs_command(ctx: Context, job_type: str | None, group: str | None, as_json:
 @click.option(
     "--depth", type=click.IntRange(min=1), default=3, show_default=True, help="Levels each way."
 )
+@click.option(
+    "--breadth",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Run groups shown per version and direction.",
+)
 @json_option
 @pass_ctx
 @handle_errors
-def lineage_command(ctx: Context, name: str, depth: int, as_json: bool) -> None:
-    """Upstream and downstream runs and artifacts of NAME:VERSION, as a tree."""
-    data = ctx.api.lineage(name, depth)
+def lineage_command(ctx: Context, name: str, depth: int, breadth: int, as_json: bool) -> None:
+    """Upstream and downstream runs and artifacts of NAME:VERSION, as a tree (re-runs that were
+    deduplicated fold into one line)."""
+    data = ctx.api.lineage(name, depth, breadth)
     if ctx.wants_json(as_json):
         output.emit_json(data)
         return
     from rich.tree import Tree
 
-    def run_label(run: dict[str, Any]) -> str:
-        return f"run {run['run']['id']} [dim]({run['run']['job_type'] or 'no job type'})[/dim]"
+    def run_label(entry: dict[str, Any]) -> str:
+        run = entry["run"]
+        label = f"run {run['id']} [dim]({run['name']}, {run['job_type'] or 'no job type'})[/dim]"
+        others = entry["count"] - 1
+        return label + (f" and {output.plural(others, 're-run')}" if others else "")
 
-    def add_up(node: Tree, runs: list[dict[str, Any]]) -> None:
-        for run in runs:
-            branch = node.add(f"logged by {run_label(run)}")
-            for item in run["inputs"]:
-                add_up(branch.add(f"used [cyan]{item['artifact']}[/cyan]"), item["upstream"])
+    def more(node: Tree, parent: dict[str, Any], key: str) -> None:
+        hidden = parent.get(f"{key}_more", 0)
+        if hidden:
+            node.add(f"[dim]... {output.plural(hidden, 'more run group')} (--breadth)[/dim]")
 
-    def add_down(node: Tree, runs: list[dict[str, Any]]) -> None:
-        for run in runs:
-            branch = node.add(f"used by {run_label(run)}")
-            for item in run["outputs"]:
-                add_down(branch.add(f"logged [cyan]{item['artifact']}[/cyan]"), item["downstream"])
+    def add_up(node: Tree, parent: dict[str, Any]) -> None:
+        for entry in parent["upstream"]:
+            branch = node.add(f"logged by {run_label(entry)}")
+            for item in entry["inputs"]:
+                add_up(branch.add(f"used [cyan]{item['artifact']}[/cyan]"), item)
+        more(node, parent, "upstream")
+
+    def add_down(node: Tree, parent: dict[str, Any]) -> None:
+        for entry in parent["downstream"]:
+            branch = node.add(f"used by {run_label(entry)}")
+            for item in entry["outputs"]:
+                add_down(branch.add(f"logged [cyan]{item['artifact']}[/cyan]"), item)
+        more(node, parent, "downstream")
 
     tree = Tree(f"[bold cyan]{data['artifact']}[/bold cyan]")
     up = tree.add("[bold]upstream[/bold]")
-    add_up(up, data["upstream"])
+    add_up(up, data)
     if not data["upstream"]:
         up.add("[dim]none[/dim]")
     down = tree.add("[bold]downstream[/bold]")
-    add_down(down, data["downstream"])
+    add_down(down, data)
     if not data["downstream"]:
         down.add("[dim]none[/dim]")
     output.console().print(tree)

@@ -93,7 +93,7 @@ def put_command(
         return
     note = " (same content as an existing version)" if artifact.deduplicated else ""
     click.echo(
-        f"Logged {artifact.qualified_name}{note}: {artifact.file_count} files, "
+        f"Logged {artifact.qualified_name}{note}: {output.plural(artifact.file_count, 'file')}, "
         f"{output.size(artifact.size)}, aliases {', '.join(artifact.aliases)}"
     )
 
@@ -110,8 +110,9 @@ def verify_command(ctx: Context, name: str, target: str | None) -> None:
     artifact = ctx.api.artifact(name)
     result = artifact.verify(root=target)
     skipped = (
-        f"; {len(result.skipped_references)} untracked references skipped"
+        f"; {output.plural(len(result.skipped_references), 'untracked reference')} skipped"
         if result.skipped_references
         else ""
     )
-    click.echo(f"OK {result.root}: {result.checked} files match {artifact.name}{skipped}")
+    matched = f"{output.plural(result.checked, 'file')} match{'es' if result.checked == 1 else ''}"
+    click.echo(f"OK {result.root}: {matched} {artifact.name}{skipped}")

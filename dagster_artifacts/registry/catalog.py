@@ -60,8 +60,7 @@ def resolve(
     where = f"{entity}/{project}/{name}"
     if collection is None:
         raise ArtifactNotFoundError(
-            f"No artifact {where!r}; log it first, or check the name and project "
-            "(Api().artifact_collections() lists them)."
+            f"No artifact {where!r}; log it first, or check the name and project."
         )
     if type is not None and collection.type != type:
         raise ArtifactNotFoundError(

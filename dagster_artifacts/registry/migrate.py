@@ -7,14 +7,15 @@ on PostgreSQL under a transaction-level advisory lock. A database already at hea
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from dagster_artifacts.errors import RegistryError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 ADVISORY_LOCK_ID = 0x0DA6A27F
@@ -26,6 +27,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     With ``connection``, ``migrations/env.py`` migrates on it (inside the caller's transaction
     and lock) instead of opening its own.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -35,16 +38,37 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str | None:
     """The newest revision this package knows, the one :func:`upgrade` brings a database to."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def packaged_head() -> str:
+    """:func:`head_revision` without importing Alembic (70 ms of every process's start): each
+    revision is named by the four digits its file starts with, in order (a test keeps it so)."""
+    return max(path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9]" * 4 + "_*.py"))
 
 
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at (None before the first migration)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _recorded_revision(engine: Engine) -> str | None:
+    """The revision in ``alembic_version``, read with plain SQL; None if there is none yet."""
+    with engine.connect() as probe:
+        try:
+            return probe.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:  # no table yet: a new database
+            return None
 
 
 def known_revisions() -> set[str]:
     """Every revision this package ships; one outside it was written by a newer package."""
+    from alembic.script import ScriptDirectory
+
     return {
         script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
     }
@@ -53,6 +77,10 @@ def known_revisions() -> set[str]:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to head: a database at head is left alone; one behind is migrated
     under the lock, by whichever of several concurrent openers gets it first."""
+    if _recorded_revision(engine) == packaged_head():
+        return  # the usual case: no Alembic import at all
+    from alembic import command
+
     head = head_revision()
     with engine.connect() as probe:
         current = current_revision(probe)

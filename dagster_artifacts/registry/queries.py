@@ -202,7 +202,7 @@ def version_records(
                 file_count=version.file_count,
                 description=own.description,
                 metadata=dict(own.metadata_ or {}),
-                aliases=aliases.get(version.id, []),
+                aliases=sorted(aliases.get(version.id, [])),  # one order everywhere
                 created_at=own.created_at,
                 committed_at=version.committed_at,
                 producer_run_id=own.producer_run_id,

@@ -242,3 +242,16 @@ def test_registry_newer_than_this_package_is_a_clear_error(registry_url: str) ->
             assert migrate.current_revision(connection) == "0999"
     finally:
         engine.dispose()
+
+
+def test_revisions_are_named_by_their_file_so_the_head_is_known_without_alembic() -> None:
+    """``migrate.packaged_head`` (the fast path of every start) reads the head from file names."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    for script in ScriptDirectory.from_config(config).walk_revisions():
+        assert script.path is not None
+        assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
+    assert migrate.packaged_head() == migrate.head_revision()
