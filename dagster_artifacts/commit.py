@@ -24,11 +24,22 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import replace
 
-from dagster_artifacts.errors import ArtifactError, ArtifactTypeMismatchError, StorageError
+from dagster_artifacts.errors import (
+    ArtifactError,
+    ArtifactTypeMismatchError,
+    LinkError,
+    StorageError,
+)
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import LATEST, validate_aliases
 from dagster_artifacts.progress import byte_callback
-from dagster_artifacts.registry import CommitRequest, ReusedVersionGoneError, VersionRecord
+from dagster_artifacts.registry import (
+    PORTFOLIO,
+    CommitRequest,
+    ReusedVersionGoneError,
+    VersionRecord,
+    wrong_kind,
+)
 from dagster_artifacts.storage import BlobUpload
 from dagster_artifacts.storage.layout import blob_key, keys_of, manifest_key
 from dagster_artifacts.storage.protection import protect_reuse
@@ -132,12 +143,17 @@ def merge_aliases(given: list[str] | None, requested: list[str], *, latest: bool
 
 
 def check_type(store: Store, entity: str, project: str, name: str, artifact_type: str) -> None:
-    """Refuse, before anything is written, to log ``name`` under a second type."""
-    existing = store.registry.collection_type(entity, project, name)
-    if existing is not None and existing != artifact_type:
+    """Refuse, before anything is written, to log ``name`` under a second type, or into a
+    collection of links (a registry collection: versions get there by linking)."""
+    existing = store.registry.find_collection(entity, project, name)
+    if existing is None:
+        return
+    if existing.kind == PORTFOLIO:
+        raise LinkError(wrong_kind(f"{entity}/{project}/{name}", existing.kind))
+    if existing.type != artifact_type:
         raise ArtifactTypeMismatchError(
-            f"Artifact {name!r} in {entity}/{project} has type {existing!r}, not "
-            f"{artifact_type!r}; use type={existing!r} or another name."
+            f"Artifact {name!r} in {entity}/{project} has type {existing.type!r}, not "
+            f"{artifact_type!r}; use type={existing.type!r} or another name."
         )
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from dagster_artifacts.clock import iso_utc
 from dagster_artifacts.errors import ArtifactTypeMismatchError, InvalidNameError, LinkError
 from dagster_artifacts.names import validate_aliases, validate_name
-from dagster_artifacts.registry import PORTFOLIO, VersionRecord
+from dagster_artifacts.registry import PORTFOLIO, VersionRecord, wrong_kind
 from dagster_artifacts.store import Store
 
 if TYPE_CHECKING:
@@ -188,11 +188,7 @@ class LinkMembers(Generic[A]):
             return
         where = f"{entity}/{project}/{name}"
         if target.kind != PORTFOLIO:
-            raise LinkError(
-                f"{where} holds logged versions, so it cannot take links; link into another "
-                "collection (for example 'model-registry/<name>' or "
-                "'wandb-registry-model/<name>')."
-            )
+            raise LinkError(wrong_kind(where, target.kind))
         own_type = self._type_name()
         if target.type != own_type:
             raise ArtifactTypeMismatchError(

@@ -4,6 +4,7 @@ Code above the registry imports from this package only, never from its modules: 
 (``models``) and the per-concern query modules may change shape without notice.
 """
 
+from dagster_artifacts.registry.locks import wrong_kind
 from dagster_artifacts.registry.models import LOGGED, PORTFOLIO, SEQUENCE, USED
 from dagster_artifacts.registry.records import (
     BaseVersionChangedError,
@@ -37,4 +38,5 @@ __all__ = [
     "ReusedVersionGoneError",
     "RunRecord",
     "VersionRecord",
+    "wrong_kind",
 ]
