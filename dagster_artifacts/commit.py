@@ -259,8 +259,8 @@ def upload_blobs(store: Store, manifest: Manifest, present: set[str] | None = No
         raise StorageError(
             f"{len(lost)} stored file(s) of the version this artifact was derived from are gone "
             f"from the store ({store.blobs.url(lost[0])}, ...): that version was deleted and gc "
-            "collected them while this log ran. Nothing was committed; add those files again "
-            "from their source and log again.",
+            "collected them after this draft was made. Nothing was committed; add those files "
+            "again from their source and log again.",
             url=store.blobs.url(lost[0]),
         )
     if missing:
