@@ -156,9 +156,10 @@ class Settings:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """Identity of the store these settings open (storage options included)."""
+        """Identity of the store these settings open (storage options included, and the
+        browser URL: the store's settings build ``artifact.url``)."""
         options = tuple(sorted((k, repr(v)) for k, v in self.storage_options.items()))
-        return (self.root, self.database, self.machine, options)
+        return (self.root, self.database, self.machine, options, self.ui_url)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
