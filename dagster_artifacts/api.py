@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts import garbage, retention
+from dagster_artifacts import compat, garbage, retention
 from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.collection import (
     ArtifactCollection,
@@ -177,9 +177,10 @@ class Api:
         )
         return [Artifact.from_record(self.store, record) for record in records]
 
-    def artifact_types(self, project: str | None = None) -> list[str]:
+    def artifact_types(self, project: str | None = None, start: str | None = None) -> list[str]:
         """The type names used in ``[entity/]project`` (``artifact_type(name)`` gives one as an
         ``ArtifactType``)."""
+        no_cursor(start)
         entity, project_name = self._scope(project, None)
         return self.store.registry.list_types(entity, project_name)
 
@@ -311,6 +312,16 @@ class Api:
         if filters:
             raise TypeError(f"Unsupported run filters {sorted(filters)}; use job_type or group.")
         return [Run.from_record(self.store, record) for record in records]
+
+    def flush(self) -> None:
+        """W&B's ``Api`` caches what it read; this one reads the registry on every call, so
+        there is nothing to drop."""
+
+    if not TYPE_CHECKING:  # for mypy, a missing attribute stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
+            compat.refuse("Api", compat.API, name)
 
 
 #: ``order=`` fields of ``Api.artifacts`` (W&B's names); both sort by version number here.

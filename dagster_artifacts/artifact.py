@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from dagster_artifacts import state
+from dagster_artifacts import compat, state
 from dagster_artifacts.collection import ArtifactCollection, find_collection
 from dagster_artifacts.commit import CommitMembers, CommitState
 from dagster_artifacts.digests import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS
@@ -111,6 +111,7 @@ class Artifact(CommitMembers, IdentityMembers["Artifact"], LinkMembers["Artifact
         self._ttl: timedelta | None = None
         self._incremental = bool(incremental)
         self._base: DraftBase | None = None
+        self._final = False
         self._manifest: Manifest | None = Manifest(digest_algorithm=digest_algorithm)
         self._draft: Draft | None = Draft(self._name, self._manifest, self._target_store)
         self._state = CommitState.DRAFT
@@ -139,6 +140,7 @@ class Artifact(CommitMembers, IdentityMembers["Artifact"], LinkMembers["Artifact
         self._deduplicated = None
         self._incremental = False
         self._base = None
+        self._final = True
         self.partition_key = record.partition_key
         self._apply(record)
 
@@ -197,6 +199,11 @@ class Artifact(CommitMembers, IdentityMembers["Artifact"], LinkMembers["Artifact
             self._draft = None
 
     def _check_mutable(self) -> None:
+        if self._final and self._state is CommitState.DRAFT:
+            raise ArtifactFinalizedError(
+                f"Artifact {self._name!r} was finalized (finalize()): its files can no longer "
+                "change. Log it, or build a new Artifact to add files."
+            )
         if self._state is not CommitState.DRAFT:
             raise ArtifactFinalizedError(
                 f"Artifact {self._name!r} is logged and immutable; create a new "
@@ -212,6 +219,17 @@ class Artifact(CommitMembers, IdentityMembers["Artifact"], LinkMembers["Artifact
 
     def is_draft(self) -> bool:
         return self._record is None
+
+    def finalize(self) -> None:
+        """Freeze the draft's files, as W&B does before logging: ``add_*`` and ``remove`` are
+        refused from now on; logging it still works."""
+        self._final = True
+
+    if not TYPE_CHECKING:  # for mypy, a missing attribute stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
+            compat.refuse("Artifact", compat.ARTIFACT, name)
 
     @property
     def state(self) -> str:

@@ -134,11 +134,14 @@ class FileMembers:
         allow_missing_references: bool = False,
         skip_cache: bool | None = None,
         path_prefix: str | None = None,
+        multipart: bool | None = None,
     ) -> str:
         """Fetch every entry not already present with the right digest; return the folder.
 
         ``skip_cache=True`` bypasses the local download cache (as W&B's argument does): files
-        come straight from the store and are not kept in the cache.
+        come straight from the store and are not kept in the cache. ``multipart`` (W&B's
+        choice of ranged requests for big files) is accepted and has no effect: every file
+        streams from the store through fsspec.
         """
         return self._files().download(root, path_prefix, skip_cache=bool(skip_cache))
 

@@ -83,6 +83,11 @@ class NotApplicableError(ArtifactError, ValueError):
     region, a server-side pagination cursor); the message says what to use instead."""
 
 
+class NotApplicableMemberError(NotApplicableError, AttributeError):
+    """A W&B member (``run.log``, ``Api().automations``) that this project does not have, and
+    why; an ``AttributeError`` too, so ``hasattr()`` is False as for any missing member."""
+
+
 class ArtifactHasAliasesError(ArtifactError):
     """A version with aliases cannot be deleted unless ``delete_aliases=True``."""
 

@@ -162,5 +162,12 @@ class IdentityMembers(Generic[A]):
         return bool(self._deduplicated)
 
     @property
+    def history_step(self) -> int | None:
+        """W&B's step of the logging run's metric history; runs here keep no history: None,
+        which is also W&B's answer for a run that logged no metrics."""
+        self._logged()
+        return None
+
+    @property
     def digest_algorithm(self) -> str:
         return self.manifest.digest_algorithm

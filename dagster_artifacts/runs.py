@@ -19,9 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts import distributed, state
+from dagster_artifacts import compat, distributed, state
 from dagster_artifacts.artifact import Artifact, CommitState
 from dagster_artifacts.commit import check_type, commit_version, merge_aliases
 from dagster_artifacts.errors import InvalidArgumentError
@@ -319,6 +319,12 @@ class Run(PromotionMembers):
 
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self.job_type or 'no job type'}, {self.state})>"
+
+    if not TYPE_CHECKING:  # for mypy, a missing attribute stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
+            compat.refuse("Run", compat.RUN, name)
 
 
 Artifact.run_factory = Run.from_record
