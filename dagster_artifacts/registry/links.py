@@ -52,7 +52,9 @@ def link_version(
         source = _committed(session, source.source_version_id)
     source_collection = session.get(CollectionRow, source.collection_id, with_for_update=True)
     assert source_collection is not None
-    source = _committed(session, source.id)  # again, now that its collection is locked
+    # Again, locked and read afresh now that its collection is locked: a delete that committed
+    # meanwhile must be seen (the identity map would hand back the row as first read).
+    source = _committed(session, source.id, lock=True)
     portfolio = lock_collection(
         session, entity, project, name, source_collection.type, create=True, kind=PORTFOLIO
     )
@@ -130,8 +132,12 @@ def linked_versions(session: Session, version_id: int) -> list[VersionRecord]:
     return version_records(session, links_of(session, version_id))
 
 
-def _committed(session: Session, version_id: int) -> VersionRow:
-    version = session.get(VersionRow, version_id)
+def _committed(session: Session, version_id: int, lock: bool = False) -> VersionRow:
+    version = (
+        session.get(VersionRow, version_id, with_for_update=True, populate_existing=True)
+        if lock
+        else session.get(VersionRow, version_id)
+    )
     if version is None or version.state != COMMITTED:
         raise ArtifactNotFoundError(
             f"Artifact version id {version_id} no longer exists (deleted meanwhile); nothing "

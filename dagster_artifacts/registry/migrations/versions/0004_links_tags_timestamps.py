@@ -79,7 +79,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     linked = op.get_bind().execute(
-        sa.text("SELECT count(*) FROM versions WHERE source_version_id IS NOT NULL")
+        sa.text(
+            "SELECT count(*) FROM versions "
+            "WHERE source_version_id IS NOT NULL AND state = 'COMMITTED'"
+        )
     ).scalar()
     if linked:
         raise RuntimeError(
