@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from dagster_artifacts import state
 from dagster_artifacts.commit import commit_version
 from dagster_artifacts.errors import ConflictError, InvalidArgumentError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
@@ -68,8 +69,9 @@ class DraftBase:
 def draft_of(store: Store, record: VersionRecord) -> tuple[Manifest, DraftBase]:
     """A new draft manifest holding every entry of version ``record`` (its source's, for a
     link): a copy of the mapping, sharing the entries, no file touched."""
-    base = store.manifest(record)
-    manifest = Manifest(entries=dict(base.entries), digest_algorithm=base.digest_algorithm)
+    with state.gc_frozen():  # a million entries: no use scanning them, nor the process's
+        base = store.manifest(record)
+        manifest = Manifest(entries=dict(base.entries), digest_algorithm=base.digest_algorithm)
     return manifest, DraftBase(record=record, entries=base.entries, settings=store.settings)
 
 
@@ -78,11 +80,12 @@ def commit_new_draft(
 ) -> tuple[VersionRecord, bool]:
     """Commit a ``new_draft()``: only its fresh entries are stored (see the module docstring)."""
     derived = replace(request, base_version_id=base.record.artifact_id)
-    try:
-        return commit_version(store, derived, manifest, carried=base.entries)
-    except BaseVersionChangedError:
-        # The base was deleted meanwhile: lease and check every blob, as a plain log does.
-        return commit_version(store, request, manifest)
+    with state.gc_frozen():
+        try:
+            return commit_version(store, derived, manifest, carried=base.entries)
+        except BaseVersionChangedError:
+            # The base was deleted meanwhile: lease and check every blob, as a plain log does.
+            return commit_version(store, request, manifest)
 
 
 def commit_incremental(
@@ -92,27 +95,37 @@ def commit_incremental(
     (up to :data:`MERGE_ATTEMPTS` times) when another log commits first. Returns the version,
     whether it is new, and the merged manifest."""
     for _ in range(MERGE_ATTEMPTS):
-        base = store.registry.newest_version(
-            request.entity, request.project, request.name, request.partition_key
-        )
-        merged, carried = merge(store, base, patch)
-        derived = replace(
-            request,
-            digest=merged.digest(),
-            size=merged.size,
-            file_count=len(merged.entries),
-            base_version_id=None if base is None else base.id,
-            base_is_newest=True,
-        )
-        try:
-            record, created = commit_version(store, derived, merged, carried=carried)
-        except BaseVersionChangedError:
-            continue
-        return record, created, merged
+        with state.gc_frozen():
+            outcome = _merge_and_commit(store, request, patch)
+        if outcome is not None:
+            return outcome
     raise ConflictError(
         f"Could not log {request.name!r} incrementally: {MERGE_ATTEMPTS} other logs committed "
         "a newer version first, each time. Log it again."
     )
+
+
+def _merge_and_commit(
+    store: Store, request: CommitRequest, patch: Manifest
+) -> tuple[VersionRecord, bool, Manifest] | None:
+    """One attempt of :func:`commit_incremental`; None when another log committed first."""
+    base = store.registry.newest_version(
+        request.entity, request.project, request.name, request.partition_key
+    )
+    merged, carried = merge(store, base, patch)
+    derived = replace(
+        request,
+        digest=merged.digest(),
+        size=merged.size,
+        file_count=len(merged.entries),
+        base_version_id=None if base is None else base.id,
+        base_is_newest=True,
+    )
+    try:
+        record, created = commit_version(store, derived, merged, carried=carried)
+    except BaseVersionChangedError:
+        return None
+    return record, created, merged
 
 
 def merge(
