@@ -214,27 +214,3 @@ def test_links_and_logged_versions_never_share_a_collection(store_snapshot) -> N
     with pytest.raises(errors.ArtifactTypeMismatchError, match="type 'model'"):
         dataset.link("registry/bikes")
     assert other.linked_artifacts == []
-
-
-def test_link_model_and_use_model() -> None:
-    """W&B's model-registry helpers on top of linking."""
-    weights = Path("weights.pt")
-    weights.write_bytes(b"\x00\x01")
-    with wandb.init(job_type="train") as run:
-        link = run.link_model(weights, "bike-classifier", aliases=["production"])
-    assert link.qualified_name == "default/model-registry/bike-classifier:v0"
-    assert link.source_name == "weights.pt:v0" and link.type == "model"
-    with wandb.init(job_type="serve") as run:
-        path = run.use_model("model-registry/bike-classifier:production")
-    assert Path(path).read_bytes() == b"\x00\x01"
-    with wandb.init(job_type="serve") as run, pytest.raises(errors.InvalidArgumentError):
-        run.link_model(weights, "model-registry/bike-classifier")
-
-
-def test_run_link_artifact_defaults_to_the_runs_entity_and_project() -> None:
-    with wandb.init(job_type="train", project="bikes", entity="team") as run:
-        model = wandb.Artifact("m", type="model")
-        with model.new_file("w") as handle:
-            handle.write("w")
-        link = run.link_artifact(model, "production-models")
-    assert link.qualified_name == "team/bikes/production-models:v0"
