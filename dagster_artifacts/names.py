@@ -109,7 +109,11 @@ def validate_tags(tags: list[str] | tuple[str, ...] | str | None) -> list[str]:
         tags = [tags]
     seen: dict[str, None] = {}
     for tag in tags:
-        if not isinstance(tag, str) or not TAG_PATTERN.match(tag) or len(tag) > MAX_ALIAS_LENGTH:
+        if (
+            not isinstance(tag, str)
+            or not TAG_PATTERN.fullmatch(tag)
+            or len(tag) > MAX_ALIAS_LENGTH
+        ):
             raise InvalidNameError(
                 f"Invalid tag {tag!r}: tags are words of letters, digits, '-' and '_' separated "
                 f"by spaces (such as 'reviewed' or 'eval set'), at most {MAX_ALIAS_LENGTH} "

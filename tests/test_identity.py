@@ -49,7 +49,7 @@ def test_tags_are_logged_edited_and_saved(registry_url: str) -> None:
     assert wandb.Api().artifact("bike-data:latest").tags == ["reviewed"]
 
 
-@pytest.mark.parametrize("tag", ["a/b", "", " lead", "x" * 129, "tab\there"])
+@pytest.mark.parametrize("tag", ["a/b", "", " lead", "x" * 129, "tab\there", "newline\n"])
 def test_bad_tags_are_refused_before_anything_is_written(tag: str, store_snapshot) -> None:  # type: ignore[no-untyped-def]
     artifact = _log()
     before = store_snapshot()
