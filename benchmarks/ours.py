@@ -229,6 +229,51 @@ def idle(args: dict[str, Any]) -> list[float]:
     return [0.0]
 
 
+def incremental(args: dict[str, Any]) -> dict[str, Any]:
+    """A version of ``data`` (N files), then three ways to the next one with the files of
+    ``extra`` (10) added: ``new_draft()``, ``incremental=True``, and a full log of the N + 10
+    files (stat cache warm from the first log). Seconds: [first log, new_draft, incremental,
+    full log again]; each timed from the user's first call to the committed version."""
+    _configure(args["store"], args["cache"])
+    import dagster_artifacts as da
+
+    extra = sorted(os.listdir(args["extra"]))
+    name = "bench-incremental"
+
+    def add_extra(artifact: Any, folder: str) -> None:
+        for file_name in extra:
+            artifact.add_file(os.path.join(args["extra"], file_name), name=f"{folder}/{file_name}")
+
+    seconds: list[float] = []
+    with da.init(job_type="bench") as run:
+        started = time.perf_counter()
+        first = da.Artifact(name, type="dataset")
+        first.add_dir(args["data"])
+        run.log_artifact(first).wait()
+        seconds.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        draft = da.Api().artifact(f"{name}:latest").new_draft()
+        add_extra(draft, "new-draft")
+        run.log_artifact(draft).wait()
+        seconds.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        patch = da.Artifact(name, type="dataset", incremental=True)
+        add_extra(patch, "incremental")
+        run.log_artifact(patch).wait()
+        seconds.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        again = da.Artifact(name, type="dataset")
+        again.add_dir(args["data"])
+        add_extra(again, "full")
+        run.log_artifact(again).wait()
+        seconds.append(time.perf_counter() - started)
+    assert patch.file_count == first.file_count + 2 * len(extra)
+    return {"seconds": seconds}
+
+
 OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "idle": idle,
     "log-dir": log_dir,
@@ -239,6 +284,7 @@ OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "hash-file": hash_file,
     "registry": registry,
     "dagster": dagster_materialize,
+    "incremental": incremental,
 }
 
 

@@ -515,6 +515,46 @@ class Bench:
                 )
             )
 
+    # 8 ----------------------------------------------------------------------------------------
+    def case_incremental(self) -> None:
+        """A version that gains 10 files costs time in proportion to the change, not to the
+        artifact (W&B's ``new_draft()`` and ``incremental=True``)."""
+        count = self.sizes.many_files
+        data = make_files(self.work / "incremental-data", count, 1024)
+        extra = make_files(self.work / "incremental-extra", 10, 1024)
+        age(data, extra)
+        first, drafted, patched, again = ours(
+            "incremental",
+            data=str(data),
+            extra=str(extra),
+            store=self.fresh("store"),
+            cache=self.fresh("c"),
+        )["seconds"]
+        label = f"8 +10 files on a {count:,}-file version"
+        for how, value in (("new_draft()", drafted), ("incremental=True", patched)):
+            self.rows.append(
+                Row(
+                    f"{label}: {how}",
+                    value,
+                    f"first log of the {count:,} files",
+                    first,
+                    ">= 10x faster",
+                    lambda r: r >= 10,
+                    faster,
+                )
+            )
+        self.rows.append(
+            Row(
+                f"{label}: new_draft()",
+                drafted,
+                f"log all {count + 10:,} files again (stat cache warm)",
+                again,
+                "report",
+                None,
+                faster,
+            )
+        )
+
 
 def _size_label(size: int) -> str:
     return f"{size // (1024 * MIB)} GiB" if size >= 1024 * MIB else f"{size // MIB} MiB"
@@ -565,7 +605,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-CASES = ("1", "2", "3", "4", "5", "6", "7")
+CASES = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -596,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             ("5", bench.case_dagster),
             ("6", bench.case_registry),
             ("7", lambda: bench.case_memory(many) if many is not None else None),
+            ("8", bench.case_incremental),
         ]
         for number, step in steps:
             if number in cases:

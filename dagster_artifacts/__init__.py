@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from dagster_artifacts import data_types, errors
     from dagster_artifacts.api import Api
     from dagster_artifacts.artifact import Artifact
+    from dagster_artifacts.collection import ArtifactCollection, ArtifactType
     from dagster_artifacts.entries import ArtifactEntry, VerifyResult
     from dagster_artifacts.runs import Run, init
     from dagster_artifacts.settings import Settings
@@ -25,6 +26,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Api": "dagster_artifacts.api",
     "Artifact": "dagster_artifacts.artifact",
+    "ArtifactCollection": "dagster_artifacts.collection",
+    "ArtifactType": "dagster_artifacts.collection",
     "ArtifactEntry": "dagster_artifacts.entries",
     "VerifyResult": "dagster_artifacts.entries",
     "Run": "dagster_artifacts.runs",
@@ -74,7 +77,9 @@ def finish() -> None:
 __all__ = [
     "Api",
     "Artifact",
+    "ArtifactCollection",
     "ArtifactEntry",
+    "ArtifactType",
     "ArtifactsComponent",
     "ArtifactsIOManager",
     "ArtifactsResource",

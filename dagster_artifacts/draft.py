@@ -21,7 +21,7 @@ from dagster_artifacts.errors import (
     ArtifactError,
     ArtifactFileNotFoundError,
     DuplicateEntryError,
-    EntryNotFoundError,
+    EntryFileNotFoundError,
     InvalidReferenceError,
     StorageError,
 )
@@ -299,10 +299,27 @@ class Draft:
         return entry
 
     def remove(self, item: str) -> None:
+        """Remove the entry ``item``, or every entry under the folder ``item``, as W&B does.
+
+        Only the manifest changes: a ``new_draft()`` of a million files drops a folder without
+        touching a file or a blob, and a staged copy stays in the staging area until the draft
+        is logged or dropped. A path that is neither is an :class:`EntryFileNotFoundError`
+        (also ``FileNotFoundError``, W&B's error) and changes nothing.
+        """
         path = normalize_entry_path(item)
-        if path not in self.manifest.entries:
-            raise EntryNotFoundError(f"Artifact {self.name!r} has no entry {path!r}.")
-        del self.manifest.entries[path]
+        entries = self.manifest.entries
+        if path in entries:
+            del entries[path]
+            return
+        prefix = path + "/"
+        inside = [entry_path for entry_path in entries if entry_path.startswith(prefix)]
+        if not inside:
+            raise EntryFileNotFoundError(
+                f"Artifact {self.name!r} has no file or folder {path!r}; "
+                "artifact.manifest.entries lists its paths."
+            )
+        for entry_path in inside:
+            del entries[entry_path]
 
     def staging_area(self) -> StagingArea:
         """The staging area (created on first use; see :mod:`dagster_artifacts.staging`).

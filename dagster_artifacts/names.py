@@ -99,6 +99,32 @@ def validate_aliases(aliases: list[str] | tuple[str, ...] | None) -> list[str]:
     return list(seen)
 
 
+#: W&B's tag rule: words of letters, digits, ``_`` and ``-``, separated by single spaces.
+TAG_PATTERN = re.compile(r"^[-\w]+( +[-\w]+)*$")
+
+
+def validate_tags(tags: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    """Validate tags (W&B's rule) and drop duplicates, keeping the first of each, in order."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    seen: dict[str, None] = {}
+    for tag in tags:
+        if (
+            not isinstance(tag, str)
+            or not TAG_PATTERN.fullmatch(tag)
+            or len(tag) > MAX_ALIAS_LENGTH
+        ):
+            raise InvalidNameError(
+                f"Invalid tag {tag!r}: tags are words of letters, digits, '-' and '_' separated "
+                f"by spaces (such as 'reviewed' or 'eval set'), at most {MAX_ALIAS_LENGTH} "
+                "characters."
+            )
+        seen[tag] = None
+    return list(seen)
+
+
 def validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """Metadata must be JSON (no NaN or Infinity: not JSON either): the registry stores it and
     every listing prints it, on every database. Checked when set and again when a log starts."""

@@ -62,6 +62,9 @@ RUN = {
     "dagster-sensor": "on_production = build_artifact_sensor(",
     "dagster-checks": "asset_checks=build_artifact_checks(",
     "dagster-dask": "dask_run_config(workers=2)",
+    "drafts": 'draft.remove("0.jpg")',
+    "registry-link": '"wandb-registry-model/bikes", aliases=["production"]',
+    "collections-tour": 'api.artifact_type("results")',
 }
 
 #: Blocks no test runs: name -> (marker, one-line reason). Empty: every block runs today.
@@ -550,3 +553,42 @@ def test_xxh128_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
     printed = capsys.readouterr().out.replace(str(workdir), "/tmp/snip")
     assert same_lines(printed) == same_lines(output_after("xxh128"))
     assert wandb.Api().artifact("fast-data:v0").digest_algorithm == "xxh128"
+
+
+def test_drafts_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "photos").mkdir()
+    for index in range(100):
+        (workdir / "photos" / f"{index}.jpg").write_bytes(b"jpg %d" % index)
+    (workdir / "new.jpg").write_bytes(b"new")
+    (workdir / "late.jpg").write_bytes(b"late")
+
+    run_block("drafts")
+
+    assert same_lines(capsys.readouterr().out) == same_lines(output_after("drafts"))
+    latest = wandb.Api().artifact("bike-photos:latest")
+    assert {"100.jpg", "101.jpg"} <= set(latest.manifest.entries)
+    assert "0.jpg" not in latest.manifest.entries
+
+
+def test_registry_link_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "model.pt").write_bytes(b"weights")
+
+    run_block("registry-link")
+
+    assert same_lines(capsys.readouterr().out) == same_lines(output_after("registry-link"))
+    assert (workdir / "artifacts" / "bikes:v0" / "model.pt").read_bytes() == b"weights"
+    assert wandb.Api().artifact("bike-model:v0").linked_artifacts == []
+
+
+def test_collections_tour_example(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "report.csv").write_text("a,b\n1,2\n")
+    (workdir / "exports").mkdir()
+    (workdir / "exports" / "stale.csv").write_text("old")
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_UI_URL", "unset by the block")  # restored afterwards
+
+    run_block("collections-tour")
+
+    assert same_lines(capsys.readouterr().out) == same_lines(output_after("collections-tour"))
+    assert sorted(p.name for p in (workdir / "exports").iterdir()) == ["report.csv"]
