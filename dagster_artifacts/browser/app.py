@@ -49,6 +49,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def format_when(value: datetime | str | None) -> str:
+    """A timestamp to the second; the API gives W&B's ISO strings, the registry datetimes."""
+    if not value:
+        return ""
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=_json_default)
 
@@ -68,7 +76,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = lambda v: "" if v is None else v.strftime("%Y-%m-%d %H:%M:%S")
+    env.filters["when"] = format_when
     env.filters["size"] = lambda v: "" if v is None else format_size(v)
     env.filters["tojson_pretty"] = to_json
     env.filters["short"] = lambda v, n=12: "" if v is None else str(v)[:n]

@@ -32,7 +32,7 @@ def table_shape(entry: ArtifactEntry, workdir: str) -> dict[str, Any] | None:
     if entry.ref() is not None:
         return None
     if entry.path.endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq
 
         local = entry.download(workdir)
         metadata = pq.read_metadata(local)  # the footer only
