@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import warnings
 from typing import TYPE_CHECKING, Generic, TypeVar
-from urllib.parse import quote
 
 from dagster_artifacts.clock import iso_utc
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.registry import VersionRecord
 from dagster_artifacts.store import Store
+from dagster_artifacts.urls import version_path
 
 if TYPE_CHECKING:
     from dagster_artifacts.collection import ArtifactCollection
@@ -144,10 +144,10 @@ class IdentityMembers(Generic[A]):
         configured (W&B, too, returns ``""`` when it cannot build a URL)."""
         record = self._logged()
         base = self._logged_store().settings.ui_url
-        if not base:
+        if not base or record.index is None:  # no browser, or not committed yet
             return ""
-        path = f"artifacts/{quote(record.type)}/{quote(record.name)}/v{record.index}"
-        return f"{base}/{quote(record.entity)}/{quote(record.project)}/{path}"
+        path = version_path(record.entity, record.project, record.type, record.name, record.index)
+        return f"{base}{path}"
 
     @property
     def collection(self) -> ArtifactCollection[A]:

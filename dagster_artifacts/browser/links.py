@@ -8,21 +8,12 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from dagster_artifacts.urls import collection_path as collection_url
+from dagster_artifacts.urls import project_path as project_url
+from dagster_artifacts.urls import quote_part as _q
+from dagster_artifacts.urls import version_path as version_url
 
-def _q(part: str) -> str:
-    return quote(part, safe="")
-
-
-def project_url(entity: str, project: str) -> str:
-    return f"/{_q(entity)}/{_q(project)}/artifacts"
-
-
-def collection_url(entity: str, project: str, type: str, name: str) -> str:
-    return f"{project_url(entity, project)}/{_q(type)}/{_q(name)}"
-
-
-def version_url(entity: str, project: str, type: str, name: str, index: int) -> str:
-    return f"{collection_url(entity, project, type, name)}/v{index}"
+__all__ = ["collection_url", "project_url", "version_url"]
 
 
 def file_url(entity: str, project: str, type: str, name: str, index: int, path: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from typing import Any
-from urllib.parse import quote
 
 import dagster as dg
 from pydantic import Field
@@ -15,9 +14,6 @@ from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.errors import ConfigurationError
 from dagster_artifacts.runs import Run, start_run
 from dagster_artifacts.settings import Settings
-
-#: The artifact browser's base URL when the resource's ``ui_url`` is not given.
-ENV_UI_URL = "DAGSTER_ARTIFACTS_UI_URL"
 
 
 def step_run_id(dagster_run_id: str, step_key: str) -> str:
@@ -60,28 +56,17 @@ class ArtifactsResource(dg.ConfigurableResource):
             project=resolve_env_vars(self.project, "project") or None,
             cache_dir=resolve_env_vars(self.cache_dir, "cache_dir") or None,
             storage_options=resolve_env_vars(dict(self.storage_options or {})),
+            ui_url=resolve_env_vars(self.ui_url, "ui_url") or None,
         )
 
     def browser_url(self) -> str | None:
-        """The artifact browser's base URL without a trailing slash, or None when not set."""
-        value = resolve_env_vars(self.ui_url, "ui_url") or os.environ.get(ENV_UI_URL, "")
-        value = str(value).strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"ArtifactsResource ui_url (or {ENV_UI_URL}) is {value!r}; give the artifact "
-                "browser's http(s) address, e.g. http://127.0.0.1:8765."
-            )
-        return value or None
+        """The artifact browser's base URL (``ui_url``, else ``DAGSTER_ARTIFACTS_UI_URL``), or
+        None; a malformed one is a ``ConfigurationError``."""
+        return self.settings().ui_url
 
     def version_url(self, artifact: Artifact) -> str | None:
-        """The page of one logged version in the artifact browser, when its URL is configured:
-        ``<ui_url>/<entity>/<project>/artifacts/<type>/<collection>/v<N>``."""
-        base = self.browser_url()
-        if base is None:
-            return None
-        parts = [artifact.entity, artifact.project, "artifacts", artifact.type]
-        path = "/".join(quote(part, safe="") for part in [*parts, artifact.collection_name])
-        return f"{base}/{path}/v{artifact.version_index}"
+        """The page of one logged version in the artifact browser, when its URL is configured."""
+        return artifact.url or None
 
     def api(self) -> Api:
         """The public API (``artifact()``, ``artifact_versions()``, ``run()``...) on this store."""
