@@ -1,0 +1,172 @@
+"""Store format v2: many small blobs go into packs; old (loose) stores keep working; repack,
+dedupe across packs, reads verified, on a local folder and on S3 (moto)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import dagster_artifacts as wandb
+from dagster_artifacts.api import Api
+from dagster_artifacts.errors import ChecksumMismatchError, StorageError
+from dagster_artifacts.settings import Settings
+from dagster_artifacts.state import reset_stores
+from tests.services.s3 import S3Service
+
+
+def make_files(folder: Path, count: int, prefix: str = "rec", size: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        body = f"{prefix} number {index}\n".encode()
+        (folder / f"{prefix}-{index:04d}.json").write_bytes(body + b"x" * size)
+    return folder
+
+
+def log_dir(
+    folder: Path, name: str = "records", settings: Settings | None = None
+) -> wandb.Artifact:
+    with wandb.init(job_type="upload", settings=settings) as run:
+        artifact = wandb.Artifact(name, type="dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact).wait()
+    return artifact
+
+
+def files_in(root: Path, top: str) -> list[Path]:
+    return (
+        sorted(p for p in (root / top).rglob("*") if p.is_file()) if (root / top).exists() else []
+    )
+
+
+def same_tree(left: Path, right: Path) -> None:
+    names = sorted(p.name for p in left.iterdir())
+    assert names == sorted(p.name for p in right.iterdir())
+    for name in names:
+        assert (left / name).read_bytes() == (right / name).read_bytes()
+
+
+def test_many_small_files_go_into_a_pack_and_read_back(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    folder = make_files(tmp_path / "data", 300)
+    log_dir(folder)
+
+    assert files_in(isolated_store, "blobs") == []  # no file per blob
+    packs = files_in(isolated_store, "packs")
+    assert sorted(p.suffix for p in packs) == [".idx", ".pack"]
+    assert json.loads((isolated_store / "format.json").read_text()) == {"format": 2}
+
+    artifact = Api().artifact("records:v0")
+    root = Path(artifact.download(str(tmp_path / "out")))
+    same_tree(folder, root)
+    assert artifact.verify(str(root))
+
+
+def test_a_blob_in_any_pack_is_never_written_again(isolated_store: Path, tmp_path: Path) -> None:
+    folder = make_files(tmp_path / "data", 200)
+    log_dir(folder)
+    before = files_in(isolated_store, "packs")
+    # a second version sharing every old file plus 100 new ones: only the new ones are written
+    make_files(folder, 100, prefix="new")
+    log_dir(folder)
+    after = files_in(isolated_store, "packs")
+    new_packs = [p for p in after if p not in before and p.suffix == ".pack"]
+    assert len(new_packs) == 1
+    assert new_packs[0].stat().st_size == sum(
+        p.stat().st_size for p in folder.iterdir() if p.name.startswith("new")
+    )
+    # another artifact with the same content: nothing written at all
+    log_dir(folder, name="copy")
+    assert files_in(isolated_store, "packs") == after
+    assert files_in(isolated_store, "blobs") == []
+
+
+def test_few_small_files_stay_loose(isolated_store: Path, tmp_path: Path) -> None:
+    log_dir(make_files(tmp_path / "data", 5))
+    assert len(files_in(isolated_store, "blobs")) == 5
+    assert files_in(isolated_store, "packs") == []
+
+
+def test_large_files_stay_loose_beside_packs(isolated_store: Path, tmp_path: Path) -> None:
+    folder = make_files(tmp_path / "data", 100)
+    (folder / "big.bin").write_bytes(b"b" * (2 * 1024 * 1024))
+    log_dir(folder)
+    assert len(files_in(isolated_store, "blobs")) == 1
+    root = Path(Api().artifact("records:v0").download(str(tmp_path / "out")))
+    same_tree(folder, root)
+
+
+def test_a_store_written_without_packs_reads_and_repacks(
+    isolated_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loose layout, exactly as the version before packs wrote it (packing off).
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")
+    reset_stores()
+    old = make_files(tmp_path / "old", 150)
+    log_dir(old, name="old")
+    assert len(files_in(isolated_store, "blobs")) == 150
+    assert not (isolated_store / "packs").exists()
+
+    monkeypatch.delenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD")
+    reset_stores()
+    same_tree(old, Path(Api().artifact("old:v0").download(str(tmp_path / "o1"))))
+    # a new version reusing the loose blobs writes only its new files, into a pack
+    make_files(old, 80, prefix="more")
+    log_dir(old, name="old")
+    assert len(files_in(isolated_store, "blobs")) == 150
+    assert len([p for p in files_in(isolated_store, "packs") if p.suffix == ".pack"]) == 1
+
+    result = Api().repack()
+    assert result.blobs_packed == 150
+    assert files_in(isolated_store, "blobs") == []
+    reset_stores()
+    for version, root in (("v0", "o2"), ("v1", "o3")):
+        artifact = Api().artifact(f"old:{version}")
+        fetched = Path(artifact.download(str(tmp_path / root)))
+        assert artifact.verify(str(fetched))
+    same_tree(old, tmp_path / "o3")
+
+
+def test_a_damaged_pack_is_an_error_never_a_wrong_file(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    folder = make_files(tmp_path / "data", 100)
+    log_dir(folder)
+    (pack,) = [p for p in files_in(isolated_store, "packs") if p.suffix == ".pack"]
+    data = bytearray(pack.read_bytes())
+    data[5] ^= 0xFF
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    with pytest.raises(ChecksumMismatchError, match="does not match"):
+        Api().artifact("records:v0").download(str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_pack_names_the_blob(isolated_store: Path, tmp_path: Path) -> None:
+    log_dir(make_files(tmp_path / "data", 100))
+    (pack,) = [p for p in files_in(isolated_store, "packs") if p.suffix == ".pack"]
+    pack.unlink()
+    with pytest.raises(StorageError, match="missing from the store"):
+        Api().artifact("records:v0").download(str(tmp_path / "out"))
+
+
+def test_packs_on_s3_round_trip(s3: S3Service, tmp_path: Path) -> None:
+    bucket = s3.make_bucket()
+    settings = Settings.resolve(
+        root=f"s3://{bucket}/artifacts",
+        database=f"sqlite:///{tmp_path / 'registry.db'}",
+        storage_options=s3.storage_options,
+    )
+    folder = make_files(tmp_path / "data", 500, size=2000)
+    log_dir(folder, settings=settings)
+    keys = s3.keys(bucket, "artifacts/")
+    assert not [k for k in keys if "/blobs/" in k]
+    assert len([k for k in keys if k.endswith(".pack")]) == 1
+    artifact = Api(settings=settings).artifact("records:v0")
+    root = Path(artifact.download(str(tmp_path / "out")))
+    same_tree(folder, root)
+    # the same content again: no new object at all
+    log_dir(folder, name="again", settings=settings)
+    assert len([k for k in s3.keys(bucket, "artifacts/") if "/packs/" in k]) == 2
