@@ -170,3 +170,82 @@ def test_packs_on_s3_round_trip(s3: S3Service, tmp_path: Path) -> None:
     # the same content again: no new object at all
     log_dir(folder, name="again", settings=settings)
     assert len([k for k in s3.keys(bucket, "artifacts/") if "/packs/" in k]) == 2
+
+
+# -- gc with packs ----------------------------------------------------------------------------------
+
+
+def pack_files(root: Path, suffix: str) -> list[Path]:
+    return [p for p in files_in(root, "packs") if p.suffix == suffix]
+
+
+def test_gc_rewrites_a_mostly_dead_pack_and_deletes_it_after_the_grace_period(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    keep = make_files(tmp_path / "keep", 20, prefix="keep", size=100)
+    folder = make_files(tmp_path / "both", 20, prefix="keep", size=100)
+    make_files(folder, 200, prefix="gone", size=100)
+    log_dir(folder, name="big")  # one pack: 20 blobs worth keeping, 200 that will be dead
+    log_dir(keep, name="small")  # reuses the 20 (dedupe: nothing written)
+    (old_pack,) = pack_files(isolated_store, ".pack")
+    Api().artifact("big:v0").delete(delete_aliases=True)
+
+    result = Api().gc(grace="0s")
+    assert (result.packs_rewritten, result.blobs_deleted) == (1, 200)
+    assert old_pack.exists()  # retired, not deleted: readers holding its index still read it
+    assert (old_pack.with_suffix(".retired")).exists()
+    (new_pack,) = [p for p in pack_files(isolated_store, ".pack") if p != old_pack]
+    assert new_pack.stat().st_size == sum(p.stat().st_size for p in keep.iterdir())
+    reset_stores()
+    same_tree(keep, Path(Api().artifact("small:v0").download(str(tmp_path / "out"))))
+
+    second = Api().gc(grace="0s")  # the retirement note is older than the grace now
+    assert second.packs_deleted == 1
+    assert pack_files(isolated_store, ".pack") == [new_pack]
+    assert pack_files(isolated_store, ".retired") == []
+    reset_stores()
+    same_tree(keep, Path(Api().artifact("small:v0").download(str(tmp_path / "out2"))))
+
+
+def test_gc_keeps_a_pack_that_is_mostly_live(isolated_store: Path, tmp_path: Path) -> None:
+    folder = make_files(tmp_path / "data", 100)
+    log_dir(folder, name="big")
+    make_files(tmp_path / "data", 10, prefix="x")
+    (tmp_path / "data" / "rec-0000.json").unlink()
+    log_dir(folder, name="big")
+    Api().artifact("big:v0").delete(delete_aliases=True)
+    before = files_in(isolated_store, "packs")
+    result = Api().gc(grace="0s")
+    assert result.packs_rewritten == 0
+    assert files_in(isolated_store, "packs") == before
+
+
+def test_gc_dry_run_changes_nothing_in_packs(isolated_store: Path, tmp_path: Path) -> None:
+    log_dir(make_files(tmp_path / "data", 100), name="big")
+    Api().artifact("big:v0").delete(delete_aliases=True)
+    before = {p: p.read_bytes() for p in files_in(isolated_store, "packs")}
+    result = Api().gc(grace="0s", dry_run=True)
+    assert (result.packs_rewritten, result.blobs_deleted) == (1, 100)
+    assert {p: p.read_bytes() for p in files_in(isolated_store, "packs")} == before
+
+
+def test_a_writer_reusing_packed_blobs_is_safe_from_a_pack_rewrite(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    """A writer that found its blobs in a pack holds a lease on them: gc's rewrite keeps them
+    in the new pack although no committed version references them yet."""
+    from dagster_artifacts.garbage import gc
+    from dagster_artifacts.state import open_store
+    from dagster_artifacts.storage.layout import blob_key
+    from dagster_artifacts.storage.protection import protect_reuse
+
+    folder = make_files(tmp_path / "data", 100)
+    artifact = log_dir(folder, name="big")
+    keys = sorted(blob_key(e.digest) for e in artifact.manifest.entries.values())
+    Api().artifact("big:v0").delete(delete_aliases=True)
+    store = open_store(Api().settings)
+    with protect_reuse(store.blobs, keys[:30], store.clock):
+        assert len(store.blobs.existing(keys)) == 100  # the writer sees them stored: no upload
+        result = gc(store, grace="0s")
+    assert (result.packs_rewritten, result.blobs_deleted) == (1, 70)
+    assert store.blobs.existing(keys) == set(keys[:30])  # still there, in the new pack
