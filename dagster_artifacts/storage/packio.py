@@ -69,7 +69,6 @@ class PackHost(Protocol):
 def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callback) -> list[str]:
     """Store ``uploads`` as packs; return the pack ids. The next pack is read while the last
     one is published (two packs in memory at most)."""
-    ensure_format(store)
     published: list[str] = []
     pending: Future[None] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-publish") as publisher:
@@ -96,12 +95,14 @@ def publish_pack(store: PackHost, built: BuiltPack, callback: Callback | None = 
     store.put_bytes(built.data, pack_key(built.pack_id))
     store.put_bytes(built.index, index_key(built.pack_id))
     store.pack_index.add(built.pack_id, built.entries)
+    ensure_format(store)
     if callback is not None:
         callback.relative_update(len(built.data))
 
 
 def ensure_format(store: PackHost) -> None:
-    """Record format 2 in the store (once), before its first pack."""
+    """Record format 2 in the store (once per process), after its first pack is published: a
+    write that fails for want of space leaves the store as it was."""
     if getattr(store, "_format_written", False):
         return
     if not store.exists(FORMAT_KEY):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dagster_artifacts.digests import digest_bytes, hex_to_b64
 from dagster_artifacts.storage.base import BlobStore
 from dagster_artifacts.storage.layout import BLOBS, blob_identity, is_scratch_key
-from dagster_artifacts.storage.packio import ensure_format, publish_pack
+from dagster_artifacts.storage.packio import publish_pack
 from dagster_artifacts.storage.packs import (
     PackedBlob,
     build_packs,
@@ -71,8 +71,6 @@ def repack_loose(blobs: BlobStore, *, dry_run: bool = False) -> RepackResult:
         result.packs_written = -(-result.bytes_packed // policy.target_size) if todo else 0
         result.loose_removed = len(small)
         return result
-    if todo:
-        ensure_format(blobs)
     packed_keys: list[str] = list(duplicates)
     for group in _by_size([(item.key, item.size) for item in todo], policy.target_size):
         read = [blob for blob in parallel_map(lambda key: _read_loose(blobs, key), group) if blob]
