@@ -674,7 +674,7 @@ class Bench:
                 shown = ", ".join(f"{k} {v}" for k, v in counted.items() if v)
                 self.rows.append(
                     Row(
-                        f"8 S3 requests per {phase}ed version ({label})",
+                        f"8 S3 requests per {'logged' if phase == 'log' else 'downloaded'} version ({label})",
                         float(sum(counted.values())),
                         shown,
                         None,
