@@ -13,6 +13,7 @@ sees a whole object or none. Every read of a blob is verified against its digest
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from dagster_artifacts.storage.packs import (
     serve_span,
 )
 from dagster_artifacts.storage.retry import retry_sync, storage_error
+from dagster_artifacts.storage.staged import parse_slice, read_slice
 from dagster_artifacts.storage.threads import parallel_map
 
 
@@ -156,10 +158,33 @@ class BlobStore(ABC):
             packable = []
         chosen = {id(u) for u in packable}
         loose = [u for u in uploads if id(u) not in chosen] if packable else uploads
+        sliced = [u for u in loose if parse_slice(u.local_path) is not None]
+        if sliced:  # staged as slices of a staging file, yet to be stored loose
+            loose = [u for u in loose if parse_slice(u.local_path) is None]
+            self.put_slices(sliced, callback)
         if loose:
             self.put_loose(loose, callback)
         if packable:
             write_packs(self, packable, callback)
+
+    def put_slices(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
+        """Store staged slices (:class:`.staged.SliceSink`) as loose blobs: each is small, so
+        its bytes go up whole with :meth:`put_bytes` (atomic on every backend)."""
+        fds: dict[str, int] = {}
+
+        def put(upload: BlobUpload) -> None:
+            try:
+                data = read_slice(upload.local_path, fds)
+            except OSError as error:
+                raise put_error(self, upload, error) from error
+            self.put_bytes(data, upload.key)
+            callback.relative_update(len(data))
+
+        try:
+            parallel_map(put, uploads)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
 
     @abstractmethod
     def put_loose(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:

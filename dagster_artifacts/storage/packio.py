@@ -41,6 +41,7 @@ from dagster_artifacts.storage.packs import (
 from dagster_artifacts.storage.pipeline import write_all
 from dagster_artifacts.storage.retry import storage_error
 from dagster_artifacts.storage.scratch import temp_path_beside
+from dagster_artifacts.storage.staged import read_slice
 from dagster_artifacts.storage.threads import parallel_map
 
 
@@ -71,10 +72,11 @@ def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callba
     one is published (two packs in memory at most)."""
     published: list[str] = []
     pending: Future[None] | None = None
+    fds: dict[str, int] = {}  # staging files holding slices, opened once each
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-publish") as publisher:
         try:
             for group in _groups(uploads, store.pack_policy.target_size):
-                blobs = parallel_map(functools.partial(_read_upload, store), group)
+                blobs = parallel_map(functools.partial(_read_upload, store, fds), group)
                 for built in build_packs(blobs, store.pack_policy.target_size):
                     if pending is not None:
                         pending.result()
@@ -87,6 +89,9 @@ def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callba
                 with contextlib.suppress(BaseException):
                     pending.result()
             raise
+        finally:
+            for fd in fds.values():
+                os.close(fd)
     return published
 
 
@@ -124,12 +129,11 @@ def _groups(uploads: Sequence[BlobUpload], target: int) -> Iterator[list[BlobUpl
         yield group
 
 
-def _read_upload(store: PackHost, upload: BlobUpload) -> tuple[str, bytes]:
+def _read_upload(store: PackHost, fds: dict[str, int], upload: BlobUpload) -> tuple[str, bytes]:
     """The bytes of one small upload, checked against its digest (staged copies were hashed
     when they were made and cannot change)."""
     try:
-        with open(upload.local_path, "rb") as source:
-            data = source.read()
+        data = read_slice(upload.local_path, fds)
     except OSError as error:
         raise storage_error(
             f"read {upload.local_path} to store it as", store.url(upload.key), error

@@ -249,3 +249,30 @@ def test_a_writer_reusing_packed_blobs_is_safe_from_a_pack_rewrite(
         result = gc(store, grace="0s")
     assert (result.packs_rewritten, result.blobs_deleted) == (1, 70)
     assert store.blobs.existing(keys) == set(keys[:30])  # still there, in the new pack
+
+
+def test_small_files_staged_together_can_still_be_stored_loose(
+    isolated_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging appended the copies to one staging file (many small files), yet the store
+    writes them loose (its own policy: too few to pack): each becomes a whole blob file."""
+    Api().artifact_types()  # the store is open, with the default policy (64 to a pack)
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_MIN_BLOBS", "10")  # staging: 20 is many
+    folder = make_files(tmp_path / "data", 20)
+    log_dir(folder)
+    assert files_in(isolated_store, "packs") == []
+    assert len(files_in(isolated_store, "blobs")) == 20
+    same_tree(folder, Path(Api().artifact("records:v0").download(str(tmp_path / "out"))))
+
+
+def test_a_file_changed_after_it_was_added_is_logged_as_it_was_added(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    folder = make_files(tmp_path / "data", 100)
+    with wandb.init(job_type="upload") as run:
+        artifact = wandb.Artifact("records", type="dataset")
+        artifact.add_dir(str(folder))
+        (folder / "rec-0003.json").write_bytes(b"changed after add\n")
+        run.log_artifact(artifact).wait()
+    root = Path(Api().artifact("records:v0").download(str(tmp_path / "out")))
+    assert (root / "rec-0003.json").read_bytes() == b"rec number 3\n"
