@@ -7,7 +7,7 @@ Here a batch of at least :attr:`PackPolicy.min_blobs` blobs of at most
 :attr:`PackPolicy.target_size` bytes; larger blobs, and small batches, stay one object each
 (the v1 "loose" layout, which every reader still reads)::
 
-    packs/<md5 of the pack's bytes>.pack      the blobs' bytes, back to back; never changed
+    packs/<xxh128 of the pack's bytes>.pack      the blobs' bytes, back to back; never changed
     packs/<same>.idx                          "DAIDX1\\n", a JSON header line, then one fixed
                                               record per blob: algorithm code, raw digest,
                                               offset, length
@@ -23,13 +23,14 @@ digest before it is written anywhere (invariant 6).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+
+import xxhash
 
 from dagster_artifacts.digests import digest_bytes
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
@@ -305,26 +306,29 @@ class BuiltPack:
 
 def build_packs(blobs: Iterable[tuple[str, bytes]], target_size: int) -> Iterator[BuiltPack]:
     """Group ``(key, bytes)`` into packs of about ``target_size`` bytes, in order; memory holds
-    at most one pack. Each pack is named by the MD5 of its bytes."""
-    buffer = bytearray()
+    at most one pack. Each pack is named by the XXH3-128 of its bytes (content-addressed like
+    everything else in the store, at several GiB/s: MD5 of a 16 MiB pack costs 25 ms)."""
+    parts: list[bytes] = []
     entries: list[PackEntry] = []
     seen: set[str] = set()
+    size = 0
     for key, data in blobs:
         if key in seen:
             continue
         seen.add(key)
-        entries.append(PackEntry(key, len(buffer), len(data)))
-        buffer += data
-        if len(buffer) >= target_size:
-            yield _finish(buffer, entries)
-            buffer, entries = bytearray(), []
+        entries.append(PackEntry(key, size, len(data)))
+        parts.append(data)
+        size += len(data)
+        if size >= target_size:
+            yield _finish(parts, entries)
+            parts, entries, size = [], [], 0
     if entries:
-        yield _finish(buffer, entries)
+        yield _finish(parts, entries)
 
 
-def _finish(buffer: bytearray, entries: list[PackEntry]) -> BuiltPack:
-    data = bytes(buffer)
-    return BuiltPack(hashlib.md5(data, usedforsecurity=False).hexdigest(), data, entries)
+def _finish(parts: list[bytes], entries: list[PackEntry]) -> BuiltPack:
+    data = b"".join(parts)
+    return BuiltPack(xxhash.xxh3_128_hexdigest(data), data, entries)
 
 
 # -- reading packs --------------------------------------------------------------------------------
