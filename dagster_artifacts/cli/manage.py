@@ -177,6 +177,11 @@ def gc_command(ctx: Context, grace: timedelta, dry_run: bool, as_json: bool) -> 
         f"{output.plural(result.recent_kept, 'unreferenced file')} younger than "
         f"{output.ttl(int(grace.total_seconds())) or '0s'}."
     )
+    if result.packs_rewritten or result.packs_deleted:
+        click.echo(
+            f"Packs: {result.packs_rewritten} rewritten without their dead blobs, "
+            f"{result.packs_deleted} retired ones deleted."
+        )
 
 
 @click.command("repack", epilog=EPILOG)
