@@ -314,7 +314,8 @@ def _collect_packs(
             for key in keys
             if not live.keeps(blob_identity(key)) and blob_identity(key) not in young_blobs
         ]
-        live_bytes = sum(spot.length for key, spot in mine.items() if key not in set(dead))
+        dead_set = set(dead)
+        live_bytes = sum(spot.length for key, spot in mine.items() if key not in dead_set)
         if not dead or live_bytes >= REWRITE_BELOW * max(pack.size, 1):
             result.blobs_kept += len(keys) - len(dead)
             continue

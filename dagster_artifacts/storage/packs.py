@@ -213,6 +213,7 @@ class PackIndex:
         self._lock = threading.Lock()
         self._where: dict[bytes, tuple[str, int, int]] = {}
         self._by_pack: dict[str, list[bytes]] = {}
+        self._format_checked = False
 
     def refresh(self) -> None:
         """Load new indexes, forget removed ones."""
@@ -223,6 +224,12 @@ class PackIndex:
         }
         with self._lock:
             known = set(self._by_pack)
+        if listed and not self._format_checked:
+            try:
+                check_format(self._read(FORMAT_KEY), FORMAT_KEY)
+            except FileNotFoundError:
+                pass  # its first writer has not recorded it yet (it does after the pack)
+            self._format_checked = True
         for pack_id in sorted(listed - known):
             try:
                 data = self._read(index_key(pack_id))

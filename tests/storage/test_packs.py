@@ -276,3 +276,13 @@ def test_a_file_changed_after_it_was_added_is_logged_as_it_was_added(
         run.log_artifact(artifact).wait()
     root = Path(Api().artifact("records:v0").download(str(tmp_path / "out")))
     assert (root / "rec-0003.json").read_bytes() == b"rec number 3\n"
+
+
+def test_a_store_of_a_newer_format_is_refused_with_what_to_do(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    log_dir(make_files(tmp_path / "data", 100))
+    (isolated_store / "format.json").write_text('{"format": 3}')
+    reset_stores()
+    with pytest.raises(StorageError, match="format 3.*Upgrade dagster-artifacts"):
+        Api().artifact("records:v0").download(str(tmp_path / "out"))
