@@ -286,3 +286,36 @@ def test_a_store_of_a_newer_format_is_refused_with_what_to_do(
     reset_stores()
     with pytest.raises(StorageError, match="format 3.*Upgrade dagster-artifacts"):
         Api().artifact("records:v0").download(str(tmp_path / "out"))
+
+
+def test_gc_and_repack_with_packs_on_s3(
+    s3: S3Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3.make_bucket()
+    settings = Settings.resolve(
+        root=f"s3://{bucket}/artifacts",
+        database=f"sqlite:///{tmp_path / 'registry.db'}",
+        storage_options=s3.storage_options,
+    )
+    keep = make_files(tmp_path / "keep", 30, prefix="keep")
+    both = make_files(tmp_path / "both", 30, prefix="keep")
+    make_files(both, 150, prefix="gone")
+    log_dir(both, name="big", settings=settings)
+    log_dir(keep, name="small", settings=settings)
+    api = Api(settings=settings)
+    api.artifact("big:v0").delete(delete_aliases=True)
+    assert api.gc(grace="0s").packs_rewritten == 1
+    assert api.gc(grace="0s").packs_deleted == 1
+    packs = [k for k in s3.keys(bucket, "artifacts/packs/") if k.endswith(".pack")]
+    assert len(packs) == 1
+    reset_stores()
+    same_tree(keep, Path(Api(settings=settings).artifact("small:v0").download(str(tmp_path / "o"))))
+
+    # a few loose blobs (a small log), then repack on the bucket
+    log_dir(make_files(tmp_path / "few", 5, prefix="few"), name="few", settings=settings)
+    assert len(s3.keys(bucket, "artifacts/blobs/")) == 5
+    assert Api(settings=settings).repack().blobs_packed == 5
+    assert s3.keys(bucket, "artifacts/blobs/") == []
+    reset_stores()
+    fetched = Api(settings=settings).artifact("few:v0")
+    assert fetched.verify(fetched.download(str(tmp_path / "few-out")))
