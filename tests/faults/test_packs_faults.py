@@ -142,3 +142,35 @@ def test_a_damaged_pack_index_is_a_storage_error_naming_it(
     with pytest.raises(StorageError, match=r"pack index .*\.idx is damaged"):
         wandb.Api().artifact("x:v0").download(root=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_gc_that_dies_between_the_new_pack_and_the_retirement_is_finished_by_the_next(
+    isolated_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_artifacts.storage import repack
+
+    keep = random_files(tmp_path / "keep", 20, 500, prefix="keep")
+    both = random_files(tmp_path / "both", 100, 500, prefix="gone")
+    for path in keep.iterdir():
+        (both / path.name).write_bytes(path.read_bytes())
+    log_folder("big", both)
+    log_folder("small", keep)
+    wandb.Api().artifact("big:v0").delete(delete_aliases=True)
+
+    def die(*_args: object) -> None:
+        raise KeyboardInterrupt("killed after publishing the new pack")
+
+    with monkeypatch.context() as patched, pytest.raises(KeyboardInterrupt):
+        patched.setattr(repack, "retire_pack", die)
+        wandb.Api().gc(grace="0")
+    assert len(packs(isolated_store, ".idx")) == 2  # old and new both published
+    reset_stores()
+    artifact = wandb.Api().artifact("small:v0")
+    assert artifact.verify(artifact.download(root=tmp_path / "mid")).checked == 20
+
+    assert wandb.Api().gc(grace="0").packs_rewritten == 1
+    assert wandb.Api().gc(grace="0").packs_deleted == 1
+    assert len(packs(isolated_store, ".pack")) == len(packs(isolated_store, ".idx")) == 1
+    reset_stores()
+    artifact = wandb.Api().artifact("small:v0")
+    assert artifact.verify(artifact.download(root=tmp_path / "after")).checked == 20
