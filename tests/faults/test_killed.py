@@ -245,11 +245,15 @@ def test_a_gc_killed_is_finished_by_the_next_gc(
 
 
 def test_a_gc_killed_mid_batch_does_not_hold_up_writers(
-    tmp_path: Path, isolated_store: Path, spawn: Callable[..., subprocess.Popen[str]]
+    tmp_path: Path,
+    isolated_store: Path,
+    spawn: Callable[..., subprocess.Popen[str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The dead gc leaves its batch marker behind; a writer reusing a key of that batch sees
     that the marker's owner (a process of this host) is gone and goes on at once, instead of
     waiting for the marker to go silent or stale."""
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")  # one file per blob to watch
     data = random_files(tmp_path / "d", 250, 2048)
     log_folder("g", data)
     log_folder("other", random_files(tmp_path / "o", 5, 2048))
