@@ -23,6 +23,7 @@ digest before it is written anywhere (invariant 6).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -225,10 +226,9 @@ class PackIndex:
         with self._lock:
             known = set(self._by_pack)
         if listed and not self._format_checked:
-            try:
+            # (missing: its first writer has not recorded it yet; it does after the pack)
+            with contextlib.suppress(FileNotFoundError):
                 check_format(self._read(FORMAT_KEY), FORMAT_KEY)
-            except FileNotFoundError:
-                pass  # its first writer has not recorded it yet (it does after the pack)
             self._format_checked = True
         for pack_id in sorted(listed - known):
             try:
