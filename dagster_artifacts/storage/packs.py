@@ -36,6 +36,7 @@ import xxhash
 from dagster_artifacts.digests import digest_bytes
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
 from dagster_artifacts.storage.layout import BLOBS, PACKS
+from dagster_artifacts.storage.threads import parallel_map
 
 INDEX_MAGIC = b"DAIDX1\n"
 _RECORD = struct.Struct("<B16sQI")  # algorithm code, raw digest, offset, length
@@ -230,11 +231,18 @@ class PackIndex:
             with contextlib.suppress(FileNotFoundError):
                 check_format(self._read(FORMAT_KEY), FORMAT_KEY)
             self._format_checked = True
-        for pack_id in sorted(listed - known):
+
+        def fetch(pack_id: str) -> bytes | None:
             try:
-                data = self._read(index_key(pack_id))
+                return self._read(index_key(pack_id))
             except FileNotFoundError:
-                continue  # replaced by gc between the listing and the read
+                return None  # replaced by gc between the listing and the read
+
+        new = sorted(listed - known)
+        # a bucket answers each index in a round trip: ask for them on a few threads
+        for pack_id, data in zip(new, parallel_map(fetch, new), strict=True):
+            if data is None:
+                continue
             _header, records = decode_index(data, index_key(pack_id))
             with self._lock:
                 for identity, offset, length in records:
