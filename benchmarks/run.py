@@ -49,6 +49,7 @@ class Sizes:
     big_reps: int
     s3_files: int = 10_000
     million: int = 100_000  # case 9 (--million for 1,000,000)
+    s3_reps: int = 1  # case 8: 10,000 objects one by one take minutes on moto
 
 
 FULL = Sizes(10_000, 4096, 1024 * MIB, 100_000, 10_000, 1_000_000, 3, 3)
@@ -626,7 +627,7 @@ class Bench:
                 offset()  # let the last requests reach the log
                 requests["dvc"] = {"log": count_requests(access_log, start)[0]}
 
-            for rep in range(self.sizes.reps):
+            for rep in range(self.sizes.s3_reps):
                 steps = [lambda: run_ours("packs"), lambda: run_ours("loose")]
                 if self.peers.get("dvc_s3"):
                     steps.append(run_dvc)
