@@ -120,13 +120,18 @@ class BlobStore(ABC):
 
     def stored_digests(self, digests: Iterable[str], algorithm: str = "md5") -> set[str]:
         """Which of ``digests`` have their blob in the store (a malformed digest: none)."""
+        wanted = list(digests)
+        self.pack_index.refresh()
+        packed = self.pack_index.packed_digests(wanted, algorithm)
         keys: dict[str, str] = {}
-        for digest in digests:
+        for digest in wanted:
+            if digest in packed:
+                continue
             try:
                 keys[blob_key(digest, algorithm)] = digest
             except ValueError:
                 continue
-        return {keys[key] for key in self.existing(keys)}
+        return packed | {keys[key] for key in self.loose_existing(keys)}
 
     @abstractmethod
     def listing(self, prefix: str) -> Iterator[StoredObject]:

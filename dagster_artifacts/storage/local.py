@@ -23,7 +23,7 @@ from dagster_artifacts.storage.base import (
     get_error,
     put_error,
 )
-from dagster_artifacts.storage.layout import BLOBS, blob_key
+from dagster_artifacts.storage.layout import BLOBS
 from dagster_artifacts.storage.localcopy import (
     COPY_WORKERS,
     CopyJob,
@@ -93,13 +93,8 @@ class LocalBlobStore(BlobStore):
         return present
 
     def _packed_digests(self, digests: list[str], algorithm: str) -> set[str]:
-        keys: dict[str, str] = {}
-        for digest in digests:
-            try:
-                keys[blob_key(digest, algorithm)] = digest
-            except ValueError:
-                continue
-        return {keys[key] for key in self.packed(keys)}
+        self.pack_index.refresh()
+        return self.pack_index.packed_digests(digests, algorithm)
 
     def _listing_or_none(self, folder: str, wanted: int) -> set[str] | None:
         """The names in a fan-out folder when listing it is cheaper than ``wanted`` stats.

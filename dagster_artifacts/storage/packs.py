@@ -23,6 +23,7 @@ digest before it is written anywhere (invariant 6).
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import json
 import os
@@ -283,6 +284,24 @@ class PackIndex:
                 if where is not None:
                     found[key] = PackedBlob(*where)
         return found
+
+    def packed_digests(self, digests: Iterable[str], algorithm: str) -> set[str]:
+        """Which of the base64 ``digests`` are packed (no refresh): straight from the raw
+        digest, no key built (re-logging a million unchanged files asks this of each)."""
+        code = ALGORITHM_CODES.get(algorithm)
+        with self._lock:
+            where = self._where
+            if code is None or not where:
+                return set()
+            prefix = bytes((code,))
+            found = set()
+            for digest in digests:
+                try:
+                    if prefix + binascii.a2b_base64(digest) in where:
+                        found.add(digest)
+                except (binascii.Error, ValueError):
+                    continue
+            return found
 
     def packs(self) -> dict[str, list[str]]:
         """Every known pack -> the blob keys its index lists."""
