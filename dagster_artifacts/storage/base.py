@@ -252,7 +252,7 @@ class BlobStore(ABC):
         def one(span: Span) -> list[tuple[Wanted, BaseException]]:
             key = pack_key(span.pack)
             try:
-                data = self.read_range(key, span.start, span.end)
+                data = self.read_range(key, span.start, span.end) if span.end > span.start else b""
             except (OSError, ArtifactError) as error:
                 return [(item, error) for item in span.wanted]
             return serve_span(span, data, self.url(key))

@@ -99,7 +99,7 @@ class PackPolicy:
     def packable(self, key: str, size: int | None) -> bool:
         return (
             size is not None
-            and size <= self.threshold
+            and 0 < size <= self.threshold  # an empty blob: no bytes to pack, no range to read
             and self.threshold > 0
             and _identity(key) is not None
         )
