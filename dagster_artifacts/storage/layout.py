@@ -6,7 +6,7 @@
     manifests/<hex md5 of manifest JSON>.json   W&B v1 manifests, immutable
     leases/<id>.json                            keys a writer is about to reuse (object stores)
     gc/<id>.json                                keys a running gc batch is deleting (object stores)
-    packs/<xxh128>.pack, packs/<xxh128>.idx     small blobs packed together, and their index
+    packs/<id>.pack, packs/<id>.idx             small blobs packed together, and their index
                                                 (store format v2, see :mod:`.packs`)
 
 The fan-out (256 folders per algorithm) keeps folders small on local disks and lets object

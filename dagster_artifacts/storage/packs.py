@@ -7,7 +7,7 @@ Here a batch of at least :attr:`PackPolicy.min_blobs` blobs of at most
 :attr:`PackPolicy.target_size` bytes; larger blobs, and small batches, stay one object each
 (the v1 "loose" layout, which every reader still reads)::
 
-    packs/<xxh128 of the pack's bytes>.pack      the blobs' bytes, back to back; never changed
+    packs/<random id>.pack      the blobs' bytes, back to back; never changed
     packs/<same>.idx                          "DAIDX1\\n", a JSON header line, then one fixed
                                               record per blob: algorithm code, raw digest,
                                               offset, length
@@ -29,10 +29,9 @@ import json
 import os
 import struct
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-
-import xxhash
 
 from dagster_artifacts.digests import digest_bytes
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
@@ -340,8 +339,9 @@ class BuiltPack:
 
 def build_packs(blobs: Iterable[tuple[str, bytes]], target_size: int) -> Iterator[BuiltPack]:
     """Group ``(key, bytes)`` into packs of about ``target_size`` bytes, in order; memory holds
-    at most one pack. Each pack is named by the XXH3-128 of its bytes (content-addressed like
-    everything else in the store, at several GiB/s: MD5 of a 16 MiB pack costs 25 ms)."""
+    at most one pack. Each pack gets a random name, never its content's hash: two writers (or a
+    writer and gc's rewrite) that pack the same blobs must not share a name, or gc deleting one
+    retired pack would delete the other's bytes under its live index (found by the soak)."""
     parts: list[bytes] = []
     entries: list[PackEntry] = []
     seen: set[str] = set()
@@ -361,8 +361,7 @@ def build_packs(blobs: Iterable[tuple[str, bytes]], target_size: int) -> Iterato
 
 
 def _finish(parts: list[bytes], entries: list[PackEntry]) -> BuiltPack:
-    data = b"".join(parts)
-    return BuiltPack(xxhash.xxh3_128_hexdigest(data), data, entries)
+    return BuiltPack(uuid.uuid4().hex, b"".join(parts), entries)
 
 
 # -- reading packs --------------------------------------------------------------------------------
