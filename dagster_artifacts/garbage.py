@@ -306,9 +306,10 @@ def _collect_packs(
             continue
         if pack is None or not _older(files["idx"], cutoff) or pack_id not in contents:
             continue  # young (a writer may still be committing what it holds), or gone
-        keys = contents[pack_id]
-        where = store.blobs.pack_index.locate(keys)
-        mine = {key: spot for key, spot in where.items() if spot.pack == pack_id}
+        # Its own copy of every blob it lists, even one also in another pack: a concurrent gc
+        # may be rewriting that other pack without it, so a rewrite keeps every live copy.
+        mine = contents[pack_id]
+        keys = list(mine)
         dead = [
             key
             for key in keys

@@ -214,7 +214,7 @@ class PackIndex:
         self._read = read
         self._lock = threading.Lock()
         self._where: dict[bytes, tuple[str, int, int]] = {}
-        self._by_pack: dict[str, list[bytes]] = {}
+        self._by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
         self._format_checked = False
 
     def refresh(self) -> None:
@@ -247,29 +247,22 @@ class PackIndex:
             with self._lock:
                 for identity, offset, length in records:
                     self._where[identity] = (pack_id, offset, length)
-                self._by_pack[pack_id] = [identity for identity, _o, _l in records]
+                self._by_pack[pack_id] = records
         with self._lock:
             for pack_id in known - listed:
                 self._forget(pack_id)
 
     def _forget(self, pack_id: str) -> None:
-        for identity in self._by_pack.pop(pack_id, []):
+        for identity, _offset, _length in self._by_pack.pop(pack_id, []):
             where = self._where.get(identity)
             if where is not None and where[0] == pack_id:
                 del self._where[identity]
-                # the blob may also be in another pack still listed: find it there
-                for other, identities in self._by_pack.items():
-                    if identity in identities:
-                        self._where[identity] = self._lookup_in(other, identity)
+                # the blob may also be in another pack still listed: find it there (rare)
+                for other, records in self._by_pack.items():
+                    found = next((r for r in records if r[0] == identity), None)
+                    if found is not None:
+                        self._where[identity] = (other, found[1], found[2])
                         break
-
-    def _lookup_in(self, pack_id: str, identity: bytes) -> tuple[str, int, int]:
-        # Rare (a blob in two packs, one of them replaced): re-read the survivor's index.
-        _header, records = decode_index(self._read(index_key(pack_id)), index_key(pack_id))
-        for found, offset, length in records:
-            if found == identity:
-                return pack_id, offset, length
-        raise KeyError(identity)
 
     def locate(self, keys: Iterable[str]) -> dict[str, PackedBlob]:
         """Where each of ``keys`` that is packed lives (no refresh)."""
@@ -302,21 +295,25 @@ class PackIndex:
                     continue
             return found
 
-    def packs(self) -> dict[str, list[str]]:
-        """Every known pack -> the blob keys its index lists."""
+    def packs(self) -> dict[str, dict[str, PackedBlob]]:
+        """Every known pack -> each blob key its index lists, with its place in *that* pack
+        (a blob may be in several packs; :meth:`locate` gives one of them)."""
         with self._lock:
-            return {p: [_key_of(i) for i in ids] for p, ids in self._by_pack.items()}
+            return {
+                p: {_key_of(i): PackedBlob(p, o, n) for i, o, n in records}
+                for p, records in self._by_pack.items()
+            }
 
     def add(self, pack_id: str, entries: Sequence[PackEntry]) -> None:
         """Record a pack this process just published (saves reading its index back)."""
         with self._lock:
-            identities = []
+            records = []
             for entry in entries:
                 identity = _identity(entry.key)
                 assert identity is not None
                 self._where.setdefault(identity, (pack_id, entry.offset, entry.length))
-                identities.append(identity)
-            self._by_pack[pack_id] = identities
+                records.append((identity, entry.offset, entry.length))
+            self._by_pack[pack_id] = records
 
     def drop(self, pack_id: str) -> None:
         with self._lock:
