@@ -48,8 +48,8 @@ class Sizes:
     reps: int
     big_reps: int
     s3_files: int = 10_000
-    million: int = 100_000  # case 9 (--million for 1,000,000)
-    s3_reps: int = 1  # case 8: 10,000 objects one by one take minutes on moto
+    million: int = 100_000  # case 10 (--million for 1,000,000)
+    s3_reps: int = 1  # case 9: 10,000 objects one by one take minutes on moto
 
 
 FULL = Sizes(10_000, 4096, 1024 * MIB, 100_000, 10_000, 1_000_000, 3, 3)
@@ -563,6 +563,45 @@ class Bench:
             )
 
     # 8 ----------------------------------------------------------------------------------------
+    def case_incremental(self) -> None:
+        """A version that gains 10 files costs time in proportion to the change, not to the
+        artifact (W&B's ``new_draft()`` and ``incremental=True``)."""
+        count = self.sizes.many_files
+        data = make_files(self.work / "incremental-data", count, 1024)
+        extra = make_files(self.work / "incremental-extra", 10, 1024)
+        age(data, extra)
+        first, drafted, patched, again = ours(
+            "incremental",
+            data=str(data),
+            extra=str(extra),
+            store=self.fresh("store"),
+            cache=self.fresh("c"),
+        )["seconds"]
+        label = f"8 +10 files on a {count:,}-file version"
+        for how, value in (("new_draft()", drafted), ("incremental=True", patched)):
+            self.rows.append(
+                Row(
+                    f"{label}: {how}",
+                    value,
+                    f"first log of the {count:,} files",
+                    first,
+                    ">= 10x faster",
+                    lambda r: r >= 10,
+                    faster,
+                )
+            )
+        self.rows.append(
+            Row(
+                f"{label}: new_draft()",
+                drafted,
+                f"log all {count + 10:,} files again (stat cache warm)",
+                again,
+                "report",
+                None,
+                faster,
+            )
+        )
+
     def case_s3(self, data: Path) -> None:
         """Log and download the same folder on a moto S3 server: packs (v2) against one object
         per file (packs off, the layout before v2) and ``dvc push``; requests counted in the
@@ -636,7 +675,7 @@ class Bench:
         n = f"{self.sizes.s3_files:,} x {self.sizes.file_size // 1024} KiB"
         self.rows.append(
             Row(
-                f"8 S3 log {n}",
+                f"9 S3 log {n}",
                 median(times["packs"]),
                 "ours, one object per file (packs off, as before v2)",
                 median(times["loose"]),
@@ -647,7 +686,7 @@ class Bench:
         )
         self.rows.append(
             Row(
-                f"8 S3 log {n}",
+                f"9 S3 log {n}",
                 median(times["packs"]),
                 "dvc push (dvc-s3)" if times["dvc"] else "dvc push: dvc-s3 not installed",
                 median(times["dvc"]),
@@ -658,7 +697,7 @@ class Bench:
         )
         self.rows.append(
             Row(
-                f"8 S3 download {n}",
+                f"9 S3 download {n}",
                 median(downloads["packs"]),
                 "ours, one object per file (packs off)",
                 median(downloads["loose"]),
@@ -675,7 +714,7 @@ class Bench:
                 shown = ", ".join(f"{k} {v}" for k, v in counted.items() if v)
                 self.rows.append(
                     Row(
-                        f"8 S3 requests per {'logged' if phase == 'log' else 'downloaded'} version ({label})",
+                        f"9 S3 requests per {'logged' if phase == 'log' else 'downloaded'} version ({label})",
                         float(sum(counted.values())),
                         shown,
                         None,
@@ -686,7 +725,7 @@ class Bench:
                     )
                 )
 
-    # 9 ----------------------------------------------------------------------------------------
+    # 10 ---------------------------------------------------------------------------------------
     def case_million(self, many: Path) -> None:
         count = sum(1 for _ in many.iterdir())
         result = ours(
@@ -696,7 +735,7 @@ class Bench:
             cache=self.fresh("c"),
             dest=self.fresh("dl"),
         )
-        label = f"9 {count:,} x 1 KiB, local"
+        label = f"10 {count:,} x 1 KiB, local"
         rss = result["maxrss_kib"] / 1024
         for what, value, unit in (
             ("log", count / result["seconds"][0], "files/s"),
@@ -770,7 +809,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-CASES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+CASES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -783,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--million",
         action="store_true",
-        help="case 9 with 1,000,000 files (about ten minutes; default 100,000)",
+        help="case 10 with 1,000,000 files (about ten minutes; default 100,000)",
     )
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else FULL
@@ -800,10 +839,10 @@ def main(argv: list[str] | None = None) -> int:
         big = make_big(work / "big.bin", sizes.big)
         many = make_files(work / "many", sizes.many_files, 1024) if "7" in cases else None
         million = many if many is not None and sizes.million == sizes.many_files else None
-        if "9" in cases and million is None:
+        if "10" in cases and million is None:
             million = make_files(work / "million", sizes.million, 1024)
         s3_data = data
-        if "8" in cases and sizes.s3_files != sizes.files:
+        if "9" in cases and sizes.s3_files != sizes.files:
             s3_data = make_files(work / "s3-data", sizes.s3_files, sizes.file_size)
         age(data, big)
         steps: list[tuple[str, Callable[[], None]]] = [
@@ -814,8 +853,9 @@ def main(argv: list[str] | None = None) -> int:
             ("5", bench.case_dagster),
             ("6", bench.case_registry),
             ("7", lambda: bench.case_memory(many) if many is not None else None),
-            ("8", lambda: bench.case_s3(s3_data)),
-            ("9", lambda: bench.case_million(million) if million is not None else None),
+            ("8", bench.case_incremental),
+            ("9", lambda: bench.case_s3(s3_data)),
+            ("10", lambda: bench.case_million(million) if million is not None else None),
         ]
         for number, step in steps:
             if number in cases:

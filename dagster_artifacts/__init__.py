@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from dagster_artifacts import data_types, errors
     from dagster_artifacts.api import Api
     from dagster_artifacts.artifact import Artifact
+    from dagster_artifacts.collection import ArtifactCollection, ArtifactType
     from dagster_artifacts.entries import ArtifactEntry, VerifyResult
     from dagster_artifacts.runs import Run, init
     from dagster_artifacts.settings import Settings
@@ -25,6 +26,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Api": "dagster_artifacts.api",
     "Artifact": "dagster_artifacts.artifact",
+    "ArtifactCollection": "dagster_artifacts.collection",
+    "ArtifactType": "dagster_artifacts.collection",
     "ArtifactEntry": "dagster_artifacts.entries",
     "VerifyResult": "dagster_artifacts.entries",
     "Run": "dagster_artifacts.runs",
@@ -34,6 +37,10 @@ _LAZY = {
     "Table": "dagster_artifacts.tables",
     "ArtifactsResource": "dagster_artifacts.dagster",
     "ArtifactsIOManager": "dagster_artifacts.dagster",
+    "ArtifactsComponent": "dagster_artifacts.dagster",
+    "build_artifact_checks": "dagster_artifacts.dagster",
+    "build_artifact_sensor": "dagster_artifacts.dagster",
+    "external_artifact_specs": "dagster_artifacts.dagster",
 }
 _LAZY_MODULES = {"data_types", "errors"}
 
@@ -49,7 +56,7 @@ def __getattr__(name: str) -> Any:
         value = importlib.import_module(f"dagster_artifacts.{name}")
     else:
         raise AttributeError(f"module 'dagster_artifacts' has no attribute {name!r}")
-    if name not in ("ArtifactsResource", "ArtifactsIOManager"):
+    if _LAZY.get(name) != "dagster_artifacts.dagster":
         globals()[name] = value  # later lookups skip this function
     return value
 
@@ -70,7 +77,10 @@ def finish() -> None:
 __all__ = [
     "Api",
     "Artifact",
+    "ArtifactCollection",
     "ArtifactEntry",
+    "ArtifactType",
+    "ArtifactsComponent",
     "ArtifactsIOManager",
     "ArtifactsResource",
     "PartitionedTable",
@@ -78,8 +88,11 @@ __all__ = [
     "Settings",
     "Table",
     "VerifyResult",
+    "build_artifact_checks",
+    "build_artifact_sensor",
     "data_types",
     "errors",
+    "external_artifact_specs",
     "finish",
     "init",
 ]

@@ -6,22 +6,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts import garbage, retention
+from dagster_artifacts import compat, garbage, retention
 from dagster_artifacts.artifact import Artifact
+from dagster_artifacts.collection import (
+    ArtifactCollection,
+    ArtifactType,
+    find_collection,
+    no_cursor,
+    sort_collections,
+)
 from dagster_artifacts.commit import check_type
-from dagster_artifacts.errors import ArtifactNotFoundError
+from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
 from dagster_artifacts.lineage import DEFAULT_BREADTH, lineage_tree
-from dagster_artifacts.names import parse_artifact_path, validate_name
-from dagster_artifacts.registry import CollectionRecord
+from dagster_artifacts.names import parse_artifact_path, validate_name, validate_tags
+from dagster_artifacts.registry import VersionRecord
 from dagster_artifacts.runs import Run, start_run
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.state import open_store
 from dagster_artifacts.storage.cache import CacheInfo, CachePruneResult, DownloadCache
 from dagster_artifacts.store import Store, open_download_cache
 
-_OPTIONS = ("root", "database", "entity", "project", "cache_dir", "download_dir", "storage_options")
+_OPTIONS = (
+    "root",
+    "database",
+    "entity",
+    "project",
+    "cache_dir",
+    "download_dir",
+    "storage_options",
+    "ui_url",
+)
 
 
 class Api:
@@ -86,11 +102,40 @@ class Api:
         return Artifact.from_record(self.store, record)
 
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        """Whether ``[[entity/]project/]name:alias_or_version`` names a committed version."""
         try:
             self.artifact(name, type)
         except ArtifactNotFoundError:
             return False
         return True
+
+    def _make(self, record: VersionRecord) -> Artifact:
+        return Artifact.from_record(self.store, record)
+
+    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection[Artifact]:
+        """The collection ``[[entity/]project/]name`` of type ``type_name``, or
+        ``ArtifactNotFoundError``."""
+        entity, project, collection = self._split_name(name)
+        return find_collection(self.store, entity, project, collection, type_name, self._make)
+
+    def artifact_collection_exists(self, name: str, type: str) -> bool:
+        """Whether the collection ``[[entity/]project/]name`` of type ``type`` exists."""
+        try:
+            self.artifact_collection(type, name)
+        except ArtifactNotFoundError:
+            return False
+        return True
+
+    def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType[Artifact]:
+        """The artifacts of type ``type_name`` in ``[entity/]project`` (default: configured);
+        ``ArtifactNotFoundError`` when no collection there has that type."""
+        entity, project_name = self._scope(project, None)
+        if type_name not in self.store.registry.list_types(entity, project_name):
+            raise ArtifactNotFoundError(
+                f"No artifact of type {type_name!r} in {entity}/{project_name}; "
+                "Api().artifact_types() lists the types there."
+            )
+        return ArtifactType(self.store, entity, project_name, type_name, self._make)
 
     def artifact_versions(
         self,
@@ -108,19 +153,54 @@ class Api:
         return [Artifact.from_record(self.store, record) for record in records]
 
     def artifacts(
-        self, type_name: str | None = None, name: str = "", per_page: int = 50
+        self,
+        type_name: str | None = None,
+        name: str = "",
+        order: str | None = None,
+        per_page: int = 50,
+        tags: list[str] | None = None,
+        start: str | None = None,
     ) -> list[Artifact]:
-        return self.artifact_versions(type_name, name, per_page)
+        """The versions of ``[[entity/]project/]name``, oldest first, or in ``order``
+        (``versionIndex`` or ``createdAt``, ``-`` for newest first); with ``tags``, only those
+        carrying every one of them."""
+        no_cursor(start)
+        newest_first = _newest_first(order)
+        entity, project, collection = self._split_name(name)
+        records = self.store.registry.list_versions(
+            entity,
+            project,
+            collection,
+            type=type_name,
+            tags=validate_tags(tags) if tags is not None else None,
+            newest_first=newest_first,
+        )
+        return [Artifact.from_record(self.store, record) for record in records]
 
-    def artifact_types(self, project: str | None = None) -> list[str]:
+    def artifact_types(self, project: str | None = None, start: str | None = None) -> list[str]:
+        """The type names used in ``[entity/]project`` (``artifact_type(name)`` gives one as an
+        ``ArtifactType``)."""
+        no_cursor(start)
         entity, project_name = self._scope(project, None)
         return self.store.registry.list_types(entity, project_name)
 
     def artifact_collections(
-        self, project_name: str | None = None, type_name: str | None = None
-    ) -> list[CollectionRecord]:
+        self,
+        project_name: str | None = None,
+        type_name: str | None = None,
+        order: str | None = None,
+        per_page: int = 50,
+        start: str | None = None,
+    ) -> list[ArtifactCollection[Artifact]]:
+        """The collections of ``[entity/]project`` (of ``type_name`` when given), by name or in
+        ``order`` (``name``, ``createdAt``, ``updatedAt``; ``-`` descending)."""
+        no_cursor(start)
         entity, project = self._scope(project_name, None)
-        return self.store.registry.list_collections(entity, project, type=type_name)
+        records = self.store.registry.list_collections(entity, project, type=type_name)
+        return [
+            ArtifactCollection(self.store, record, self._make)
+            for record in sort_collections(records, order)
+        ]
 
     def projects(self) -> list[tuple[str, str]]:
         """``(entity, project)`` of every project that holds runs or artifacts."""
@@ -237,3 +317,29 @@ class Api:
         if filters:
             raise TypeError(f"Unsupported run filters {sorted(filters)}; use job_type or group.")
         return [Run.from_record(self.store, record) for record in records]
+
+    def flush(self) -> None:
+        """W&B's ``Api`` caches what it read; this one reads the registry on every call, so
+        there is nothing to drop."""
+
+    if not TYPE_CHECKING:  # for mypy, a missing attribute stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
+            compat.refuse("Api", compat.API, name)
+
+
+#: ``order=`` fields of ``Api.artifacts`` (W&B's names); both sort by version number here.
+VERSION_ORDERS = ("versionIndex", "createdAt")
+
+
+def _newest_first(order: str | None) -> bool:
+    """Whether W&B's ``order`` asks for the newest versions first."""
+    if order is None:
+        return False
+    if order.lstrip("+-") not in VERSION_ORDERS:
+        raise InvalidArgumentError(
+            f"Unknown order {order!r}; use one of {', '.join(VERSION_ORDERS)}, prefixed by '+' "
+            "(oldest first, the default) or '-' (newest first)."
+        )
+    return order.startswith("-")

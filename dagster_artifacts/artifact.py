@@ -7,41 +7,54 @@ it through an explicit state (:class:`CommitState`): ``DRAFT`` -> ``COMMITTING``
 (or ``UPSERTED``, for a parallel writer's share); :mod:`dagster_artifacts.commit` drives it, and
 once the commit lands the same object answers as the logged version (``name:vN``). Artifacts
 fetched from the registry are committed from the start and load their manifest lazily.
+
+Members are grouped by concern and mixed in: the commit protocol in
+:class:`~dagster_artifacts.commit.CommitMembers`, identity (names, numbers, digest, timestamps,
+URL) in :class:`~dagster_artifacts.identity.IdentityMembers`, links and sources in
+:class:`~dagster_artifacts.links.LinkMembers`, reading a logged version's files in
+:class:`~dagster_artifacts.entries.FileMembers`. A draft may be derived from a logged version
+(:meth:`Artifact.new_draft`, or ``incremental=True``): see :mod:`dagster_artifacts.incremental`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from dagster_artifacts import state
-from dagster_artifacts.digests import (
-    DEFAULT_ALGORITHM,
-    SUPPORTED_ALGORITHMS,
-)
+from dagster_artifacts import compat, state
+from dagster_artifacts.collection import ArtifactCollection, find_collection
+from dagster_artifacts.commit import CommitMembers, CommitState
+from dagster_artifacts.digests import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS
 from dagster_artifacts.draft import Draft
-from dagster_artifacts.entries import ArtifactEntry, StoredFiles, VerifyResult, load_object
+from dagster_artifacts.entries import ArtifactEntry, FileMembers, StoredFiles, load_object
 from dagster_artifacts.errors import (
     ArtifactError,
     ArtifactFinalizedError,
     ArtifactNotLoggedError,
     ConfigurationError,
+    LinkError,
+    NotApplicableError,
 )
+from dagster_artifacts.identity import IdentityMembers
+from dagster_artifacts.incremental import DraftBase, draft_of
 from dagster_artifacts.lineage import LineageRun
+from dagster_artifacts.links import LinkMembers
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import (
     validate_aliases,
     validate_description,
     validate_metadata,
     validate_name,
+    validate_tags,
     validate_type,
 )
 from dagster_artifacts.registry import RunRecord, VersionRecord
+from dagster_artifacts.settings import Settings
 from dagster_artifacts.store import Store
 from dagster_artifacts.tables import PartitionedTable, Table
 
@@ -49,22 +62,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class CommitState(enum.Enum):
-    """Where an artifact is on its way into the store."""
-
-    DRAFT = "draft"  # being filled; nothing stored yet
-    COMMITTING = "committing"  # frozen; blobs, manifest and registry commit under way
-    COMMITTED = "committed"  # a logged version (or one read back from the registry)
-    UPSERTED = "upserted"  # a parallel writer's files handed to a pending version
-
-
-class Artifact:
+class Artifact(CommitMembers, IdentityMembers["Artifact"], LinkMembers["Artifact"], FileMembers):
     """A W&B-style artifact. Create one with ``Artifact(name, type)``, add content, log it."""
 
     #: Turns a run record into a ``Run`` for :meth:`logged_by` / :meth:`used_by`. Set once by
     #: :mod:`dagster_artifacts.runs`, which sits above this module (a run logs artifacts, so it
     #: imports them); the hook keeps the import graph free of a cycle.
     run_factory: ClassVar[Callable[[Store, RunRecord], LineageRun[Artifact]] | None] = None
+    #: Logs a draft from ``save()`` / ``link()``: in the current run, else in a run of its own
+    #: (W&B's job type ``auto``) of ``project`` / ``settings``. Set by :mod:`.runs` likewise.
+    draft_logger: ClassVar[Callable[[Artifact, str | None, Settings | None], None] | None] = None
 
     def __init__(
         self,
@@ -72,8 +79,25 @@ class Artifact:
         type: str = "unspecified",
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        incremental: bool = False,
+        use_as: str | None = None,
+        storage_region: str | None = None,
         digest_algorithm: str = DEFAULT_ALGORITHM,
     ) -> None:
+        """``incremental=True``: at log time, merge this draft over the newest version of
+        ``name`` (see :mod:`.incremental`). ``use_as`` is deprecated in W&B and ignored;
+        ``storage_region`` (a W&B-hosted region) has no meaning here."""
+        if storage_region is not None:
+            raise NotApplicableError(
+                "storage_region picks a W&B-hosted storage region; this store keeps its files "
+                "at its root URL (DAGSTER_ARTIFACTS_ROOT, e.g. s3://bucket/prefix in any region)."
+            )
+        if use_as is not None:
+            _deprecated(
+                "`use_as` argument is deprecated and does not affect the behaviour of "
+                "`wandb.Artifact()`"
+            )
+        digest_algorithm = str(digest_algorithm).lower()  # W&B spells them MD5 / XXH128
         if digest_algorithm not in SUPPORTED_ALGORITHMS:
             raise ConfigurationError(
                 f"Unknown digest_algorithm {digest_algorithm!r}; use one of {SUPPORTED_ALGORITHMS}."
@@ -83,7 +107,11 @@ class Artifact:
         self._description = validate_description(description)
         self._metadata: dict[str, Any] = validate_metadata(dict(metadata or {}))
         self._aliases: list[str] = []
+        self._tags: list[str] = []
         self._ttl: timedelta | None = None
+        self._incremental = bool(incremental)
+        self._base: DraftBase | None = None
+        self._final = False
         self._manifest: Manifest | None = Manifest(digest_algorithm=digest_algorithm)
         self._draft: Draft | None = Draft(self._name, self._manifest, self._target_store)
         self._state = CommitState.DRAFT
@@ -110,6 +138,9 @@ class Artifact:
         self._store = store
         self._manifest = None
         self._deduplicated = None
+        self._incremental = False
+        self._base = None
+        self._final = True
         self.partition_key = record.partition_key
         self._apply(record)
 
@@ -118,62 +149,27 @@ class Artifact:
         self._description = record.description
         self._metadata = dict(record.metadata)
         self._aliases = list(record.aliases)
+        self._tags = list(record.tags)
         self._ttl = timedelta(seconds=record.ttl_seconds) if record.ttl_seconds else None
 
-    # -- the commit protocol (driven by dagster_artifacts.commit) ---------------------------
-    @property
-    def commit_state(self) -> CommitState:
-        return self._state
+    def new_draft(self) -> Artifact:
+        """A draft holding every entry of this logged version (its source's, for a link):
+        change it with ``add_*`` / ``remove`` and log it as the next version. Entries are
+        carried over by digest: no file is read, hashed or uploaded again for them."""
+        record = self._logged()
+        store = self._logged_store()
+        source = record if record.source is None else store.registry.get_version(record.source.id)
+        draft = Artifact(source.name, source.type, source.description, dict(source.metadata))
+        manifest, base = draft_of(store, source)
+        draft._manifest = manifest
+        draft._draft = Draft(draft._name, manifest, draft._target_store)
+        draft._store = store  # the draft's files go where its base's are
+        draft._base = base
+        return draft
 
-    def ensure_draft(self, action: str) -> None:
-        """Refuse to log, upsert or finish an artifact that already went that way once."""
-        if self._state is CommitState.DRAFT:
-            return
-        if action == "log_artifact":
-            raise ArtifactError(
-                f"Artifact {self._name!r} was already logged; build a new Artifact to log "
-                "another version."
-            )
-        raise ArtifactError(
-            f"Artifact {self._name!r} was already logged, upserted or finished; build a new "
-            f"Artifact for each {action} call."
-        )
-
-    def begin_commit(self, store: Store) -> Manifest:
-        """DRAFT -> COMMITTING: no more changes; returns the manifest to commit."""
-        self.ensure_draft("log_artifact")
-        self._state = CommitState.COMMITTING
-        self._store = store
-        return self.manifest
-
-    def track_commit(self, future: Future[None]) -> None:
-        """The background commit of an asynchronous ``log_artifact`` (``wait()`` joins it)."""
-        self._future = future
-
-    def finish_commit(
-        self, record: VersionRecord, *, deduplicated: bool, manifest: Manifest | None = None
-    ) -> None:
-        """COMMITTING -> COMMITTED: this object now answers as version ``record``.
-
-        ``manifest``: what was committed when it is not the draft's own (a parallel finish
-        merges every writer's files).
-        """
-        if manifest is not None:
-            self._manifest = manifest
-        self._deduplicated = deduplicated
-        self._apply(record)
-        self._state = CommitState.COMMITTED
-        self._drop_draft()
-
-    def finish_upsert(self, store: Store) -> None:
-        """DRAFT -> UPSERTED: a parallel writer's files now belong to the pending version."""
-        self._state = CommitState.UPSERTED
-        self._store = store
-        self._drop_draft()
-
-    def requested_aliases(self) -> list[str]:
-        """The aliases set on the draft itself, added to the ones given to ``log_artifact``."""
-        return list(self._aliases)
+    def draft_base(self) -> DraftBase | None:
+        """The logged version a ``new_draft()`` was made from (None for other drafts)."""
+        return self._base
 
     # -- state ------------------------------------------------------------------------------
     def _logged(self) -> VersionRecord:
@@ -203,6 +199,11 @@ class Artifact:
             self._draft = None
 
     def _check_mutable(self) -> None:
+        if self._final and self._state is CommitState.DRAFT:
+            raise ArtifactFinalizedError(
+                f"Artifact {self._name!r} was finalized (finalize()): its files can no longer "
+                "change. Log it, or build a new Artifact to add files."
+            )
         if self._state is not CommitState.DRAFT:
             raise ArtifactFinalizedError(
                 f"Artifact {self._name!r} is logged and immutable; create a new "
@@ -219,91 +220,21 @@ class Artifact:
     def is_draft(self) -> bool:
         return self._record is None
 
+    def finalize(self) -> None:
+        """Freeze the draft's files, as W&B does before logging: ``add_*`` and ``remove`` are
+        refused from now on; logging it still works."""
+        self._final = True
+
+    if not TYPE_CHECKING:  # for mypy, a missing attribute stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
+            compat.refuse("Artifact", compat.ARTIFACT, name)
+
     @property
     def state(self) -> str:
         """W&B's state: ``PENDING`` until committed, then the registry's (``COMMITTED``)."""
         return "PENDING" if self._record is None else self._record.state
-
-    # -- identity ---------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        """``bike-dataset:v1`` once logged; the bare name for a draft."""
-        if not self._has_version():
-            return self._name
-        return f"{self._name}:v{self._logged().index}"
-
-    @property
-    def collection_name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> str:
-        return f"v{self._logged().index}"
-
-    @property
-    def version_index(self) -> int:
-        index = self._logged().index
-        assert index is not None
-        return index
-
-    @property
-    def id(self) -> int:
-        return self._logged().id
-
-    @property
-    def entity(self) -> str:
-        return self._logged().entity
-
-    @property
-    def project(self) -> str:
-        return self._logged().project
-
-    @property
-    def qualified_name(self) -> str:
-        record = self._logged()
-        return f"{record.entity}/{record.project}/{record.name}:v{record.index}"
-
-    @property
-    def source_qualified_name(self) -> str:
-        return self.qualified_name
-
-    @property
-    def type(self) -> str:
-        return self._type
-
-    @property
-    def digest(self) -> str:
-        if not self._has_version():
-            return self.manifest.digest()
-        digest = self._logged().digest
-        assert digest is not None
-        return digest
-
-    @property
-    def size(self) -> int:
-        if not self._has_version():
-            return self.manifest.size
-        return self._logged().size
-
-    @property
-    def file_count(self) -> int:
-        if not self._has_version():
-            return len(self.manifest.entries)
-        return self._logged().file_count
-
-    @property
-    def created_at(self) -> datetime:
-        return self._logged().created_at
-
-    @property
-    def deduplicated(self) -> bool:
-        """True when logging found an existing version with the same content."""
-        self._logged()
-        return bool(self._deduplicated)
-
-    @property
-    def digest_algorithm(self) -> str:
-        return self.manifest.digest_algorithm
 
     # -- mutable fields ---------------------------------------------------------------------
     @property
@@ -341,7 +272,24 @@ class Artifact:
     def ttl(self, value: timedelta | None) -> None:
         if value is not None and (not isinstance(value, timedelta) or value.total_seconds() <= 0):
             raise ArtifactError("ttl must be a positive datetime.timedelta, or None for no TTL.")
+        if self._record is not None and self._record.source is not None:
+            raise LinkError(
+                "Cannot set TTL for link artifact. Unlink the artifact first then set the TTL for "
+                "the source artifact (artifact.source_artifact)."
+            )
         self._ttl = value
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags of a logged version (a link shows, and edits, its source's); ``save()`` keeps
+        changes. As in W&B, a draft has none yet: give them to ``log_artifact(tags=...)``."""
+        self._logged()
+        return self._tags
+
+    @tags.setter
+    def tags(self, tags: list[str]) -> None:
+        self._logged()
+        self._tags = validate_tags(list(tags))
 
     @property
     def manifest(self) -> Manifest:
@@ -363,49 +311,47 @@ class Artifact:
     def add_file(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         is_tmp: bool = False,
         skip_cache: bool | None = None,
         policy: str | None = None,
         overwrite: bool = False,
     ) -> ManifestEntry:
-        """Add one local file, stored as ``name`` (default: its base name).
+        """Add one local file as entry ``name`` (default: its base name), with W&B's arguments.
 
-        ``policy="mutable"`` (default, as in W&B) snapshots the file now: it is copied into the
-        draft's staging area while it is hashed, and changing it afterwards does not change the
-        artifact. ``policy="immutable"`` promises the file will not change until the log is
-        committed: it is only hashed now and read again at commit, and a change in between
-        fails the log with ``ChecksumMismatchError``.
+        ``policy="mutable"`` (default) snapshots the file now; ``"immutable"`` only hashes it,
+        and a change before the commit fails the log (see :meth:`.Draft.add_file`).
         """
-        return self._drafting().add_file(local_path, name, policy, overwrite)
+        return self._drafting().add_file(local_path, name, is_tmp, policy, overwrite)
 
     def add_dir(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None = None,
+        name: str | os.PathLike[str] | None = None,
         skip_cache: bool | None = None,
         policy: str | None = None,
+        merge: bool = False,
         ignore: list[str] | None = None,
     ) -> None:
         """Add every file under a folder, under the prefix ``name`` (default: none).
 
         ``ignore`` takes gitignore-style patterns (``["*.tmp", ".git/"]``) matched against paths
-        relative to the folder. ``policy`` is as for :meth:`add_file`.
+        relative to the folder; ``policy`` as for :meth:`add_file`; ``merge`` as in W&B.
         """
-        self._drafting().add_dir(local_path, name, policy, ignore)
+        self._drafting().add_dir(local_path, name, policy, merge, ignore)
 
     @contextlib.contextmanager
     def new_file(
-        self, name: str, mode: str = "x", encoding: str | None = None
+        self, name: str, mode: str = "x", encoding: str | None = None, policy: str | None = None
     ) -> Iterator[IO[Any]]:
         """Open a new file that becomes entry ``name`` when the block ends."""
-        with self._drafting().new_file(name, mode, encoding) as handle:
+        with self._drafting().new_file(name, mode, encoding, policy) as handle:
             yield handle
 
     def add_reference(
         self,
-        uri: str,
-        name: str | None = None,
+        uri: str | ArtifactEntry,
+        name: str | os.PathLike[str] | None = None,
         checksum: bool = True,
         max_objects: int | None = None,
     ) -> list[ManifestEntry]:
@@ -413,12 +359,17 @@ class Artifact:
         URI only)."""
         return self._drafting().add_reference(uri, name, checksum, max_objects)
 
-    def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
+    def add(
+        self, obj: Table | PartitionedTable | pd.DataFrame, name: str, overwrite: bool = False
+    ) -> ManifestEntry:
         """Add a ``Table`` (``name.table.json``), ``PartitionedTable`` or DataFrame (Parquet)."""
-        return self._drafting().add(obj, name)
+        return self._drafting().add(obj, name, overwrite)
 
-    def remove(self, item: str) -> None:
-        self._drafting().remove(item)
+    def remove(self, item: str | os.PathLike[str] | ArtifactEntry | ManifestEntry) -> None:
+        """Remove an entry, or every entry under a folder, from the draft; a path that is
+        neither is an ``EntryFileNotFoundError`` (a ``FileNotFoundError``, as in W&B)."""
+        path = item.path if isinstance(item, (ArtifactEntry, ManifestEntry)) else os.fspath(item)
+        self._drafting().remove(path)
 
     # -- reading a logged artifact (the work is in dagster_artifacts.entries) ------------------
     def _files(self) -> StoredFiles:
@@ -426,54 +377,42 @@ class Artifact:
         default_root = os.path.join(store.settings.download_dir, self.name)
         return StoredFiles(store, self.manifest, default_root, self.name)
 
-    def default_root(self) -> str:
-        """Where :meth:`download` puts files by default: ``<download dir>/<name>:<version>``."""
-        return self._files().default_root
-
-    def download(
-        self,
-        root: str | os.PathLike[str] | None = None,
-        allow_missing_references: bool = False,
-        skip_cache: bool | None = None,
-        path_prefix: str | None = None,
-    ) -> str:
-        """Fetch every entry not already present with the right digest; return the folder.
-
-        ``skip_cache=True`` bypasses the local download cache (as W&B's argument does): files
-        come straight from the store and are not kept in the cache.
-        """
-        return self._files().download(root, path_prefix, skip_cache=bool(skip_cache))
-
-    def get_entry(self, name: str) -> ArtifactEntry:
-        return self._files().entry(name)
-
-    get_path = get_entry
+    def _checkout_root(self) -> str:
+        return os.path.join(self._logged_store().settings.download_dir, self.collection_name)
 
     def get(self, name: str) -> Any:
         """The object stored as ``name``: a Table, PartitionedTable, DataFrame, or a file path."""
         return load_object(self, name)
 
-    def files(self, names: list[str] | None = None) -> list[ArtifactEntry]:
-        return self._files().entries(names)
-
-    def verify(self, root: str | os.PathLike[str] | None = None) -> VerifyResult:
-        """Check a downloaded copy against the manifest; raise VerificationError on any difference."""
-        return self._files().verify(root)
-
     # -- updating a logged artifact ---------------------------------------------------------
-    def save(self) -> Artifact:
-        """Persist changes to description, metadata, aliases and ttl of a logged version."""
+    def save(self, project: str | None = None, settings: Settings | None = None) -> Artifact:
+        """Persist changes to description, metadata, aliases, tags and ttl of a logged version.
+
+        A draft is logged instead, as in W&B: by the current run, else by a run of its own
+        (job type ``auto``) in ``project`` of ``settings`` (default: the configured ones).
+        """
+        if self._state is CommitState.DRAFT:
+            logger = Artifact.draft_logger
+            assert logger is not None, "dagster_artifacts.runs sets Artifact.draft_logger"
+            logger(self, project, settings)
+            return self.wait()
         record = self._logged()
         aliases = validate_aliases(list(self._aliases))
         ttl_seconds = int(self._ttl.total_seconds()) if self._ttl else None
         updated = self._logged_store().registry.update_version(
-            record.id, self._description, validate_metadata(self._metadata), aliases, ttl_seconds
+            record.id,
+            self._description,
+            validate_metadata(self._metadata),
+            aliases,
+            ttl_seconds,
+            validate_tags(list(self._tags)),
         )
         self._apply(updated)
         return self
 
     def delete(self, delete_aliases: bool = False) -> None:
-        """Delete this version (its blobs become collectable once no other version uses them)."""
+        """Delete this version (its blobs become collectable once no other version uses them),
+        with its links, as W&B does; on a link, only the link goes (see ``unlink``)."""
         record = self._logged()
         self._logged_store().registry.delete_version(record.id, delete_aliases=delete_aliases)
 
@@ -481,17 +420,43 @@ class Artifact:
     def logged_by(self) -> LineageRun[Artifact] | None:
         """The run that logged this version (first; later re-logs are in the lineage)."""
         store = self._logged_store()
-        record = store.registry.logged_by(self._logged().id)
+        record = store.registry.logged_by(self.id)
         return None if record is None else _make_run(store, record)
 
     def used_by(self) -> list[LineageRun[Artifact]]:
+        """Runs that used this version, through any of its links too (they share its id)."""
         store = self._logged_store()
-        return [_make_run(store, run) for run in store.registry.used_by(self._logged().id)]
+        return [_make_run(store, run) for run in store.registry.used_by(self.id)]
+
+    # -- hooks of the mixins (links.LinkMembers, entries.FileMembers) ------------------------
+    def _artifact_for(self, record: VersionRecord) -> Artifact:
+        return Artifact.from_record(self._logged_store(), record)
+
+    def _collection_of(self, entity: str, project: str, name: str) -> ArtifactCollection[Artifact]:
+        store = self._logged_store()
+        return find_collection(
+            store, entity, project, name, None, lambda r: Artifact.from_record(store, r)
+        )
+
+    def _draft_store(self) -> Store | None:
+        if self._state is not CommitState.DRAFT:
+            return None
+        return self._target_store() or state.open_store(Settings.resolve())
+
+    def _log_draft(self) -> None:
+        self.save()
+
+    def _type_name(self) -> str:
+        return self._type
 
     def __repr__(self) -> str:
         if self._record is None:
             return f"<Artifact {self._name} (draft, type={self._type})>"
         return f"<Artifact {self.qualified_name} (type={self._type})>"
+
+
+def _deprecated(message: str) -> None:
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 def _make_run(store: Store, record: RunRecord) -> LineageRun[Artifact]:

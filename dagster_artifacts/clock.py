@@ -44,3 +44,13 @@ class OffsetClock(Clock):
 
 
 SYSTEM_CLOCK = Clock()
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """``moment`` as W&B hands timestamps out: an ISO 8601 string, here always in UTC with its
+    offset (``2026-12-02T10:00:00.123456+00:00``, which ``datetime.fromisoformat`` reads back).
+    SQLite returns naive datetimes; the registry writes them in UTC."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+    return aware.astimezone(timezone.utc).isoformat()

@@ -11,24 +11,126 @@
    existing version (invariant 4).
 
 This module works on manifests and registry requests, never on ``Artifact`` or ``Run``: the
-faces drive their own state and call down into it.
+faces drive their own state and call down into it. That state, :class:`CommitState`, and the
+members that move an artifact through it (:class:`CommitMembers`, mixed into ``Artifact``) are
+defined here, beside the path they serve.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import enum
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import replace
 
-from dagster_artifacts.errors import ArtifactTypeMismatchError, StorageError
-from dagster_artifacts.manifest import Manifest
+from dagster_artifacts.errors import (
+    ArtifactError,
+    ArtifactTypeMismatchError,
+    LinkError,
+    StorageError,
+)
+from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import LATEST, validate_aliases
 from dagster_artifacts.progress import byte_callback
-from dagster_artifacts.registry import CommitRequest, ReusedVersionGoneError, VersionRecord
+from dagster_artifacts.registry import (
+    PORTFOLIO,
+    CommitRequest,
+    ReusedVersionGoneError,
+    VersionRecord,
+    wrong_kind,
+)
 from dagster_artifacts.storage import BlobUpload
 from dagster_artifacts.storage.layout import blob_key, keys_of, manifest_key
 from dagster_artifacts.storage.protection import protect_reuse
 from dagster_artifacts.store import Store
+
+
+class CommitState(enum.Enum):
+    """Where an artifact is on its way into the store."""
+
+    DRAFT = "draft"  # being filled; nothing stored yet
+    COMMITTING = "committing"  # frozen; blobs, manifest and registry commit under way
+    COMMITTED = "committed"  # a logged version (or one read back from the registry)
+    UPSERTED = "upserted"  # a parallel writer's files handed to a pending version
+
+
+class CommitMembers:
+    """The members of ``Artifact`` that this module's callers drive (mixed in)."""
+
+    _name: str
+    _state: CommitState
+    _store: Store | None
+    _future: Future[None] | None
+    _manifest: Manifest | None
+    _deduplicated: bool | None
+    _aliases: list[str]
+
+    # -- hooks Artifact provides ------------------------------------------------------------
+    def _apply(self, record: VersionRecord) -> None:
+        raise NotImplementedError
+
+    def _drop_draft(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def manifest(self) -> Manifest:
+        raise NotImplementedError
+
+    # -- members ----------------------------------------------------------------------------
+    @property
+    def commit_state(self) -> CommitState:
+        return self._state
+
+    def ensure_draft(self, action: str) -> None:
+        """Refuse to log, upsert or finish an artifact that already went that way once."""
+        if self._state is CommitState.DRAFT:
+            return
+        if action == "log_artifact":
+            raise ArtifactError(
+                f"Artifact {self._name!r} was already logged; build a new Artifact to log "
+                "another version."
+            )
+        raise ArtifactError(
+            f"Artifact {self._name!r} was already logged, upserted or finished; build a new "
+            f"Artifact for each {action} call."
+        )
+
+    def begin_commit(self, store: Store) -> Manifest:
+        """DRAFT -> COMMITTING: no more changes; returns the manifest to commit."""
+        self.ensure_draft("log_artifact")
+        self._state = CommitState.COMMITTING
+        self._store = store
+        return self.manifest
+
+    def track_commit(self, future: Future[None]) -> None:
+        """The background commit of an asynchronous ``log_artifact`` (``wait()`` joins it)."""
+        self._future = future
+
+    def finish_commit(
+        self, record: VersionRecord, *, deduplicated: bool, manifest: Manifest | None = None
+    ) -> None:
+        """COMMITTING -> COMMITTED: this object now answers as version ``record``.
+
+        ``manifest``: what was committed when it is not the draft's own (a parallel finish
+        merges every writer's files).
+        """
+        if manifest is not None:
+            self._manifest = manifest
+        self._deduplicated = deduplicated
+        self._apply(record)
+        self._state = CommitState.COMMITTED
+        self._drop_draft()
+
+    def finish_upsert(self, store: Store) -> None:
+        """DRAFT -> UPSERTED: a parallel writer's files now belong to the pending version."""
+        self._state = CommitState.UPSERTED
+        self._store = store
+        self._drop_draft()
+
+    def requested_aliases(self) -> list[str]:
+        """The aliases set on the draft itself, added to the ones given to ``log_artifact``."""
+        return list(self._aliases)
 
 
 def merge_aliases(given: list[str] | None, requested: list[str], *, latest: bool) -> list[str]:
@@ -41,41 +143,90 @@ def merge_aliases(given: list[str] | None, requested: list[str], *, latest: bool
 
 
 def check_type(store: Store, entity: str, project: str, name: str, artifact_type: str) -> None:
-    """Refuse, before anything is written, to log ``name`` under a second type."""
-    existing = store.registry.collection_type(entity, project, name)
-    if existing is not None and existing != artifact_type:
+    """Refuse, before anything is written, to log ``name`` under a second type, or into a
+    collection of links (a registry collection: versions get there by linking)."""
+    existing = store.registry.find_collection(entity, project, name)
+    if existing is None:
+        return
+    if existing.kind == PORTFOLIO:
+        raise LinkError(wrong_kind(f"{entity}/{project}/{name}", existing.kind))
+    if existing.type != artifact_type:
         raise ArtifactTypeMismatchError(
-            f"Artifact {name!r} in {entity}/{project} has type {existing!r}, not "
-            f"{artifact_type!r}; use type={existing!r} or another name."
+            f"Artifact {name!r} in {entity}/{project} has type {existing.type!r}, not "
+            f"{artifact_type!r}; use type={existing.type!r} or another name."
         )
 
 
 def commit_version(
-    store: Store, request: CommitRequest, manifest: Manifest
+    store: Store,
+    request: CommitRequest,
+    manifest: Manifest,
+    carried: Mapping[str, ManifestEntry] | None = None,
 ) -> tuple[VersionRecord, bool]:
     """Blobs first, then the manifest, then one registry transaction (invariant 2).
 
     When an equal version (same digest, same partition key) is already committed, nothing is
     uploaded and the registry dedupes to it; should that version be deleted before the registry
     transaction, the registry says so and the upload happens after all.
+
+    ``carried``: the entries of ``request.base_version_id`` (a ``new_draft()``, an incremental
+    log) that ``manifest`` took over unchanged (the same objects). Their blobs are stored under
+    a committed version, so they are neither leased, checked nor uploaded: a version derived
+    from a million files that gains ten touches ten. The registry transaction refuses
+    (:class:`~.registry.BaseVersionChangedError`) if the base is no longer committed by then,
+    which is what keeps gc off those blobs (see :mod:`dagster_artifacts.incremental`).
     """
-    existing = store.registry.find_committed(
-        request.entity, request.project, request.name, request.digest, request.partition_key
-    )
+    existing = _equal_version(store, request, manifest)
     if existing is not None and existing.type == request.type and existing.manifest_key:
         try:
             return store.registry.commit_version(
-                replace(request, manifest_key=existing.manifest_key, manifest_written=False)
+                replace(
+                    request,
+                    digest=existing.digest or request.digest,  # the legacy form, if recorded so
+                    manifest_key=existing.manifest_key,
+                    manifest_written=False,
+                )
             )
         except ReusedVersionGoneError:
             pass  # deleted meanwhile: its bytes may be gone, so upload as for new content
     data = manifest.to_bytes()  # once: 10,000 entries cost tens of ms to serialize
     key = manifest_key(data)
-    with protect_reuse(store.blobs, keys_of([(manifest, key)]), store.clock) as present:
-        with logging_failures(store, request.name, manifest):
-            upload_blobs(store, manifest, present)
+    fresh = manifest if carried is None else fresh_entries(manifest, carried)
+    with protect_reuse(store.blobs, keys_of([(fresh, key)]), store.clock) as present:
+        with logging_failures(store, request.name, fresh):
+            upload_blobs(store, fresh, present)
             write_manifest(store, key, data, present)
         return store.registry.commit_version(replace(request, manifest_key=key))
+
+
+def _equal_version(
+    store: Store, request: CommitRequest, manifest: Manifest
+) -> VersionRecord | None:
+    """The committed version with this content (same digest, same partition key), if any.
+
+    An xxh128 version logged before this project hashed xxh128 artifact digests with xxh128
+    (as W&B does) is recorded under the MD5 form of the digest: it is the same content, so it
+    is found too (invariant 4), and the request then carries that recorded digest.
+    """
+    for digest in [request.digest, *sorted(manifest.accepted_digests() - {request.digest})]:
+        existing = store.registry.find_committed(
+            request.entity, request.project, request.name, digest, request.partition_key
+        )
+        if existing is not None:
+            return existing
+    return None
+
+
+def fresh_entries(manifest: Manifest, carried: Mapping[str, ManifestEntry]) -> Manifest:
+    """The entries of ``manifest`` that are not carried over from its base: what to store."""
+    return Manifest(
+        entries={
+            path: entry
+            for path, entry in manifest.entries.items()
+            if carried.get(path) is not entry
+        },
+        digest_algorithm=manifest.digest_algorithm,
+    )
 
 
 @contextlib.contextmanager
@@ -123,6 +274,16 @@ def upload_blobs(store: Store, manifest: Manifest, present: set[str] | None = No
         if not entry.is_reference
     ]
     missing = store.blobs.missing(uploads, present)
+    lost = [upload.key for upload in missing if not upload.local_path]
+    if lost:
+        # Entries taken over from another version (no local copy): their blobs must be stored.
+        raise StorageError(
+            f"{len(lost)} stored file(s) of the version this artifact was derived from are gone "
+            f"from the store ({store.blobs.url(lost[0])}, ...): that version was deleted and gc "
+            "collected them after this draft was made. Nothing was committed; add those files "
+            "again from their source and log again.",
+            url=store.blobs.url(lost[0]),
+        )
     if missing:
         total = sum(upload.size or 0 for upload in missing)
         with byte_callback(f"Storing {len(missing)} files", total) as callback:

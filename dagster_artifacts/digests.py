@@ -4,6 +4,10 @@ A file digest is the base64 of the MD5 of its bytes (``hello`` -> ``XUFAKrxLKna5
 An artifact digest is the hex MD5 of ``"wandb-artifact-manifest-v1\\n"`` followed by
 ``f"{path}:{digest}\\n"`` for every entry path in sorted order. Both are byte-compatible with W&B,
 so a manifest written here has the digest W&B would compute for it.
+
+With ``digest_algorithm="xxh128"`` (W&B spells it ``"XXH128"``; both are taken) files are hashed
+with xxh128 and so is the artifact digest, over the same header and lines, as W&B does; W&B tags
+each such file entry ``extra={"alg": "XXH128"}`` (:data:`ALGORITHM_EXTRA_KEY`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,36 @@ def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> Hasher:
     )
 
 
-SUPPORTED_ALGORITHMS = ("md5", "xxh128")
+#: The algorithms, in this project's spelling, then in W&B's (``Artifact(digest_algorithm=...)``
+#: takes either; :func:`canonical_algorithm` turns them into the first form).
+SUPPORTED_ALGORITHMS = ("md5", "xxh128", "MD5", "XXH128")
+#: The key of a file entry's ``extra`` that names a digest algorithm other than MD5, and W&B's
+#: names for the algorithms there (an entry without it is MD5).
+ALGORITHM_EXTRA_KEY = "alg"
+WANDB_ALGORITHM_NAMES = {"md5": "MD5", "xxh128": "XXH128"}
+
+
+def canonical_algorithm(name: str) -> str:
+    """``md5`` or ``xxh128`` for any supported spelling; :class:`ConfigurationError` otherwise.
+
+    W&B reads any other name as MD5, silently; a typo here is an error instead.
+    """
+    canonical = name.lower() if isinstance(name, str) else name
+    if canonical not in WANDB_ALGORITHM_NAMES:
+        from dagster_artifacts.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"Unknown digest algorithm {name!r}; use 'md5' (default) or 'xxh128' (W&B's "
+            "'MD5' and 'XXH128' are taken too)."
+        )
+    return canonical
+
+
+def algorithm_extra(algorithm: str) -> dict[str, str]:
+    """The ``extra`` W&B gives a file entry hashed with ``algorithm`` (none for MD5)."""
+    if algorithm == DEFAULT_ALGORITHM:
+        return {}
+    return {ALGORITHM_EXTRA_KEY: WANDB_ALGORITHM_NAMES[algorithm]}
 
 
 def encode_digest(raw: bytes) -> str:
@@ -83,9 +116,10 @@ def digest_file(path: str, algorithm: str = DEFAULT_ALGORITHM) -> tuple[str, int
         return digest_stream(stream, algorithm)
 
 
-def artifact_digest(entries: Iterable[tuple[str, str]]) -> str:
-    """The artifact digest over ``(path, digest)`` pairs, in W&B's v1 manifest format."""
-    hasher = hashlib.md5(usedforsecurity=False)
+def artifact_digest(entries: Iterable[tuple[str, str]], algorithm: str = DEFAULT_ALGORITHM) -> str:
+    """The artifact digest over ``(path, digest)`` pairs, in W&B's v1 manifest format: hex MD5,
+    or hex xxh128 for an xxh128 artifact (as W&B computes it)."""
+    hasher = hashlib.md5(usedforsecurity=False) if algorithm == "md5" else xxhash.xxh3_128()
     hasher.update(ARTIFACT_DIGEST_HEADER.encode("utf-8"))
     for path, digest in sorted(entries):
         hasher.update(f"{path}:{digest}\n".encode())

@@ -83,7 +83,9 @@ def _download(
         sweep_dead_temp_files(root_abs)  # what a killed download into this root left behind
         work = root_abs
         targets = list(zip(chosen, final, strict=True))
-        current = parallel_map(lambda t: is_current(t[0], t[1], algorithm), targets)
+        current = parallel_map(
+            lambda t: is_current(t[0], t[1], manifest.algorithm_of(t[0])), targets
+        )
         pending = [t for t, ok in zip(targets, current, strict=True) if not ok]
     try:
         make_parents(dest for _entry, dest in pending)
@@ -92,7 +94,7 @@ def _download(
             stored = [t for t in pending if not t[0].is_reference]
             _fetch_stored(store, stored, algorithm, atomic=not fresh, skip_cache=skip_cache)
             parallel_map(
-                lambda t: fetch_reference(store, t[0], t[1], algorithm),
+                lambda t: fetch_reference(store, t[0], t[1], manifest.algorithm_of(t[0])),
                 [t for t in pending if t[0].is_reference],
             )
         if fresh:

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from dagster_artifacts import state
-from dagster_artifacts.digests import digest_bytes, digest_file
+from dagster_artifacts.digests import algorithm_extra, b64_to_hex, digest_bytes, digest_file
 from dagster_artifacts.errors import (
     ArtifactError,
     ArtifactFileNotFoundError,
     DuplicateEntryError,
-    EntryNotFoundError,
+    EntryFileNotFoundError,
+    InvalidReferenceError,
     StorageError,
 )
 from dagster_artifacts.hashing import check_policy, file_entries, walk_folder
@@ -78,16 +79,26 @@ class Draft:
         self.manifest = manifest
         self._target_store = target_store
         self._staging: StagingArea | None = None
+        #: Entry paths written by ``new_file``: a second ``new_file(name, mode="x")`` is
+        #: refused, as W&B's is (its temp file exists), whatever the bytes.
+        self._new_files: set[str] = set()
 
-    def add_entries(self, entries: list[ManifestEntry]) -> None:
-        """Add all entries or none: every conflict is found before anything changes."""
+    def add_entries(self, entries: list[ManifestEntry], *, overwrite: bool = False) -> None:
+        """Add all entries or none: every conflict is found before anything changes.
+
+        A path already present with other content is a conflict (W&B: "Cannot add the same
+        path twice"), unless ``overwrite`` (W&B's ``overwrite=``/``merge=``) replaces it.
+        """
         incoming: dict[str, ManifestEntry] = {}
         for entry in entries:
-            current = self.manifest.entries.get(entry.path) or incoming.get(entry.path)
+            current = incoming.get(entry.path) or (
+                None if overwrite else self.manifest.entries.get(entry.path)
+            )
             if current is not None and current.digest != entry.digest:
                 raise DuplicateEntryError(
                     f"Artifact {self.name!r} already has {entry.path!r} with other content; "
-                    "add the new file under another name=..., or build a new Artifact."
+                    "add the new file under another name=..., pass overwrite=True (add_file, "
+                    "add) or merge=True (add_dir) to replace it, or build a new Artifact."
                 )
             incoming[entry.path] = entry
         self.manifest.entries.update(incoming)
@@ -140,48 +151,68 @@ class Draft:
     def add_file(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None,
+        name: str | os.PathLike[str] | None,
+        is_tmp: bool | None,
         policy: str | None,
         overwrite: bool,
     ) -> ManifestEntry:
+        """One file as entry ``name`` (default, and for ``name=""`` as in W&B: its base name).
+
+        ``is_tmp`` renames it as W&B does: the part of the file name before its first dot
+        becomes the first 20 hex digits of its digest (``data.tar.gz`` -> ``<hex>.tar.gz``).
+        """
         policy = check_policy(policy)
         path = os.fspath(local_path)
-        entry_path = normalize_entry_path(name if name is not None else os.path.basename(path))
+        entry_path = normalize_entry_path(os.fspath(name or "") or os.path.basename(path))
         if os.path.isdir(path) or not os.path.lexists(path):
             raise ArtifactFileNotFoundError(
                 f"No such file {path!r}; check the path (use add_dir() for folders)."
             )
         (entry,) = self._file_entries([(os.path.abspath(path), entry_path)], policy)
-        if overwrite:
-            self.manifest.entries.pop(entry_path, None)
-        self.add_entries([entry])
+        if is_tmp:
+            entry.path = normalize_entry_path(digest_named(entry.path, entry.digest))
+        self.add_entries([entry], overwrite=overwrite)
         return entry
 
     @_typed_os_errors
     def add_dir(
         self,
         local_path: str | os.PathLike[str],
-        name: str | None,
+        name: str | os.PathLike[str] | None,
         policy: str | None,
+        merge: bool,
         ignore: list[str] | None,
     ) -> None:
+        """Every file under ``local_path`` (links to files and folders followed, loops left
+        out), under the prefix ``name``; ``merge`` replaces entries whose content changed."""
         policy = check_policy(policy)
         root = os.fspath(local_path)
         if not os.path.isdir(root):
             raise ArtifactFileNotFoundError(
                 f"No such folder {root!r}; check the path (use add_file() for single files)."
             )
-        prefix = normalize_entry_path(name) if name else None
+        prefix = normalize_entry_path(os.fspath(name)) if name else None
         with state.gc_frozen():  # tens of thousands of small objects: no use scanning them
             pairs = walk_folder(root, prefix, ignore)
-            self.add_entries(self._file_entries(pairs, policy, skip_others=True))
+            self.add_entries(self._file_entries(pairs, policy, skip_others=True), overwrite=merge)
 
     @contextlib.contextmanager
-    def new_file(self, name: str, mode: str, encoding: str | None) -> Iterator[IO[Any]]:
+    def new_file(
+        self, name: str, mode: str, encoding: str | None, policy: str | None
+    ) -> Iterator[IO[Any]]:
+        """A file to write that becomes entry ``name`` when the block ends.
+
+        As in W&B, a mode without ``x`` (``"w"``, ``"wb"``) replaces an entry of that name; with
+        ``x`` a second ``new_file`` of the same name is refused before anything is written.
+        ``policy`` is checked and otherwise moot: the file is the draft's own copy already.
+        """
+        check_policy(policy)
         entry_path = normalize_entry_path(name)
-        if entry_path in self.manifest.entries:
+        overwrite = "x" not in mode
+        if not overwrite and entry_path in self._new_files:
             raise DuplicateEntryError(
-                f"Artifact {self.name!r} already has {entry_path!r}; pick another name."
+                f"Artifact {self.name!r} already has {entry_path!r} from new_file(); pick "
+                "another name, or open it with mode='w' to replace it."
             )
         if "b" not in mode and encoding is None:
             encoding = "utf-8"
@@ -197,16 +228,23 @@ class Draft:
             if isinstance(error, ArtifactError):
                 raise
             raise self.add_error(error) from error
-        digest, size = digest_file(target, self.manifest.digest_algorithm)
-        self.add_entries([_staged_entry(target, entry_path, digest, size)])
+        algorithm = self.manifest.digest_algorithm
+        digest, size = digest_file(target, algorithm)
+        self.add_entries(
+            [_staged_entry(target, entry_path, digest, size, algorithm)], overwrite=overwrite
+        )
+        self._new_files.add(entry_path)
 
     @_typed_os_errors
     def add_reference(
-        self, uri: str, name: str | None, checksum: bool, max_objects: int | None
+        self, uri: Any, name: str | os.PathLike[str] | None, checksum: bool, max_objects: int | None
     ) -> list[ManifestEntry]:
+        """Entries tracking ``uri`` (a URI, or the entry of a logged artifact that is itself a
+        reference: its URI is used, as W&B does). ``max_objects`` None or 0: W&B's default."""
+        uri = reference_uri(uri)
         if name is not None:
-            name = normalize_entry_path(name)
-        limit = DEFAULT_MAX_OBJECTS if max_objects is None else max_objects
+            name = normalize_entry_path(os.fspath(name))
+        limit = max_objects or DEFAULT_MAX_OBJECTS
         store = self._target_store()
         options = store.blobs.options_for(uri) if store is not None else None
         entries = handler_for(uri, options).store(uri, name, checksum, limit)
@@ -214,44 +252,74 @@ class Draft:
         return entries
 
     @_typed_os_errors
-    def add(self, obj: Table | PartitionedTable | pd.DataFrame, name: str) -> ManifestEntry:
-        entry_name = normalize_entry_path(name)
+    def add(
+        self, obj: Table | PartitionedTable | pd.DataFrame, name: str, overwrite: bool
+    ) -> ManifestEntry:
+        """A table as W&B stores it (``name`` + ``.table.json`` unless it ends so already;
+        under ``media/tables/`` renamed after its digest, as W&B does), or a frame as Parquet."""
         import pandas as pd
 
-        if isinstance(obj, Table):
-            return self._add_bytes(entry_name + TABLE_SUFFIX, obj.to_bytes())
-        if isinstance(obj, PartitionedTable):
-            return self._add_bytes(entry_name + PARTITIONED_TABLE_SUFFIX, obj.to_bytes())
+        if isinstance(obj, (Table, PartitionedTable)):
+            suffix = TABLE_SUFFIX if isinstance(obj, Table) else PARTITIONED_TABLE_SUFFIX
+            entry_path = normalize_entry_path(name if name.endswith(suffix) else name + suffix)
+            entry = self._add_bytes(entry_path, obj.to_bytes(), overwrite=overwrite, add=False)
+            if entry_path.startswith(MEDIA_TABLES):
+                entry.path = normalize_entry_path(digest_named(entry_path, entry.digest))
+            self.add_entries([entry], overwrite=overwrite)
+            return entry
         if isinstance(obj, pd.DataFrame):
-            entry_path = entry_name + DATAFRAME_SUFFIX
+            entry_path = normalize_entry_path(name) + DATAFRAME_SUFFIX
             target = self.staging_area().new_path()
+            algorithm = self.manifest.digest_algorithm
             # Hashed while pyarrow writes it (natively, by path): one write, no second pass.
-            with FollowingHasher(target, self.manifest.digest_algorithm) as hashed:
+            with FollowingHasher(target, algorithm) as hashed:
                 obj.to_parquet(target, engine="pyarrow")
-            entry = _staged_entry(target, entry_path, hashed.digest, hashed.size)
-            self.add_entries([entry])
+            entry = _staged_entry(target, entry_path, hashed.digest, hashed.size, algorithm)
+            self.add_entries([entry], overwrite=overwrite)
             return entry
         raise ArtifactError(
             f"artifact.add() takes a Table, PartitionedTable or pandas.DataFrame, not "
             f"{type(obj).__name__}; use add_file() for other objects."
         )
 
-    def _add_bytes(self, entry_path: str, data: bytes) -> ManifestEntry:
+    def _add_bytes(
+        self, entry_path: str, data: bytes, *, overwrite: bool = False, add: bool = True
+    ) -> ManifestEntry:
         # Staged files are named by a counter, never by their entry: a refused duplicate add()
         # cannot overwrite the bytes of the entry it collided with.
         target = self.staging_area().new_path()
         with open(target, "wb") as handle:
             handle.write(data)
-        digest = digest_bytes(data, self.manifest.digest_algorithm)
-        entry = _staged_entry(target, entry_path, digest, len(data))
-        self.add_entries([entry])
+        algorithm = self.manifest.digest_algorithm
+        entry = _staged_entry(
+            target, entry_path, digest_bytes(data, algorithm), len(data), algorithm
+        )
+        if add:
+            self.add_entries([entry], overwrite=overwrite)
         return entry
 
     def remove(self, item: str) -> None:
+        """Remove the entry ``item``, or every entry under the folder ``item``, as W&B does.
+
+        Only the manifest changes: a ``new_draft()`` of a million files drops a folder without
+        touching a file or a blob, and a staged copy stays in the staging area until the draft
+        is logged or dropped. A path that is neither is an :class:`EntryFileNotFoundError`
+        (also ``FileNotFoundError``, W&B's error) and changes nothing.
+        """
         path = normalize_entry_path(item)
-        if path not in self.manifest.entries:
-            raise EntryNotFoundError(f"Artifact {self.name!r} has no entry {path!r}.")
-        del self.manifest.entries[path]
+        entries = self.manifest.entries
+        if path in entries:
+            del entries[path]
+            return
+        prefix = path + "/"
+        inside = [entry_path for entry_path in entries if entry_path.startswith(prefix)]
+        if not inside:
+            raise EntryFileNotFoundError(
+                f"Artifact {self.name!r} has no file or folder {path!r}; "
+                "artifact.manifest.entries lists its paths."
+            )
+        for entry_path in inside:
+            del entries[entry_path]
 
     def staging_area(self) -> StagingArea:
         """The staging area (created on first use; see :mod:`dagster_artifacts.staging`).
@@ -270,6 +338,49 @@ class Draft:
             self._staging = None
 
 
-def _staged_entry(target: str, entry_path: str, digest: str, size: int) -> ManifestEntry:
+def _staged_entry(
+    target: str, entry_path: str, digest: str, size: int, algorithm: str
+) -> ManifestEntry:
     """An entry for a file this draft wrote into its own staging area (already hashed)."""
-    return ManifestEntry(path=entry_path, digest=digest, size=size, local_path=target, staged=True)
+    return ManifestEntry(
+        path=entry_path,
+        digest=digest,
+        size=size,
+        extra=algorithm_extra(algorithm),
+        local_path=target,
+        staged=True,
+    )
+
+
+#: W&B renames tables added under this folder after their digest (``Artifact.add``).
+MEDIA_TABLES = "media/tables"
+
+
+def digest_named(entry_path: str, digest: str) -> str:
+    """W&B's ``is_tmp`` name: the file name's part before its first dot becomes the first 20
+    hex digits of ``digest`` (``a/data.tar.gz`` -> ``a/<hex20>.tar.gz``)."""
+    folder, _, file_name = entry_path.rpartition("/")
+    parts = file_name.split(".")
+    parts[0] = b64_to_hex(digest)[:20]
+    return (folder + "/" if folder else "") + ".".join(parts)
+
+
+def reference_uri(uri: Any) -> str:
+    """The URI ``add_reference`` was given: a string, or an entry of a logged artifact (its
+    ``ref``, as W&B's ``entry.ref_url()``), refused with the reason otherwise."""
+    if isinstance(uri, str):
+        return uri
+    ref = getattr(uri, "ref", None)
+    ref = ref() if callable(ref) else ref
+    if isinstance(ref, str) and ref:
+        return ref
+    if hasattr(uri, "digest") and hasattr(uri, "path"):
+        raise InvalidReferenceError(
+            f"Entry {getattr(uri, 'path', '?')!r} is a file stored in its artifact, not a "
+            "reference: W&B would track it as wandb-artifact://..., which a self-hosted store "
+            "has no server for. Use artifact.add_file(entry.download()) to copy it, or "
+            "run.use_artifact() to record the dependency."
+        )
+    raise InvalidReferenceError(
+        f"add_reference() takes a URI string (or a reference entry), not {type(uri).__name__}."
+    )

@@ -1,5 +1,9 @@
 """What a logged artifact hands out about its files: entries you can download, the objects stored
-in them (``artifact.get``), and the result of checking a downloaded folder against the manifest."""
+in them (``artifact.get``), and the result of checking a downloaded folder against the manifest.
+
+:class:`FileMembers` holds the members of ``Artifact`` that read a logged version's files
+(``download``, ``file``, ``checkout``, ``files``, ``get_entry``, ``verify``), mixed into it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,12 @@ from typing import Any, Protocol
 from dagster_artifacts import state
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.download import download
-from dagster_artifacts.errors import EntryNotFoundError, VerificationError
+from dagster_artifacts.errors import (
+    EntryNotFoundError,
+    InvalidArgumentError,
+    NotApplicableError,
+    VerificationError,
+)
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.storage.references import hashes_content
@@ -103,6 +112,95 @@ class StoredFiles:
         return verify_folder(self.manifest, self._root(root), self.name)
 
 
+class FileMembers:
+    """The members of ``Artifact`` that read a logged version's files (mixed in)."""
+
+    # -- hooks Artifact provides ------------------------------------------------------------
+    def _files(self) -> StoredFiles:
+        raise NotImplementedError
+
+    def _checkout_root(self) -> str:
+        """``checkout()``'s default folder: ``<download dir>/<collection name>``, no version."""
+        raise NotImplementedError
+
+    # -- members ----------------------------------------------------------------------------
+    def default_root(self) -> str:
+        """Where :meth:`download` puts files by default: ``<download dir>/<name>:<version>``."""
+        return self._files().default_root
+
+    def download(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        allow_missing_references: bool = False,
+        skip_cache: bool | None = None,
+        path_prefix: str | None = None,
+        multipart: bool | None = None,
+    ) -> str:
+        """Fetch every entry not already present with the right digest; return the folder.
+
+        ``skip_cache=True`` bypasses the local download cache (as W&B's argument does): files
+        come straight from the store and are not kept in the cache. ``multipart`` (W&B's
+        choice of ranged requests for big files) is accepted and has no effect: every file
+        streams from the store through fsspec.
+        """
+        return self._files().download(root, path_prefix, skip_cache=bool(skip_cache))
+
+    def get_entry(self, name: str) -> ArtifactEntry:
+        return self._files().entry(name)
+
+    get_path = get_entry
+
+    def files(
+        self, names: list[str] | None = None, per_page: int = 50, start: str | None = None
+    ) -> list[ArtifactEntry]:
+        """Every entry (those at ``names`` only, when given), by path."""
+        if start is not None:
+            raise NotApplicableError(
+                "start= resumes a W&B server page; files() returns the whole list here, so "
+                "slice it instead."
+            )
+        return self._files().entries(names)
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> VerifyResult:
+        """Check a downloaded copy against the manifest; raise VerificationError on any difference."""
+        return self._files().verify(root)
+
+    def file(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download the one file of a single-file artifact into ``root`` (default: the
+        artifact's folder) and return its path; an artifact of several files (or none) is an
+        :class:`InvalidArgumentError` (W&B's ``ValueError``): use ``download()`` for those."""
+        files = self._files()
+        paths = list(files.manifest.entries)
+        if len(paths) != 1:
+            raise InvalidArgumentError(
+                f"{files.name} holds {len(paths)} files; file() is for single-file artifacts. "
+                "Call .download() to get all files, or .get_entry(name).download() for one."
+            )
+        return files.entry(paths[0]).download(root)
+
+    def checkout(self, root: str | None = None) -> str:
+        """Make ``root`` (default ``<download dir>/<collection name>``) hold exactly this
+        version: files not in it are deleted, then missing or changed ones are downloaded.
+
+        W&B's warning applies: every file under ``root`` that is not in the artifact is
+        removed. A file-system root or the home folder is refused.
+        """
+        target = os.path.abspath(root if root is not None else self._checkout_root())
+        if target in (os.path.abspath(os.sep), os.path.abspath(os.path.expanduser("~"))):
+            raise InvalidArgumentError(
+                f"checkout() would delete every other file under {target}; pick a folder that "
+                "holds only this artifact."
+            )
+        entries = self._files().manifest.entries
+        for directory, _dirs, names in os.walk(target):
+            for file_name in names:
+                local = os.path.join(directory, file_name)
+                relative = os.path.relpath(local, target).replace(os.sep, "/")
+                if relative not in entries:
+                    os.remove(local)
+        return self.download(root=target)
+
+
 class ArtifactEntry:
     """One entry of a logged artifact, as returned by ``get_entry``/``get_path``/``files``."""
 
@@ -144,7 +242,6 @@ class ArtifactEntry:
 def verify_folder(manifest: Manifest, target: str, name: str) -> VerifyResult:
     """Check the folder ``target`` against ``manifest``: every file present with its digest, and
     nothing else; raise :class:`VerificationError` listing the differences."""
-    algorithm = manifest.digest_algorithm
     problems: list[str] = []
     checked = 0
     skipped: list[str] = []
@@ -163,7 +260,7 @@ def verify_folder(manifest: Manifest, target: str, name: str) -> VerifyResult:
         if not os.path.isfile(local):
             problems.append(f"{path}: missing")
             continue
-        if digest_file(local, algorithm)[0] != entry.digest:
+        if digest_file(local, manifest.algorithm_of(entry))[0] != entry.digest:
             problems.append(f"{path}: content differs from the logged version")
         checked += 1
     if os.path.isdir(target):

@@ -68,6 +68,26 @@ class RunNotFoundError(ArtifactError, LookupError):
     """No run matches the given path or id."""
 
 
+class EntryFileNotFoundError(EntryNotFoundError, FileNotFoundError):
+    """``remove()`` was given a path that is neither an entry nor a folder of entries (W&B raises
+    ``FileNotFoundError`` there; this is also the project's ``EntryNotFoundError``)."""
+
+
+class LinkError(ArtifactError, ValueError):
+    """A link that cannot be: logging into a collection of links, linking into a collection of
+    logged versions, unlinking a version that is not a link."""
+
+
+class NotApplicableError(ArtifactError, ValueError):
+    """A W&B argument or member that has no meaning for a self-hosted store (a W&B storage
+    region, a server-side pagination cursor); the message says what to use instead."""
+
+
+class NotApplicableMemberError(NotApplicableError, AttributeError):
+    """A W&B member (``run.log``, ``Api().automations``) that this project does not have, and
+    why; an ``AttributeError`` too, so ``hasattr()`` is False as for any missing member."""
+
+
 class ArtifactHasAliasesError(ArtifactError):
     """A version with aliases cannot be deleted unless ``delete_aliases=True``."""
 

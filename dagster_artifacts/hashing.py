@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pathspec
 
-from dagster_artifacts.digests import digest_file
+from dagster_artifacts.digests import algorithm_extra, digest_file
 from dagster_artifacts.errors import (
     ArtifactFileNotFoundError,
     ConfigurationError,
@@ -195,20 +195,26 @@ def check_policy(policy: str | None) -> str:
 def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list[tuple[str, str]]:
     """``(absolute path, entry path)`` of every file under ``root``, in sorted order.
 
-    ``ignore`` takes gitignore-style patterns matched against paths relative to ``root``.
+    Links to folders are followed, as W&B's ``add_dir`` does (``os.walk(followlinks=True)``),
+    except a link back into a folder it is inside of: that loop is left out with a warning,
+    where W&B would go round it until the kernel refuses the path. ``ignore`` takes
+    gitignore-style patterns matched against paths relative to ``root``.
     """
     spec = pathspec.GitIgnoreSpec.from_lines(ignore) if ignore else None
     root = os.path.abspath(root)  # os.walk then yields absolute, normalized folders
     pairs: list[tuple[str, str]] = []
-    for directory, dirs, files in os.walk(root):
+    # The folders (device, inode) each walked folder is inside of, itself included.
+    inside: dict[str, frozenset[tuple[int, int]]] = {root: frozenset([_folder_id(root)])}
+    loops: list[str] = []
+    for directory, dirs, files in os.walk(root, followlinks=True):
         relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
         relative_dir = "" if relative_dir == "." else relative_dir + "/"
         if spec is not None:
             dirs[:] = [d for d in dirs if not spec.match_file(relative_dir + d + "/")]
-        dirs.sort()
+        dirs[:] = _without_loops(directory, sorted(dirs), inside, loops)
         # The folder part of the entry paths is normalized once per folder; a file name from
-        # os.walk has no "/" and is never "." or "..", so only a backslash (which
-        # normalize_entry_path turns into "/") needs the full treatment.
+        # os.walk has no "/" and is never "." or "..", so only a name that the full check may
+        # refuse (a backslash: a Windows separator) needs the full treatment.
         entry_dir = f"{prefix}/{relative_dir}" if prefix else relative_dir
         if entry_dir:
             entry_dir = normalize_entry_path(entry_dir) + "/"
@@ -217,10 +223,49 @@ def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list
             if spec is not None and spec.match_file(relative_dir + file_name):
                 continue
             entry_path = entry_dir + file_name
-            if "\\" in file_name:
+            if "\\" in file_name or (not entry_dir and file_name[1:2] == ":"):
                 entry_path = normalize_entry_path(entry_path)
             pairs.append((folder + file_name, entry_path))
+    if loops:
+        shown = ", ".join(loops[:5]) + (" ..." if len(loops) > 5 else "")
+        warnings.warn(
+            f"Skipped {len(loops)} links to a folder they are inside of (loops): {shown}",
+            UserWarning,
+            stacklevel=5,  # the add_dir call in user code
+        )
     return pairs
+
+
+def _folder_id(path: str) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _without_loops(
+    directory: str,
+    names: list[str],
+    inside: dict[str, frozenset[tuple[int, int]]],
+    loops: list[str],
+) -> list[str]:
+    """The subfolders of ``directory`` to walk: all but links back to a folder they are in.
+
+    ``inside`` maps each folder walked so far to the folders it is inside of, followed links
+    included, so a loop through several links (``a/to-b -> b``, ``b/to-a -> a``) ends too.
+    """
+    ancestors = inside.pop(directory, frozenset())  # each folder is walked once: free it
+    kept = []
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            folder = _folder_id(path)
+        except OSError:  # vanished, or a link loop the kernel already refuses
+            continue
+        if folder in ancestors:
+            loops.append(path)
+            continue
+        inside[path] = ancestors | {folder}
+        kept.append(name)
+    return kept
 
 
 def regular_files(
@@ -298,11 +343,13 @@ def file_entries(
         hashed = hash_files(locals_, algorithm, cache=cache, stats=stats)
     else:
         hashed = stage_files(locals_, algorithm, staging(), cache=cache, stored=stored, stats=stats)
+    extra = algorithm_extra(algorithm)
     return [
         ManifestEntry(
             path=entry_path,
             digest=h.digest,
             size=h.size,
+            extra=dict(extra),
             local_path=h.staged or local,
             staged=h.staged is not None,
         )

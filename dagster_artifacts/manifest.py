@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster_artifacts.digests import DEFAULT_ALGORITHM, SUPPORTED_ALGORITHMS, artifact_digest
+from dagster_artifacts.digests import (
+    ALGORITHM_EXTRA_KEY,
+    DEFAULT_ALGORITHM,
+    WANDB_ALGORITHM_NAMES,
+    artifact_digest,
+    canonical_algorithm,
+)
 from dagster_artifacts.names import check_stored_path
 
 STORAGE_POLICY = "wandb-storage-policy-v1"
@@ -71,10 +77,20 @@ class ManifestEntry:
 
 @dataclass
 class Manifest:
-    """An ordered mapping of entry path to :class:`ManifestEntry`, plus the storage policy."""
+    """An ordered mapping of entry path to :class:`ManifestEntry`, plus the storage policy.
+
+    ``digest_algorithm`` hashes the stored files and the artifact digest (as in W&B). An xxh128
+    manifest also says so in ``storagePolicyConfig.digestAlgorithm``, a key of this project's
+    (W&B keeps the algorithm in its server's database; a self-hosted store has only the
+    manifest, and an artifact of references alone has no file entry to carry W&B's ``alg`` tag).
+    W&B ignores the key when it reads the manifest.
+    """
 
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     digest_algorithm: str = DEFAULT_ALGORITHM
+
+    def __post_init__(self) -> None:
+        self.digest_algorithm = canonical_algorithm(self.digest_algorithm)
 
     @property
     def storage_policy_config(self) -> dict[str, Any]:
@@ -84,7 +100,28 @@ class Manifest:
         return config
 
     def digest(self) -> str:
-        return artifact_digest((path, entry.digest) for path, entry in self.entries.items())
+        """The artifact digest, as W&B computes it (hex MD5, or hex xxh128 for xxh128)."""
+        pairs = [(path, entry.digest) for path, entry in self.entries.items()]
+        return artifact_digest(pairs, self.digest_algorithm)
+
+    def accepted_digests(self) -> set[str]:
+        """The digests a registry may hold for this manifest: :meth:`digest`, and for xxh128
+        also the MD5 form that versions logged before xxh128 artifact digests (which matched
+        W&B) were recorded with; so those still verify and still deduplicate."""
+        digests = {self.digest()}
+        if self.digest_algorithm != DEFAULT_ALGORITHM:
+            digests.add(artifact_digest((path, e.digest) for path, e in self.entries.items()))
+        return digests
+
+    def algorithm_of(self, entry: ManifestEntry) -> str:
+        """The algorithm of ``entry.digest``: W&B's ``alg`` tag when present, MD5 for a
+        reference (a ``file://`` reference hashes its bytes with MD5 whatever the artifact's
+        algorithm, as in W&B), else the manifest's."""
+        tag = entry.extra.get(ALGORITHM_EXTRA_KEY) if entry.extra else None
+        names = {name: algorithm for algorithm, name in WANDB_ALGORITHM_NAMES.items()}
+        if tag in names:
+            return names[tag]
+        return DEFAULT_ALGORITHM if entry.is_reference else self.digest_algorithm
 
     @property
     def size(self) -> int:
@@ -97,6 +134,10 @@ class Manifest:
             "storagePolicyConfig": self.storage_policy_config,
             "contents": {path: self.entries[path].to_json() for path in sorted(self.entries)},
         }
+
+    def to_manifest_json(self) -> dict[str, Any]:
+        """W&B's name for :meth:`to_json` (``artifact.manifest.to_manifest_json()``)."""
+        return self.to_json()
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -119,12 +160,24 @@ class Manifest:
         contents = data.get("contents") or {}
         if not isinstance(config, dict) or not isinstance(contents, dict):
             raise ValueError("the manifest's contents or storagePolicyConfig is not an object")
-        algorithm = config.get("digestAlgorithm", DEFAULT_ALGORITHM)
-        if algorithm not in SUPPORTED_ALGORITHMS:
-            raise ValueError(f"unknown digest algorithm {algorithm!r}")
         entries = {path: ManifestEntry.from_json(path, entry) for path, entry in contents.items()}
+        algorithm = config.get("digestAlgorithm") or _tagged_algorithm(entries.values())
+        if algorithm not in WANDB_ALGORITHM_NAMES:
+            raise ValueError(f"unknown digest algorithm {algorithm!r}")
         return cls(entries=entries, digest_algorithm=algorithm)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
         return cls.from_json(json.loads(raw))
+
+
+def _tagged_algorithm(entries: Any) -> str:
+    """The algorithm W&B's ``alg`` tags name (a manifest W&B wrote), else MD5."""
+    names = {name: algorithm for algorithm, name in WANDB_ALGORITHM_NAMES.items()}
+    for entry in entries:
+        tag = entry.extra.get(ALGORITHM_EXTRA_KEY) if entry.extra else None
+        if tag is not None:
+            if tag not in names:
+                raise ValueError(f"entry {entry.path!r} names unknown digest algorithm {tag!r}")
+            return names[tag]
+    return DEFAULT_ALGORITHM

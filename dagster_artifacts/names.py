@@ -9,9 +9,11 @@ message that says how to fix the input.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass
+from pathlib import PureWindowsPath
 from typing import Any
 
 from dagster_artifacts.errors import InvalidArgumentError, InvalidNameError, InvalidPathError
@@ -97,6 +99,32 @@ def validate_aliases(aliases: list[str] | tuple[str, ...] | None) -> list[str]:
     return list(seen)
 
 
+#: W&B's tag rule: words of letters, digits, ``_`` and ``-``, separated by single spaces.
+TAG_PATTERN = re.compile(r"^[-\w]+( +[-\w]+)*$")
+
+
+def validate_tags(tags: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    """Validate tags (W&B's rule) and drop duplicates, keeping the first of each, in order."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    seen: dict[str, None] = {}
+    for tag in tags:
+        if (
+            not isinstance(tag, str)
+            or not TAG_PATTERN.fullmatch(tag)
+            or len(tag) > MAX_ALIAS_LENGTH
+        ):
+            raise InvalidNameError(
+                f"Invalid tag {tag!r}: tags are words of letters, digits, '-' and '_' separated "
+                f"by spaces (such as 'reviewed' or 'eval set'), at most {MAX_ALIAS_LENGTH} "
+                "characters."
+            )
+        seen[tag] = None
+    return list(seen)
+
+
 def validate_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """Metadata must be JSON (no NaN or Infinity: not JSON either): the registry stores it and
     every listing prints it, on every database. Checked when set and again when a log starts."""
@@ -121,15 +149,23 @@ def validate_description(description: str | None) -> str | None:
 
 
 def normalize_entry_path(path: str) -> str:
-    """Return a clean POSIX entry path, refusing absolute paths and ``..`` escapes."""
+    """Return a clean POSIX entry path, refusing absolute paths and ``..`` escapes.
+
+    W&B's rules (``validate_artifact_path``): a backslash separates folders only on Windows
+    (elsewhere it is a character of the name, as in a file named ``a\\b``), and a path that
+    would be absolute or climb out on Windows (``c:x``, ``\\x``, ``a\\..\\b``) is refused
+    everywhere, so an artifact logged here downloads safely on every platform.
+    """
     if not isinstance(path, str) or not path:
         raise InvalidPathError(f"Entry path must be a non-empty string, got {path!r}.")
-    candidate = path.replace("\\", "/")
-    if candidate.startswith("/") or re.match(r"^[A-Za-z]:/", candidate):
+    candidate = path.replace("\\", "/") if os.name == "nt" else path
+    windows = PureWindowsPath(path)
+    if candidate.startswith("/") or windows.anchor:
         raise InvalidPathError(
-            f"Entry path {path!r} is absolute; pass a relative name such as 'data/train.csv'."
+            f"Entry path {path!r} is absolute (on Windows, at least); pass a relative name such "
+            "as 'data/train.csv'."
         )
-    if any(part == ".." for part in candidate.split("/")):
+    if ".." in candidate.split("/") or ".." in windows.parts:
         raise InvalidPathError(
             f"Entry path {path!r} contains '..'; entries must stay inside the artifact."
         )

@@ -10,26 +10,31 @@ says who logs (entity, project, its id) and keeps the background thread.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import string
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts import distributed, state
+from dagster_artifacts import compat, distributed, state
 from dagster_artifacts.artifact import Artifact, CommitState
 from dagster_artifacts.commit import check_type, commit_version, merge_aliases
+from dagster_artifacts.errors import InvalidArgumentError
+from dagster_artifacts.incremental import commit_incremental, commit_new_draft
 from dagster_artifacts.manifest import Manifest
 from dagster_artifacts.names import (
     parse_artifact_path,
     validate_description,
     validate_metadata,
     validate_name,
+    validate_tags,
 )
+from dagster_artifacts.promotion import PromotionMembers, default_name
 from dagster_artifacts.registry import LOGGED, USED, CommitRequest, RunRecord
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.store import Store
@@ -41,7 +46,7 @@ def generate_run_id() -> str:
     return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(8))
 
 
-class Run:
+class Run(PromotionMembers):
     """A run: created by :func:`init`, or read back through ``Api().run()`` and lineage."""
 
     def __init__(self, store: Store, record: RunRecord, live: bool) -> None:
@@ -109,11 +114,13 @@ class Run:
         name: str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        tags: list[str] | None = None,
         partition_key: str | None = None,
     ) -> Artifact:
-        """Commit ``artifact`` as a new version (or find its twin) in the background."""
+        """Commit ``artifact`` as a new version (or find its twin) in the background, with
+        ``aliases`` (plus ``latest``) and ``tags`` (added to the twin's, if found)."""
         artifact = self._as_artifact(artifact_or_path, name, type)
-        request, manifest = self._begin_log(artifact, aliases, self.id, partition_key)
+        request, manifest = self._begin_log(artifact, aliases, self.id, partition_key, tags)
         artifact.track_commit(
             self._submit(lambda: _commit(self.store, artifact, request, manifest))
         )
@@ -126,13 +133,24 @@ class Run:
         run_id: str | None,
         action: str,
         partition_key: str | None = None,
+        tags: list[str] | None = None,
     ) -> CommitRequest:
         """The checks every log runs before anything is written: aliases (plus ``latest`` and
-        the draft's own), still a draft, the name not logged under another type."""
+        the draft's own) and tags, still a draft, the name not logged under another type, a
+        derived draft logged where its base is."""
         merged = merge_aliases(
             aliases, artifact.requested_aliases(), latest=action != "upsert_artifact"
         )
+        checked_tags = validate_tags(tags)
         artifact.ensure_draft(action)
+        base = artifact.draft_base()
+        if (base is not None or artifact.incremental) and action != "log_artifact":
+            raise InvalidArgumentError(
+                f"{action} takes the files of parallel writers; a new_draft() or incremental "
+                "artifact is logged with log_artifact()."
+            )
+        if base is not None:
+            base.check_target(self.store.settings, self.entity, self.project)
         # Metadata may have changed in place since it was set (a["k"] = {1, 2}): check it now,
         # before a byte is stored, the same way on every registry.
         validate_metadata(artifact.metadata)
@@ -140,7 +158,8 @@ class Run:
         check_type(self.store, self.entity, self.project, artifact.collection_name, artifact.type)
         if partition_key is not None:
             artifact.partition_key = partition_key
-        return _commit_request(artifact, self.entity, self.project, run_id, merged)
+        request = _commit_request(artifact, self.entity, self.project, run_id, merged)
+        return replace(request, tags=tuple(checked_tags))
 
     def _begin_log(
         self,
@@ -148,16 +167,17 @@ class Run:
         aliases: list[str] | None,
         run_id: str | None,
         partition_key: str | None = None,
+        tags: list[str] | None = None,
     ) -> tuple[CommitRequest, Manifest]:
         """The prologue, then the draft is frozen: what remains is :func:`_commit`."""
-        request = self._prologue(artifact, aliases, run_id, "log_artifact", partition_key)
+        request = self._prologue(artifact, aliases, run_id, "log_artifact", partition_key, tags)
         return request, artifact.begin_commit(self.store)
 
     def _as_artifact(self, value: Artifact | str, name: str | None, type: str | None) -> Artifact:
         if isinstance(value, Artifact):
             return value
         path = str(value)
-        artifact = Artifact(name or _default_name(path), type=type or "unspecified")
+        artifact = Artifact(name or default_name(path), type=type or "unspecified")
         if os.path.isdir(path):
             artifact.add_dir(path)
         else:
@@ -209,7 +229,17 @@ class Run:
         aliases: list[str] | None = None,
         use_as: str | None = None,
     ) -> Artifact:
-        """Mark a version as input of this run and return it (creating it if given a draft)."""
+        """Mark a version as input of this run and return it (creating it if given a draft).
+
+        A link (``registry/collection:production``) records the use on its source version, as
+        W&B does, so ``used_by()`` of either shows this run."""
+        if use_as is not None:
+            warnings.warn(
+                "`use_as` argument is deprecated and does not affect the behaviour of "
+                "`run.use_artifact`",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if isinstance(artifact_or_name, Artifact):
             artifact = artifact_or_name
             if artifact.commit_state is CommitState.DRAFT:
@@ -290,8 +320,38 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self.job_type or 'no job type'}, {self.state})>"
 
+    if not TYPE_CHECKING:  # for mypy, a missing attribute stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
+            compat.refuse("Run", compat.RUN, name)
+
 
 Artifact.run_factory = Run.from_record
+
+
+def _log_draft(artifact: Artifact, project: str | None, settings: Settings | None) -> None:
+    """``save()`` / ``link()`` of a draft, as in W&B: the current run logs it, else a run of
+    job type ``auto`` (in the base's store and project, for a ``new_draft()``)."""
+    run = current_run()
+    if run is not None:
+        run.log_artifact(artifact)
+        return
+    base = artifact.draft_base()
+    if base is not None:
+        resolved = (settings or base.settings).with_overrides(
+            entity=base.record.entity, project=project or base.record.project
+        )
+    elif settings is not None:
+        resolved = settings.with_overrides(project=project and validate_name(project))
+    else:
+        resolved = Settings.resolve(project=project)
+    with start_run(resolved, job_type="auto") as auto:
+        auto.log_artifact(artifact)
+        artifact.wait()
+
+
+Artifact.draft_logger = _log_draft
 
 
 def _commit_request(
@@ -318,14 +378,20 @@ def _commit_request(
 
 
 def _commit(store: Store, artifact: Artifact, request: CommitRequest, manifest: Manifest) -> None:
-    """Store and commit a frozen draft; it becomes the logged (or deduplicated-to) version."""
-    record, created = commit_version(store, request, manifest)
+    """Store and commit a frozen draft; it becomes the logged (or deduplicated-to) version.
+
+    A derived draft stores only what it did not carry over (see :mod:`.incremental`); an
+    incremental one is merged over the newest version first."""
+    base = artifact.draft_base()
+    if artifact.incremental:
+        record, created, merged = commit_incremental(store, request, manifest)
+        artifact.finish_commit(record, deduplicated=not created, manifest=merged)
+        return
+    if base is not None:
+        record, created = commit_new_draft(store, request, manifest, base)
+    else:
+        record, created = commit_version(store, request, manifest)
     artifact.finish_commit(record, deduplicated=not created)
-
-
-def _default_name(path: str) -> str:
-    base = os.path.basename(os.path.normpath(path)) or "artifact"
-    return re.sub(r"[^A-Za-z0-9_.\-]", "-", base)[:128]
 
 
 def start_run(

@@ -11,6 +11,8 @@ Arguments win over environment variables, which win over defaults:
 ``DAGSTER_ARTIFACTS_PROJECT``   default project (``uncategorized``, as in W&B)
 ``DAGSTER_ARTIFACTS_CACHE_DIR`` local download cache (platform cache dir)
 ``DAGSTER_ARTIFACTS_DIR``       parent of default download folders (``./artifacts``)
+``DAGSTER_ARTIFACTS_UI_URL``    base URL of the artifact browser: ``artifact.url`` is built on
+                                it (``""`` when unset, as W&B's is when it cannot build one)
 =============================== =============================================================
 
 How this machine's caches behave (:class:`MachineSettings`, read once with the rest):
@@ -51,6 +53,7 @@ ENV_CACHE_MAX_BYTES = "DAGSTER_ARTIFACTS_CACHE_MAX_BYTES"
 ENV_CACHE_LINK = "DAGSTER_ARTIFACTS_CACHE_LINK"
 ENV_CACHE_VERIFY = "DAGSTER_ARTIFACTS_CACHE_VERIFY"
 ENV_STAT_CACHE = "DAGSTER_ARTIFACTS_STAT_CACHE"
+ENV_UI_URL = "DAGSTER_ARTIFACTS_UI_URL"
 DEFAULT_CACHE_MAX_BYTES = 10 * 1000**3
 DEFAULT_ENTITY = "default"
 DEFAULT_PROJECT = "uncategorized"
@@ -144,6 +147,8 @@ class Settings:
     storage_options: dict[str, Any] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )  # may hold credentials: never in a repr, so never in a log
+    #: The artifact browser's base URL (``https://artifacts.example.com``); None: no browser.
+    ui_url: str | None = None
 
     @property
     def cache_dir(self) -> str:
@@ -151,14 +156,17 @@ class Settings:
 
     @property
     def key(self) -> tuple[Any, ...]:
-        """Identity of the store these settings open (storage options included)."""
+        """Identity of the store these settings open (storage options included, and the
+        browser URL: the store's settings build ``artifact.url``)."""
         options = tuple(sorted((k, repr(v)) for k, v in self.storage_options.items()))
-        return (self.root, self.database, self.machine, options)
+        return (self.root, self.database, self.machine, options, self.ui_url)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "cache_dir" in clean:
             clean["machine"] = replace(self.machine, cache_dir=str(clean.pop("cache_dir")))
+        if "ui_url" in clean:
+            clean["ui_url"] = check_ui_url(clean["ui_url"])
         return replace(self, **clean) if clean else self
 
     @classmethod
@@ -171,6 +179,7 @@ class Settings:
         cache_dir: str | os.PathLike[str] | None = None,
         download_dir: str | os.PathLike[str] | None = None,
         storage_options: dict[str, Any] | None = None,
+        ui_url: str | None = None,
     ) -> Settings:
         env = os.environ
         root_url = str(root or env.get(ENV_ROOT) or default_root())
@@ -190,7 +199,20 @@ class Settings:
             machine=MachineSettings.resolve(cache_dir),
             download_dir=str(download_dir or env.get(ENV_DOWNLOAD_DIR) or "./artifacts"),
             storage_options=dict(storage_options or {}),
+            ui_url=check_ui_url(ui_url or env.get(ENV_UI_URL) or None),
         )
+
+
+def check_ui_url(url: str | None) -> str | None:
+    """An http(s) base URL without its trailing slash, or None; anything else is refused."""
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"The artifact browser URL {url!r} ({ENV_UI_URL} or ui_url=) must be an http:// or "
+            "https:// URL, such as https://artifacts.example.com."
+        )
+    return url.rstrip("/")
 
 
 def _default_database(protocol: str, root_url: str) -> str:

@@ -97,7 +97,7 @@ def read_manifest(blobs: BlobStore, key: str, label: str, digest: str | None = N
         raise ManifestError(
             f"The manifest of {label} ({url}) is damaged: {error}. {fix.capitalize()}.", url=url
         ) from error
-    if digest is not None and manifest.digest() != digest:
+    if digest is not None and digest not in manifest.accepted_digests():
         raise ManifestError(
             f"The manifest of {label} ({url}) does not give the digest the registry recorded "
             f"({digest}): it is not the one that was committed. {fix.capitalize()}.",

@@ -1,8 +1,12 @@
 """Bike-sharing demand: generated rides -> features -> model -> evaluation, plus a partitioned
-daily summary and a hand-built ``Artifact`` with ``add_dir`` and ``add_reference``.
+daily summary, a hand-built ``Artifact`` with ``add_dir`` and ``add_reference``, an op-based
+"deploy" job, and an ``artifact_verified`` check on every asset.
 
 Every output goes through ``ArtifactsIOManager`` on the default local store (or
 ``DAGSTER_ARTIFACTS_ROOT``), so each materialization is an artifact version with lineage.
+``defs`` adds what ``defs/artifacts/defs.yaml`` declares (``ArtifactsComponent``): the artifacts
+that ``train_outside_dagster.py`` logs as assets with their lineage, a sensor that runs
+``deploy_model`` when ``bike-model``'s ``production`` alias moves, and checks on those artifacts.
 """
 
 import tempfile
@@ -16,6 +20,9 @@ from sklearn.metrics import mean_absolute_error
 
 import dagster_artifacts as wandb
 from dagster_artifacts import ArtifactsIOManager, ArtifactsResource
+from dagster_artifacts.dagster import build_artifact_checks
+
+STORE = ArtifactsResource(project="bike-sharing")
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-05-01", end_date="2026-05-04")
 FEATURES = ["hour", "temperature", "is_weekend", "rain"]
@@ -92,27 +99,81 @@ def daily_summary(context: dg.AssetExecutionContext, bike_rides: pd.DataFrame): 
 @dg.asset(group_name="reports", metadata={"artifact": {"name": "station-map"}})
 def station_map() -> wandb.Artifact:
     """An artifact built by hand: a folder of station files plus a tracked ``file://`` reference."""
-    folder = Path(tempfile.mkdtemp(prefix="bike-stations-"))
-    for station in range(3):
-        (folder / f"station_{station}.csv").write_text(f"id,lat,lon\n{station},52.5,13.{station}\n")
     external = Path(tempfile.gettempdir()) / "bike-sharing-city-zones.geojson"
     external.write_text('{"type": "FeatureCollection", "features": []}\n')
     artifact = wandb.Artifact("station-map", type="map", description="stations and city zones")
-    artifact.add_dir(folder, name="stations")
+    # add_dir copies the files into the draft (policy "mutable"), so the folder can go at once.
+    with tempfile.TemporaryDirectory(prefix="bike-stations-") as tmp:
+        folder = Path(tmp)
+        for station in range(3):
+            (folder / f"station_{station}.csv").write_text(
+                f"id,lat,lon\n{station},52.5,13.{station}\n"
+            )
+        artifact.add_dir(folder, name="stations")
     artifact.add_reference(external.as_uri(), name="zones.geojson")
     return artifact
 
 
-defs = dg.Definitions(
-    assets=[bike_rides, bike_features, bike_model, bike_evaluation, daily_summary, station_map],
+# -- an op-based job: deploy the model version the ``production`` alias points at --------------
+class DeployConfig(dg.Config):
+    """Which version to deploy; the artifact sensor fills it in from the alias move."""
+
+    version: str = "production"
+
+
+@dg.op(out=dg.Out(metadata={"artifact": {"name": "bike-model-release", "type": "release"}}))
+def release_model(
+    context: dg.OpExecutionContext, config: DeployConfig, artifacts: ArtifactsResource
+) -> dict[str, str]:
+    """Resolve the version to deploy and record it: the op output is an artifact version."""
+    with artifacts.run(context) as run:
+        model = run.use_artifact(f"bike-model:{config.version}")
+    return {"model": model.name, "version": model.version, "digest": model.digest}
+
+
+@dg.op
+def deploy_manifest(release: dict[str, str]) -> dict[str, str]:
+    """What a serving system would read (stored as JSON, the artifact ``deploy_manifest``)."""
+    return {"model": release["model"], "digest": release["digest"], "serving": "bike-api"}
+
+
+@dg.job(description="Deploy the bike model the production alias points at (op-based).")
+def deploy_model() -> None:
+    deploy_manifest(release_model())
+
+
+PIPELINE_ASSETS = [
+    bike_rides,
+    bike_features,
+    bike_model,
+    bike_evaluation,
+    daily_summary,
+    station_map,
+]
+
+#: The pipeline on its own (what ``materialize.py`` runs and the tests point at other stores).
+pipeline = dg.Definitions(
+    assets=PIPELINE_ASSETS,
+    asset_checks=build_artifact_checks(PIPELINE_ASSETS, store=STORE),
     resources={
         "io_manager": ArtifactsIOManager(store=ArtifactsResource(project="bike-sharing")),
-        "artifacts": ArtifactsResource(project="bike-sharing"),
+        "artifacts": STORE,
     },
     jobs=[
         dg.define_asset_job(
             "bike_pipeline",
-            selection=dg.AssetSelection.all() - dg.AssetSelection.assets(daily_summary),
-        )
+            selection=dg.AssetSelection.assets(*PIPELINE_ASSETS)
+            - dg.AssetSelection.assets(daily_summary),
+        ),
+        deploy_model,
     ],
 )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The pipeline plus the component in ``defs/`` (loaded when the code location loads, so
+    artifacts logged outside Dagster since the last reload appear)."""
+    return dg.Definitions.merge(
+        pipeline, dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from example_repo.definitions import DAYS, daily_summary, defs
+from example_repo.definitions import DAYS, daily_summary, pipeline
 
 #: Dagster's console logs at WARNING: the example prints its own summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -18,8 +18,8 @@ def materialize_example(
     instance: dg.DagsterInstance, resources: dict[str, Any] | None = None
 ) -> list[dg.ExecuteInProcessResult]:
     """Both runs' results; ``resources`` default to the example's own (the default store)."""
-    assets = list(defs.assets or [])
-    resources = dict(defs.resources or {}) if resources is None else resources
+    assets = list(pipeline.assets or [])
+    resources = dict(pipeline.resources or {}) if resources is None else resources
     main = dg.materialize(
         [a for a in assets if a is not daily_summary],
         resources=resources,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -143,12 +145,19 @@ def test_untracked_and_unchecksummed_references(tmp_path: Path) -> None:
     with wandb.init(job_type="refs") as run:
         artifact = wandb.Artifact("refs", type="dataset")
         artifact.add_reference("ftp://archive.example/data.bin", name="data.bin")
-        artifact.add_reference(f"file://{tmp_path}/nowhere.txt", checksum=False)
+        (tmp_path / "here.txt").write_text("here")
+        artifact.add_reference(f"file://{tmp_path}/here.txt", checksum=False)
+        # As in W&B, checksum=False still needs the path to exist (it is walked and sized).
+        with pytest.raises(errors.ArtifactFileNotFoundError, match="nowhere"):
+            artifact.add_reference(f"file://{tmp_path}/nowhere.txt", checksum=False)
         run.log_artifact(artifact)
     logged = wandb.Api().artifact("refs:v0")
     entries = logged.manifest.entries
     assert entries["data.bin"].digest == "ftp://archive.example/data.bin"
-    assert entries["nowhere.txt"].digest == f"file://{tmp_path}/nowhere.txt"
+    # W&B's digest of an unchecksummed file reference: base64 MD5 of the file's URI.
+    uri_md5 = hashlib.md5((tmp_path / "here.txt").resolve().as_uri().encode()).digest()
+    assert entries["here.txt"].digest == base64.b64encode(uri_md5).decode()
+    assert entries["here.txt"].size == 4
     with pytest.raises(errors.ReferenceNotDownloadableError, match="ref\\(\\)"):
         logged.get_entry("data.bin").download()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dagster_artifacts.errors import InvalidNameError, InvalidPathError
@@ -45,13 +47,22 @@ def test_invalid_types(type_: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("a/b.txt", "a/b.txt"), ("./a//b.txt", "a/b.txt"), ("a\\b.txt", "a/b.txt")],
+    [
+        ("a/b.txt", "a/b.txt"),
+        ("./a//b.txt", "a/b.txt"),
+        # As W&B: a backslash separates folders on Windows only (tests/parity checks wandb).
+        ("a\\b.txt", "a/b.txt" if os.name == "nt" else "a\\b.txt"),
+        ("ab:c.txt", "ab:c.txt"),
+    ],
 )
 def test_entry_paths_are_normalized(path: str, expected: str) -> None:
     assert normalize_entry_path(path) == expected
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../x", "a/../../x", "a/..", "C:/x", "", "."])
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "../x", "a/../../x", "a/..", "C:/x", "", ".", "c:x", "\\x", "a\\..\\b"],
+)
 def test_escaping_or_absolute_entry_paths_are_refused(path: str) -> None:
     with pytest.raises(InvalidPathError):
         normalize_entry_path(path)

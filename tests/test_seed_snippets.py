@@ -181,7 +181,9 @@ def test_get_path_download_and_ref(project_directory: Path, httpserver) -> None:
         assert entry.ref() == url
         assert Path(entry.download()).read_text() == "a,b\n1,2\n"
         assert artifact.manifest.entries["data.csv"].digest == "abc123"
-        assert artifact.manifest.entries["data.csv"].extra == {"etag": "abc123"}
+        assert artifact.manifest.entries["data.csv"].extra == {
+            "etag": '"abc123"'
+        }  # as sent, as W&B
         assert artifact.manifest.entries["data.csv"].size == 8
         assert artifact.get_entry("model.h5").ref() is None
         assert artifact.get_entry("imgs/cat.png").ref() == (

@@ -30,6 +30,7 @@ from dagster_artifacts.cli.manage import (
     repack_command,
 )
 from dagster_artifacts.cli.transfer import get_command, put_command, verify_command
+from dagster_artifacts.cli.ui import ui_command
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +84,7 @@ for _command in (
     repack_command,
     cache_group,
     runs_command,
+    ui_command,
 ):
     accept_global_options(_command)
     main.add_command(_command)

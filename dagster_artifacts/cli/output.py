@@ -50,7 +50,10 @@ def size(value: int) -> str:
     return format_size(value)
 
 
-def when(value: datetime | None) -> str:
+def when(value: datetime | str | None) -> str:
+    """A timestamp for a table: a datetime, or an ISO string as ``Artifact.created_at`` gives."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if value else None
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 

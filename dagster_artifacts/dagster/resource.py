@@ -10,6 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from dagster_artifacts.api import Api
+from dagster_artifacts.artifact import Artifact
 from dagster_artifacts.errors import ConfigurationError
 from dagster_artifacts.runs import Run, start_run
 from dagster_artifacts.settings import Settings
@@ -37,6 +38,13 @@ class ArtifactsResource(dg.ConfigurableResource):
     project: str | None = None
     storage_options: dict[str, Any] = Field(default_factory=dict)
     cache_dir: str | None = None
+    ui_url: str | None = Field(
+        default=None,
+        description=(
+            "The artifact browser's base URL (else DAGSTER_ARTIFACTS_UI_URL): materializations "
+            "then link to their version's page (artifact/link)."
+        ),
+    )
 
     def settings(self) -> Settings:
         # Outside a Dagster run (a script calling ``.api()``), ``dg.EnvVar`` fields are still
@@ -48,7 +56,17 @@ class ArtifactsResource(dg.ConfigurableResource):
             project=resolve_env_vars(self.project, "project") or None,
             cache_dir=resolve_env_vars(self.cache_dir, "cache_dir") or None,
             storage_options=resolve_env_vars(dict(self.storage_options or {})),
+            ui_url=resolve_env_vars(self.ui_url, "ui_url") or None,
         )
+
+    def browser_url(self) -> str | None:
+        """The artifact browser's base URL (``ui_url``, else ``DAGSTER_ARTIFACTS_UI_URL``), or
+        None; a malformed one is a ``ConfigurationError``."""
+        return self.settings().ui_url
+
+    def version_url(self, artifact: Artifact) -> str | None:
+        """The page of one logged version in the artifact browser, when its URL is configured."""
+        return artifact.url or None
 
     def api(self) -> Api:
         """The public API (``artifact()``, ``artifact_versions()``, ``run()``...) on this store."""

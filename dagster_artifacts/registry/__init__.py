@@ -4,10 +4,13 @@ Code above the registry imports from this package only, never from its modules: 
 (``models``) and the per-concern query modules may change shape without notice.
 """
 
-from dagster_artifacts.registry.models import LOGGED, USED
+from dagster_artifacts.registry.locks import wrong_kind
+from dagster_artifacts.registry.models import LOGGED, PORTFOLIO, SEQUENCE, USED
 from dagster_artifacts.registry.records import (
+    BaseVersionChangedError,
     CollectionRecord,
     CommitRequest,
+    LinkSource,
     LiveReferences,
     PendingChangedError,
     PendingSnapshot,
@@ -20,9 +23,13 @@ from dagster_artifacts.registry.registry import Registry
 
 __all__ = [
     "LOGGED",
+    "PORTFOLIO",
+    "SEQUENCE",
     "USED",
+    "BaseVersionChangedError",
     "CollectionRecord",
     "CommitRequest",
+    "LinkSource",
     "LiveReferences",
     "PendingChangedError",
     "PendingSnapshot",
@@ -31,4 +38,5 @@ __all__ = [
     "ReusedVersionGoneError",
     "RunRecord",
     "VersionRecord",
+    "wrong_kind",
 ]

@@ -7,6 +7,8 @@ versions are visible here: pending ones belong to :mod:`.pending`, deleted ones 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from dagster_artifacts.registry.models import (
 )
 from dagster_artifacts.registry.queries import (
     VERSION_COLUMNS,
+    collection_record,
     in_artifact,
     in_project,
     same_content,
@@ -146,18 +149,63 @@ def list_versions(
     name: str,
     type: str | None,
     partition_key: str | None,
+    tags: Sequence[str] | None = None,
+    newest_first: bool = False,
 ) -> list[VersionRecord]:
-    """Committed versions of one artifact, oldest first, read as plain rows (no ORM objects)."""
+    """Committed versions of one artifact, oldest first (or newest first), read as plain rows
+    (no ORM objects); with ``tags``, only versions carrying every one of them."""
     query = (
         in_artifact(select(*VERSION_COLUMNS), entity, project, name)
         .where(VersionRow.state == COMMITTED)
-        .order_by(VersionRow.index)
+        .order_by(VersionRow.index.desc() if newest_first else VersionRow.index)
     )
     if type is not None:
         query = query.where(CollectionRow.type == type)
     if partition_key is not None:
         query = query.where(VersionRow.partition_key == partition_key)
-    return version_records(session, list(session.execute(query)))
+    records = version_records(session, list(session.execute(query)))
+    if tags:
+        # Tags are a JSON list (a link shows its source's), filtered here: the same on every
+        # database, and an artifact's versions are read in one query either way.
+        wanted = set(tags)
+        records = [record for record in records if wanted <= set(record.tags)]
+    return records
+
+
+def newest_version(
+    session: Session, entity: str, project: str, name: str, partition_key: str | None
+) -> VersionRecord | None:
+    """The committed version of ``name`` with the highest index (among those of
+    ``partition_key``; None: the unpartitioned ones), or None if there is none."""
+    partition = (
+        VersionRow.partition_key.is_(None)
+        if partition_key is None
+        else VersionRow.partition_key == partition_key
+    )
+    version = session.scalar(
+        in_artifact(select(VersionRow), entity, project, name)
+        .where(VersionRow.state == COMMITTED, partition)
+        .order_by(VersionRow.index.desc())
+        .limit(1)
+    )
+    return None if version is None else version_records(session, [version])[0]
+
+
+def find_collection(
+    session: Session, entity: str, project: str, name: str
+) -> CollectionRecord | None:
+    """The collection ``entity/project/name`` with its counts, or None."""
+    collection = session.scalar(
+        in_project(select(CollectionRow), entity, project).where(CollectionRow.name == name)
+    )
+    return None if collection is None else collection_record(session, collection, entity, project)
+
+
+def collection_aliases(session: Session, collection_id: int) -> list[str]:
+    """Every alias held by a version of the collection, sorted."""
+    return sorted(
+        session.scalars(select(AliasRow.alias).where(AliasRow.collection_id == collection_id))
+    )
 
 
 def list_collections(
@@ -182,16 +230,7 @@ def list_collections(
     if type is not None:
         query = query.where(CollectionRow.type == type)
     return [
-        CollectionRecord(
-            id=collection.id,
-            entity=entity,
-            project=project,
-            name=collection.name,
-            type=collection.type,
-            description=collection.description,
-            version_count=int(count),
-            size=int(size),
-        )
+        collection_record(session, collection, entity, project, (int(count), int(size)))
         for collection, count, size in session.execute(query)
     ]
 

@@ -50,7 +50,11 @@ def expired_versions(session: Session, now: datetime) -> list[VersionRecord]:
     """
     candidates = session.scalars(
         select(VersionRow)
-        .where(VersionRow.state == COMMITTED, VersionRow.ttl_seconds.is_not(None))
+        .where(
+            VersionRow.state == COMMITTED,
+            VersionRow.ttl_seconds.is_not(None),
+            VersionRow.source_version_id.is_(None),  # a link expires with its source
+        )
         .order_by(VersionRow.created_at, VersionRow.id)
     )
     expired = [

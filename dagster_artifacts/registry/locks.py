@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dagster_artifacts.errors import ArtifactTypeMismatchError
-from dagster_artifacts.registry.models import CollectionRow, VersionRow
+from dagster_artifacts.errors import ArtifactTypeMismatchError, LinkError
+from dagster_artifacts.registry.models import PORTFOLIO, SEQUENCE, CollectionRow, VersionRow
 from dagster_artifacts.registry.queries import project_row
 
 
@@ -24,11 +24,13 @@ def lock_collection(
     name: str,
     artifact_type: str,
     create: bool,
+    kind: str = SEQUENCE,
 ) -> CollectionRow | None:
     """Lock (creating if asked) the collection row that serializes writes to one artifact.
 
     An existing collection of another type is an :class:`ArtifactTypeMismatchError`: a name
-    holds one type of artifact, as in W&B.
+    holds one type of artifact, as in W&B. One of the other ``kind`` (logging into a collection
+    of links, linking into a collection of logged versions) is a :class:`LinkError`.
     """
     project_found = project_row(session, entity, project, create=create)
     if project_found is None:
@@ -40,9 +42,13 @@ def lock_collection(
     if collection is None:
         if not create:
             return None
-        collection = CollectionRow(project_id=project_found.id, name=name, type=artifact_type)
+        collection = CollectionRow(
+            project_id=project_found.id, name=name, type=artifact_type, kind=kind
+        )
         session.add(collection)
         session.flush()
+    elif collection.kind != kind:
+        raise LinkError(wrong_kind(f"{entity}/{project}/{name}", collection.kind))
     elif collection.type != artifact_type:
         raise ArtifactTypeMismatchError(
             f"Artifact {name!r} in {entity}/{project} has type "
@@ -70,3 +76,33 @@ def lock_version(
     )
     version = session.get(VersionRow, version_id, with_for_update=True)
     return collection, version
+
+
+def wrong_kind(where: str, kind: str) -> str:
+    """Why ``where`` (a collection of ``kind``) cannot take what was asked, and what to do."""
+    if kind == PORTFOLIO:
+        return (
+            f"{where} is a collection of links (a registry collection): versions get there by "
+            "artifact.link() or run.link_artifact(), not by logging. Log under another name, "
+            "then link it."
+        )
+    return (
+        f"{where} holds logged versions, so it cannot take links; link into another "
+        "collection (for example 'model-registry/<name>' or 'wandb-registry-model/<name>')."
+    )
+
+
+def lock_versions(session: Session, version_ids: list[int]) -> dict[int, VersionRow]:
+    """Lock these version rows (in id order, as every writer does) and return them by id."""
+    locked: dict[int, VersionRow] = {}
+    for version_id in sorted(set(version_ids)):
+        row = session.get(VersionRow, version_id, with_for_update=True)
+        if row is not None:
+            locked[version_id] = row
+    return locked
+
+
+def lock_collections(session: Session, collection_ids: list[int]) -> None:
+    """Lock these collection rows, in id order."""
+    for collection_id in sorted(set(collection_ids)):
+        session.get(CollectionRow, collection_id, with_for_update=True)

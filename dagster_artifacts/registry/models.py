@@ -41,8 +41,17 @@ DELETED = "DELETED"
 LOGGED = "logged"
 USED = "used"
 #: Predicates of the two partial unique indexes that enforce dedupe (also used by migrations).
-UNPARTITIONED_COMMITTED = "state = 'COMMITTED' AND partition_key IS NULL"
+#: Links are not logged content: a collection of links holds one membership per source version
+#: (:data:`LINKED_COMMITTED`), whatever its digest.
+UNPARTITIONED_COMMITTED = (
+    "state = 'COMMITTED' AND partition_key IS NULL AND source_version_id IS NULL"
+)
 PARTITIONED_COMMITTED = "state = 'COMMITTED' AND partition_key IS NOT NULL"
+LINKED_COMMITTED = "state = 'COMMITTED' AND source_version_id IS NOT NULL"
+#: What a collection holds: versions logged into it (W&B's "sequence"), or links to versions
+#: of other collections (W&B's "portfolio": a registered model, a registry collection).
+SEQUENCE = "sequence"
+PORTFOLIO = "portfolio"
 
 
 def utcnow() -> datetime:
@@ -83,7 +92,11 @@ class CollectionRow(Base):
     description: Mapped[str | None] = mapped_column(Text)
     #: The next version index to hand out; incremented under the row lock so numbers never repeat.
     next_index: Mapped[int] = mapped_column(Integer, default=0)
+    #: :data:`SEQUENCE` (logged versions) or :data:`PORTFOLIO` (links); fixed at creation.
+    kind: Mapped[str] = mapped_column(String(16), default=SEQUENCE, server_default=SEQUENCE)
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class VersionRow(Base):
@@ -112,6 +125,15 @@ class VersionRow(Base):
             unique=True,
             sqlite_where=text(PARTITIONED_COMMITTED),
             postgresql_where=text(PARTITIONED_COMMITTED),
+        ),
+        # A version is linked into a collection once: linking it again finds that membership.
+        Index(
+            "uq_versions_link_source",
+            "collection_id",
+            "source_version_id",
+            unique=True,
+            sqlite_where=text(LINKED_COMMITTED),
+            postgresql_where=text(LINKED_COMMITTED),
         ),
         Index(
             "uq_versions_collection_distributed_pending",
@@ -145,8 +167,18 @@ class VersionRow(Base):
     producer_run_id: Mapped[str | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"), index=True
     )
+    #: Set on a link (a version of a portfolio collection): the version it points at. A link
+    #: copies its source's digest, manifest key, size and file count (so resolving, downloading
+    #: and gc's liveness work on it unchanged, and no byte is copied); its description,
+    #: metadata, tags and TTL are its source's, read through this key. Not a foreign key
+    #: (SQLite could not add one in place, see migration 0004): deleting a source deletes its
+    #: links in the same transaction (:func:`.commits.delete_version`).
+    source_version_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     committed_at: Mapped[datetime | None] = mapped_column()
+    #: When description, metadata, aliases, tags or TTL last changed (None: never since commit).
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class AliasRow(Base):

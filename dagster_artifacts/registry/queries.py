@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from dagster_artifacts.registry.models import (
@@ -22,7 +22,12 @@ from dagster_artifacts.registry.models import (
     RunRow,
     VersionRow,
 )
-from dagster_artifacts.registry.records import RunRecord, VersionRecord
+from dagster_artifacts.registry.records import (
+    CollectionRecord,
+    LinkSource,
+    RunRecord,
+    VersionRecord,
+)
 
 #: Any select, whatever it returns: a bare ``Select`` reads as "any row shape" both on
 #: SQLAlchemy 2.0 (one tuple type parameter) and 2.1 (a type parameter per column).
@@ -46,6 +51,9 @@ VERSION_COLUMNS = (
     VersionRow.producer_run_id,
     VersionRow.partition_key,
     VersionRow.ttl_seconds,
+    VersionRow.tags,
+    VersionRow.updated_at,
+    VersionRow.source_version_id,
 )
 #: Up to this many versions, their aliases are read by version id; beyond, by collection.
 ALIAS_BY_VERSION_LIMIT = 100
@@ -88,7 +96,12 @@ def same_content(digest: str, partition_key: str | None) -> tuple[Any, ...]:
         if partition_key is None
         else VersionRow.partition_key == partition_key
     )
-    return (VersionRow.digest == digest, VersionRow.state == COMMITTED, partition)
+    return (
+        VersionRow.digest == digest,
+        VersionRow.state == COMMITTED,
+        partition,
+        VersionRow.source_version_id.is_(None),
+    )
 
 
 def run_record(run: RunRow, entity: str, project: str) -> RunRecord:
@@ -135,12 +148,17 @@ def version_records(
 
     Collections and projects are fetched once per distinct id (usually one), and aliases
     in one query: by version id for a few versions, else by collection (an artifact has
-    few aliases), so listing 10,000 versions never issues a query per version.
+    few aliases), so listing 10,000 versions never issues a query per version. The sources
+    of links are read in one more query (their own fields stand in for the link's).
     """
     if not versions:
         return []
+    source_ids = {v.source_version_id for v in versions if v.source_version_id is not None}
+    sources = _load(session, source_ids)
     known = dict(collections or {})
-    for collection_id in {version.collection_id for version in versions} - known.keys():
+    wanted_collections = {v.collection_id for v in versions}
+    wanted_collections |= {source.collection_id for source in sources.values()}
+    for collection_id in wanted_collections - known.keys():
         found = session.get(CollectionRow, collection_id)
         assert found is not None
         known[collection_id] = found
@@ -149,20 +167,25 @@ def version_records(
         project = session.get(ProjectRow, project_id)
         assert project is not None
         projects[project_id] = project
-    wanted = {version.id for version in versions}
-    query = select(AliasRow.version_id, AliasRow.alias).order_by(AliasRow.id)
-    if len(wanted) <= ALIAS_BY_VERSION_LIMIT:
-        query = query.where(AliasRow.version_id.in_(wanted))
-    else:
-        query = query.where(AliasRow.collection_id.in_(list(known)))
-    aliases: dict[int, list[str]] = {}
-    for version_id, alias in session.execute(query):
-        if version_id in wanted:
-            aliases.setdefault(version_id, []).append(alias)
+    aliases = _aliases(session, versions, known)
     records = []
     for version in versions:
         collection = known[version.collection_id]
         project = projects[collection.project_id]
+        source = sources.get(version.source_version_id) if version.source_version_id else None
+        own = source if source is not None else version  # whose descriptive fields to show
+        link = None
+        if source is not None:
+            source_collection = known[source.collection_id]
+            source_project = projects[source_collection.project_id]
+            link = LinkSource(
+                id=source.id,
+                entity=source_project.entity,
+                project=source_project.name,
+                name=source_collection.name,
+                index=source.index or 0,
+                collection_id=source_collection.id,
+            )
         records.append(
             VersionRecord(
                 id=version.id,
@@ -177,15 +200,84 @@ def version_records(
                 manifest_key=version.manifest_key,
                 size=version.size,
                 file_count=version.file_count,
-                description=version.description,
-                metadata=dict(version.metadata_ or {}),
+                description=own.description,
+                metadata=dict(own.metadata_ or {}),
                 aliases=sorted(aliases.get(version.id, [])),  # one order everywhere
-                created_at=version.created_at,
+                created_at=own.created_at,
                 committed_at=version.committed_at,
-                producer_run_id=version.producer_run_id,
+                producer_run_id=own.producer_run_id,
                 partition_key=version.partition_key,
-                ttl_seconds=version.ttl_seconds,
+                ttl_seconds=own.ttl_seconds,
                 collection_id=collection.id,
+                tags=list(own.tags or []),
+                updated_at=own.updated_at,
+                source=link,
+                linked_at=version.created_at if link is not None else None,
             )
         )
     return records
+
+
+def _load(session: Session, version_ids: set[int]) -> dict[int, VersionRow]:
+    """Version rows by id, in one query per 500 ids."""
+    ids = sorted(version_ids)
+    found: dict[int, VersionRow] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update(
+            (row.id, row)
+            for row in session.scalars(select(VersionRow).where(VersionRow.id.in_(chunk)))
+        )
+    return found
+
+
+def _aliases(
+    session: Session,
+    versions: Sequence[VersionRow] | Sequence[Row[Any]],
+    collections: dict[int, CollectionRow],
+) -> dict[int, list[str]]:
+    """The aliases of ``versions`` in one query: by version id for a few, else by collection."""
+    wanted = {version.id for version in versions}
+    query = select(AliasRow.version_id, AliasRow.alias).order_by(AliasRow.id)
+    if len(wanted) <= ALIAS_BY_VERSION_LIMIT:
+        query = query.where(AliasRow.version_id.in_(wanted))
+    else:
+        query = query.where(
+            AliasRow.collection_id.in_({version.collection_id for version in versions})
+        )
+    aliases: dict[int, list[str]] = {}
+    for version_id, alias in session.execute(query):
+        if version_id in wanted:
+            aliases.setdefault(version_id, []).append(alias)
+    return aliases
+
+
+def collection_record(
+    session: Session,
+    collection: CollectionRow,
+    entity: str,
+    project: str,
+    counts: tuple[int, int] | None = None,
+) -> CollectionRecord:
+    """The record of one collection; ``counts`` (versions, size) when the caller has them."""
+    if counts is None:
+        committed = session.execute(
+            select(func.count(VersionRow.id), func.coalesce(func.sum(VersionRow.size), 0)).where(
+                VersionRow.collection_id == collection.id, VersionRow.state == COMMITTED
+            )
+        ).one()
+        counts = (int(committed[0]), int(committed[1]))
+    return CollectionRecord(
+        id=collection.id,
+        entity=entity,
+        project=project,
+        name=collection.name,
+        type=collection.type,
+        description=collection.description,
+        version_count=counts[0],
+        size=counts[1],
+        kind=collection.kind,
+        tags=list(collection.tags or []),
+        created_at=collection.created_at,
+        updated_at=collection.updated_at,
+    )

@@ -10,8 +10,27 @@ from dagster_artifacts.errors import ConflictError
 
 
 @dataclass(frozen=True)
+class LinkSource:
+    """The logged version a link points at (W&B's source artifact), by id and by name."""
+
+    id: int
+    entity: str
+    project: str
+    name: str
+    index: int
+    collection_id: int
+
+
+@dataclass(frozen=True)
 class VersionRecord:
-    """One version as the layers above see it: its artifact's names resolved, aliases listed."""
+    """One version as the layers above see it: its artifact's names resolved, aliases listed.
+
+    For a link (a version of a portfolio collection), ``id``, ``index``, ``aliases`` and the
+    names are the link's own; ``description``, ``metadata``, ``tags``, ``ttl_seconds``,
+    ``created_at``, ``updated_at`` and ``producer_run_id`` are its source's (W&B shows a link
+    with its source's fields), ``source`` names the source and ``linked_at`` says when the link
+    was made.
+    """
 
     id: int
     entity: str
@@ -33,6 +52,16 @@ class VersionRecord:
     partition_key: str | None
     ttl_seconds: int | None
     collection_id: int
+    tags: list[str] = field(default_factory=list)
+    updated_at: datetime | None = None
+    source: LinkSource | None = None
+    linked_at: datetime | None = None
+
+    @property
+    def artifact_id(self) -> int:
+        """The id lineage and content belong to: the source's for a link (W&B gives a link its
+        source's id), else this version's."""
+        return self.source.id if self.source is not None else self.id
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,11 @@ class CollectionRecord:
     description: str | None
     version_count: int
     size: int
+    #: ``sequence`` (logged versions) or ``portfolio`` (links to versions of other collections).
+    kind: str = "sequence"
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +126,14 @@ class CommitRequest:
     #: committed version already had them: the commit then only dedupes to that version, and
     #: raises :class:`ReusedVersionGoneError` if it was deleted meanwhile.
     manifest_written: bool = True
+    tags: tuple[str, ...] = ()
+    #: The committed version this one was derived from (``new_draft()``, ``incremental=True``):
+    #: its entries were carried over by digest, their blobs neither checked nor uploaded, so the
+    #: commit refuses (:class:`BaseVersionChangedError`) if that version is no longer committed.
+    base_version_id: int | None = None
+    #: ``incremental=True``: the base must also still be the newest committed version (of this
+    #: partition key); None above then means "no version yet".
+    base_is_newest: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,15 @@ class PendingChangedError(ConflictError):
     """A writer upserted into a pending version while ``finish_artifact`` was sealing it.
 
     ``finish_artifact`` catches it and builds the manifest again from the new entries.
+    """
+
+
+class BaseVersionChangedError(ConflictError):
+    """The version a derived commit builds on was deleted (or, for ``incremental=True``, is no
+    longer the newest) by the time of its registry transaction.
+
+    The commit path catches it: an incremental log merges again with the new newest version; a
+    ``new_draft()`` checks the carried blobs are still stored (and uploads nothing it lacks).
     """
 
 

@@ -8,6 +8,8 @@ concern module that does the work on the open session:
 - :mod:`.catalog`: name resolution and listings;
 - :mod:`.commits`: commit (dedupe, alias moves), update and delete of versions;
 - :mod:`.pending`: the pending versions of parallel writers;
+- :mod:`.links`: versions linked into other collections (W&B's registry promotion);
+- :mod:`.collections`: renaming, retyping, tagging and deleting whole collections;
 - :mod:`.liveness`: what garbage collection must keep, and what has expired.
 
 One implementation serves SQLite and PostgreSQL through SQLAlchemy; what the layers above get
@@ -22,7 +24,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from dagster_artifacts.registry import catalog, commits, liveness, pending, provenance
+from dagster_artifacts.registry import (
+    catalog,
+    collections,
+    commits,
+    links,
+    liveness,
+    pending,
+    provenance,
+)
 from dagster_artifacts.registry.connection import (
     MAX_ATTEMPTS,
     open_engine,
@@ -144,17 +154,66 @@ class Registry:
         metadata: dict[str, Any],
         aliases: Sequence[str],
         ttl_seconds: int | None = None,
+        tags: Sequence[str] | None = None,
     ) -> VersionRecord:
-        """Set the mutable fields of a version; ``aliases`` becomes its full alias set."""
+        """Set the mutable fields of a version; ``aliases`` becomes its full alias set, and
+        ``tags`` (unless None) its full tag set. A link's fields other than its aliases are its
+        source's (see :func:`.commits.update_version`)."""
         return self._write(
             lambda session: commits.update_version(
-                session, version_id, description, metadata, aliases, ttl_seconds
+                session, version_id, description, metadata, aliases, ttl_seconds, tags
             )
         )
 
     def delete_version(self, version_id: int, delete_aliases: bool = False) -> None:
-        """Mark a version deleted; its bytes go with the next garbage collection."""
+        """Mark a version deleted (with its links; a link is only unlinked); its bytes go with
+        the next garbage collection."""
         self._write(lambda session: commits.delete_version(session, version_id, delete_aliases))
+
+    # -- links and collections --------------------------------------------------------------------
+    def link_version(
+        self, version_id: int, entity: str, project: str, name: str, aliases: Sequence[str] = ()
+    ) -> tuple[VersionRecord, bool]:
+        """Link a version into the collection of links ``entity/project/name`` (created on first
+        use); ``latest`` and ``aliases`` move to it. Returns the link and whether it is new."""
+        return self._write(
+            lambda session: links.link_version(session, version_id, entity, project, name, aliases)
+        )
+
+    def unlink_version(self, version_id: int) -> None:
+        """Remove a link from its collection; its source is untouched."""
+        self._write(lambda session: links.unlink_version(session, version_id))
+
+    def linked_versions(self, version_id: int) -> list[VersionRecord]:
+        """The links of a logged version, oldest first."""
+        return self._read(lambda session: links.linked_versions(session, version_id))
+
+    def find_collection(self, entity: str, project: str, name: str) -> CollectionRecord | None:
+        """The collection ``entity/project/name``, or None."""
+        return self._read(lambda session: catalog.find_collection(session, entity, project, name))
+
+    def collection_aliases(self, collection_id: int) -> list[str]:
+        """Every alias held in a collection, sorted."""
+        return self._read(lambda session: catalog.collection_aliases(session, collection_id))
+
+    def update_collection(
+        self,
+        collection_id: int,
+        name: str,
+        artifact_type: str,
+        description: str | None,
+        tags: Sequence[str],
+    ) -> CollectionRecord:
+        """Set a collection's name, type, description and tags."""
+        return self._write(
+            lambda session: collections.update_collection(
+                session, collection_id, name, artifact_type, description, tags
+            )
+        )
+
+    def delete_collection(self, collection_id: int) -> None:
+        """Delete a collection with its versions (and the links to them elsewhere)."""
+        self._write(lambda session: collections.delete_collection(session, collection_id))
 
     # -- parallel writers (upsert_artifact / finish_artifact) -------------------------------------
     def pending_conflicts(
@@ -231,12 +290,23 @@ class Registry:
         name: str,
         type: str | None = None,
         partition_key: str | None = None,
+        tags: Sequence[str] | None = None,
+        newest_first: bool = False,
     ) -> list[VersionRecord]:
-        """Committed versions of one artifact, oldest first."""
+        """Committed versions of one artifact, oldest first (or newest first), only those with
+        every tag of ``tags`` when given."""
         return self._read(
             lambda session: catalog.list_versions(
-                session, entity, project, name, type, partition_key
+                session, entity, project, name, type, partition_key, tags, newest_first
             )
+        )
+
+    def newest_version(
+        self, entity: str, project: str, name: str, partition_key: str | None = None
+    ) -> VersionRecord | None:
+        """The committed version with the highest index (of ``partition_key``), or None."""
+        return self._read(
+            lambda session: catalog.newest_version(session, entity, project, name, partition_key)
         )
 
     def list_collections(

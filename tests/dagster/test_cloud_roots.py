@@ -25,7 +25,7 @@ from dagster_artifacts import ArtifactsIOManager, ArtifactsResource
 from dagster_artifacts.api import Api
 from dagster_artifacts.errors import ConfigurationError
 from dagster_artifacts.state import reset_stores
-from example_repo.definitions import DAYS, bike_rides, defs
+from example_repo.definitions import DAYS, bike_rides, pipeline
 from example_repo.materialize import materialize_example
 from tests.services.gcs import GCSService
 from tests.services.s3 import S3Service
@@ -46,7 +46,7 @@ NAMES = [
 
 def _resources(store: ArtifactsResource) -> dict[str, Any]:
     """The example's resources, pointed at ``store`` (what a user edits in definitions.py)."""
-    assert set(defs.resources or {}) == {"io_manager", "artifacts"}
+    assert set(pipeline.resources or {}) == {"io_manager", "artifacts"}
     return {"io_manager": ArtifactsIOManager(store=store), "artifacts": store}
 
 

@@ -36,6 +36,9 @@ def test_versions_dedupe_data_version_metadata_and_lineage() -> None:
         assert meta["artifact/deduplicated"].value is True
         assert meta["dagster/row_count"].value == 3
         assert [c.name for c in meta["dagster/column_schema"].value.columns] == ["hour", "count"]
+        assert meta["artifact/inputs"].value == []
+        consumer = second.asset_materializations_for_node("model")[0].metadata
+        assert consumer["artifact/inputs"].value == ["rides:v0"]  # the versions the step used
         api = wandb.Api()
         dataset = api.artifact("rides:latest")
         assert dataset.type == "dataset"
@@ -74,7 +77,10 @@ def test_pinned_input_and_load_asset_value() -> None:
         assert result.output_for_node("pinned") == 3
         defs = dg.Definitions(assets=[rides_v1], resources=RESOURCES)
         assert len(defs.load_asset_value("rides")) == 1
-        frame = defs.load_asset_value("rides", metadata={"artifact": {"version": "v0"}})
+        with defs.get_asset_value_loader(instance=instance) as loader:
+            frame = loader.load_asset_value(
+                "rides", input_definition_metadata={"artifact": {"version": "v0"}}
+            )
         assert len(frame) == 3
 
 
@@ -115,8 +121,17 @@ def test_partitions_single_and_backfill() -> None:
             "2026-11-02",
             "2026-11-03",
         ]
-        meta = backfill.asset_materializations_for_node("daily_rides")[0].metadata
-        assert meta["artifact/deduplicated"].value["2026-11-02"] is True
+        # Each partition's own materialization names its own version (Dagster's event per key).
+        events = {
+            m.partition: m.metadata for m in backfill.asset_materializations_for_node("daily_rides")
+        }
+        assert sorted(events) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+        assert events["2026-11-02"]["artifact/deduplicated"].value is True
+        assert events["2026-11-01"]["artifact/deduplicated"].value is False
+        for partition, meta in events.items():
+            version = wandb.Api().artifact(f"daily_rides:{meta['artifact/version'].value}")
+            assert version.partition_key == partition
+            assert meta["artifact/digest"].value == version.digest
         total = _materialize(
             daily_rides, daily_total, partition_key="2026-11-03", instance=instance
         )

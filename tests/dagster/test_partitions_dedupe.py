@@ -110,10 +110,19 @@ def test_backfill_of_identical_partitions_in_one_run() -> None:
             },
         )
         assert result.success
-        meta = result.asset_materializations_for_node("stations")[0].metadata
-        assert meta["artifact/deduplicated"].value == {"north": False, "south": False}
+        events = {
+            m.partition: m.metadata for m in result.asset_materializations_for_node("stations")
+        }
+        assert {p: m["artifact/deduplicated"].value for p, m in events.items()} == {
+            "north": False,
+            "south": False,
+        }
         versions = wandb.Api().artifact_versions("dataset", "stations")
-        # The run logs the partitions in Dagster's order; each got its own version.
-        assert meta["artifact/version"].value == {v.partition_key: v.version for v in versions}
+        # The run logs the partitions in Dagster's order; each event names its own version.
+        assert {p: m["artifact/version"].value for p, m in events.items()} == {
+            v.partition_key: v.version for v in versions
+        }
+        # Same bytes in every partition: the shared digest is each partition's data version.
+        assert {_data_version(instance, p) for p in ("north", "south")} == {versions[0].digest}
         assert sorted(v.partition_key for v in versions) == ["north", "south"]
         assert len({v.digest for v in versions}) == 1

@@ -255,3 +255,62 @@ def test_revisions_are_named_by_their_file_so_the_head_is_known_without_alembic(
         assert script.path is not None
         assert Path(script.path).name.startswith(f"{script.revision}_"), script.path
     assert migrate.packaged_head() == migrate.head_revision()
+
+
+def test_upgrade_to_0004_keeps_aliases_and_lineage_and_links_work(registry_url: str) -> None:
+    """0004 adds columns and indexes in place (no table rebuild, whose DROP would cascade to
+    aliases and lineage on SQLite); existing collections are sequences without tags."""
+    engine = _store_at(registry_url, "0003")
+    try:
+        with engine.begin() as connection:
+            _project_and_collection(connection, "model", next_index=1)
+            _insert(
+                connection,
+                "versions",
+                _version(
+                    id=1, index=0, digest="d0", manifest_key="manifests/0.json", committed_at=NOW
+                ),
+            )
+            _insert(connection, "aliases", {"collection_id": 1, "version_id": 1, "alias": "best"})
+            _insert(
+                connection,
+                "runs",
+                {
+                    "id": "r1",
+                    "project_id": 1,
+                    "name": "r1",
+                    "config": {},
+                    "state": "finished",
+                    "created_at": NOW,
+                },
+            )
+            _insert(
+                connection,
+                "lineage",
+                {"run_id": "r1", "version_id": 1, "direction": "used", "created_at": NOW},
+            )
+    finally:
+        engine.dispose()
+
+    registry = Registry(registry_url)  # upgrades to head
+    try:
+        source = registry.resolve("e", "p", "model", "best")
+        assert source.aliases == ["best"] and source.tags == [] and source.source is None
+        assert [run.id for run in registry.used_by(source.id)] == ["r1"]
+        collection = registry.find_collection("e", "p", "model")
+        assert collection is not None and collection.kind == "sequence"
+        link, created = registry.link_version(source.id, "e", "registry", "models", ["prod"])
+        assert created and link.source is not None and link.digest == "d0"
+        assert registry.resolve("e", "registry", "models", "prod").id == link.id
+        # One link per source and collection; logged versions keep deduping by digest.
+        assert registry.link_version(source.id, "e", "registry", "models", [])[1] is False
+        assert _commit(registry, "d0", None) == (0, True)  # another collection: its own v0
+
+        with pytest.raises(RuntimeError, match="links"), registry.sql_engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0003")
+        registry.unlink_version(link.id)
+        with registry.sql_engine.begin() as connection:  # no committed link left: allowed
+            command.downgrade(migrate.alembic_config(connection), "0003")
+            assert migrate.current_revision(connection) == "0003"
+    finally:
+        registry.dispose()

@@ -15,7 +15,7 @@ from dagster_artifacts.errors import InvalidReferenceError
 from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.storage.cloud import GCS_PROTOCOLS, S3_PROTOCOLS
 from dagster_artifacts.storage.references.buckets import ObjectReferenceHandler
-from dagster_artifacts.storage.references.files import FileReferenceHandler
+from dagster_artifacts.storage.references.files import FileReferenceHandler, is_untracked
 from dagster_artifacts.storage.references.handler import (
     DEFAULT_MAX_OBJECTS,
     ReferenceHandler,
@@ -59,6 +59,8 @@ def hashes_content(entry: ManifestEntry) -> bool:
         return True
     if entry.digest == entry.ref:  # checksum=False: the URI itself
         return False
+    if urlparse(entry.ref).scheme.lower() == "file":  # checksum=False: the MD5 of the URI
+        return not is_untracked(entry)
     return handler_for(entry.ref).content_addressed
 
 

@@ -1,8 +1,9 @@
 """``s3://`` and ``gs://`` references (W&B's rules).
 
-Reference entries follow W&B: digest = the object's ETag (quotes stripped), ``extra.etag``, and
-``extra.versionID`` (S3 VersionId / GCS generation) when the bucket is versioned. A download
-fetches the recorded version; without one, an object whose ETag changed is refused
+Reference entries follow W&B (checked against wandb by tests/parity): digest = the object's ETag
+(quotes stripped); S3 adds ``extra.etag``, and ``extra.versionID`` (the VersionId) when the bucket
+is versioned; GCS records only ``extra.versionID``, the generation, versioned bucket or not. A
+download fetches the recorded version; without one, an object whose ETag changed is refused
 (:class:`ChecksumMismatchError`) rather than returning other bytes. Bytes are verified against the
 object's MD5 where the store exposes one (GCS ``md5Hash``; S3 single-part, non-KMS ETags).
 """
@@ -14,6 +15,7 @@ import os
 import posixpath
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import fsspec
 from fsspec.asyn import AsyncFileSystem, sync
@@ -31,7 +33,6 @@ from dagster_artifacts.storage.references.handler import (
     check_limit,
     md5_from_etag,
     strip_etag,
-    untracked_entry,
 )
 from dagster_artifacts.storage.retry import retry_async
 from dagster_artifacts.storage.scratch import temp_path_beside
@@ -97,16 +98,36 @@ class ObjectReferenceHandler:
     def _uri(self, bucket: str, key: str) -> str:
         return f"{self.protocol}://{bucket}/{key}"
 
+    def _version_in(self, uri: str) -> tuple[str, str | None]:
+        """``uri`` without the version it names, and that version: S3's ``?versionId=...``
+        query, GCS's ``#<generation>`` fragment (W&B's spellings). A ``#`` in an S3 URI is
+        part of the key (W&B cuts it off as a URL fragment: README, "What differs")."""
+        if self.is_s3:
+            base, _, query = uri.partition("?")
+            return base, (dict(parse_qsl(query)).get("versionId") or None)
+        base, _, fragment = uri.partition("#")
+        return base, fragment or None
+
     # -- store ------------------------------------------------------------------------------------
     def store(
         self, uri: str, name: str | None, checksum: bool, max_objects: int
     ) -> list[ManifestEntry]:
-        if not checksum:
-            return [untracked_entry(uri, name)]
+        """W&B's entries for an object (a version of it, when the URI names one) or a prefix."""
+        uri, version = self._version_in(uri)
         bucket, key = self._split(uri)
-        fs = self.filesystem()
+        if not checksum:  # W&B: named after the whole key (or the bucket), the URI as digest
+            raw_key = uri.split("://", 1)[1].partition("/")[2]
+            base = self._uri(bucket, raw_key)
+            path = normalize_entry_path(name or raw_key or bucket)
+            return [ManifestEntry(path=path, digest=base, ref=base)]
+        fs = self.filesystem(version_aware=bool(version) and self.is_s3)
         fs.invalidate_cache()
-        single = sync(fs.loop, self._head, fs, bucket, key, None) if key else None
+        single = sync(fs.loop, self._head, fs, bucket, key, version) if key else None
+        if single is None and version:
+            raise ArtifactFileNotFoundError(
+                f"Reference {uri!r}: {bucket}/{key} has no version {version!r}; check the "
+                "version id (S3 ?versionId=..., GCS #generation)."
+            )
         if single is not None:
             versioned = single.version_id is not None
             path = normalize_entry_path(name or posixpath.basename(key))
@@ -118,6 +139,8 @@ class ObjectReferenceHandler:
                 f"Reference {uri!r} cannot be listed: {error}. Check that bucket {bucket!r} "
                 "exists and that the endpoint and credentials point at the right store."
             ) from error
+        if self.is_s3:  # W&B leaves empty objects out of an S3 prefix (folder placeholders)
+            objects = [info for info in objects if info.size]
         check_limit(len(objects), max_objects, uri)
         if not objects:
             raise ArtifactFileNotFoundError(
@@ -131,11 +154,17 @@ class ObjectReferenceHandler:
         return entries
 
     def _entry(self, path: str, bucket: str, info: ObjectInfo, versioned: bool) -> ManifestEntry:
+        """W&B's entry: S3 records ``etag`` and, in a versioned bucket, ``versionID``; GCS
+        records only ``versionID``, the object's generation (an integer), versioned or not."""
         extra: dict[str, Any] = {}
-        if info.etag:
-            extra["etag"] = info.etag
-        if versioned and info.version_id:
-            extra["versionID"] = info.version_id
+        if not self.is_s3:
+            if info.version_id:
+                extra["versionID"] = int(info.version_id)
+        else:
+            if info.etag:
+                extra["etag"] = info.etag
+            if versioned and info.version_id:
+                extra["versionID"] = info.version_id
         ref = self._uri(bucket, info.key)
         return ManifestEntry(
             path=path, digest=info.etag or ref, size=info.size, ref=ref, extra=extra
@@ -147,7 +176,6 @@ class ObjectReferenceHandler:
         bucket: str,
         key: str,
         version_id: str | None,
-        detect: bool = True,
     ) -> ObjectInfo | None:
         """One object's metadata, or None if no object has exactly this key."""
         url = self._uri(bucket, key) + (f" (version {version_id})" if version_id else "")
@@ -184,23 +212,13 @@ class ObjectReferenceHandler:
         if response.get("type") != "file":
             return None
         generation = str(response["generation"]) if response.get("generation") else None
-        # Only recording needs to know whether the bucket keeps generations; a download
-        # already knows the generation it asks for.
-        versioned = bool(version_id) or (detect and await self._gcs_versioned(fs, bucket))
         return ObjectInfo(
             key,
             strip_etag(response.get("etag")),
             int(response.get("size", 0)),
-            generation if versioned else None,
+            generation,  # recorded whether the bucket keeps old generations or not, as W&B
             response.get("md5Hash"),
         )
-
-    async def _gcs_versioned(self, fs: AsyncFileSystem, bucket: str) -> bool:
-        try:
-            meta = await fs._call("GET", "b/{}", bucket, json_out=True)
-        except Exception:  # emulators without bucket metadata: treat as unversioned
-            return False
-        return bool((meta.get("versioning") or {}).get("enabled"))
 
     async def _list(
         self, fs: AsyncFileSystem, bucket: str, key: str, limit: int
@@ -211,7 +229,6 @@ class ObjectReferenceHandler:
         if self.is_s3:
             return await retry_async(lambda: self._list_s3(fs, bucket, prefix, limit), "list", url)
         found = await retry_async(lambda: fs._find(f"{bucket}/{prefix}", detail=True), "list", url)
-        versioned = await self._gcs_versioned(fs, bucket)
         objects = []
         for full, info in found.items():
             object_key = full.split("/", 1)[1] if "/" in full else ""
@@ -223,11 +240,11 @@ class ObjectReferenceHandler:
                     object_key,
                     strip_etag(info.get("etag")),
                     int(info.get("size", 0)),
-                    generation if versioned else None,
+                    generation,
                     info.get("md5Hash"),
                 )
             )
-        return objects, versioned
+        return objects, True
 
     async def _list_s3(
         self, fs: AsyncFileSystem, bucket: str, prefix: str, limit: int
@@ -272,7 +289,8 @@ class ObjectReferenceHandler:
     # -- load -------------------------------------------------------------------------------------
     def load(self, entry: ManifestEntry, dest: str) -> None:
         assert entry.ref is not None
-        version_id = entry.extra.get("versionID") if entry.extra else None
+        recorded_version = entry.extra.get("versionID") if entry.extra else None
+        version_id = str(recorded_version) if recorded_version is not None else None
         fs = self.filesystem(version_aware=bool(version_id) and self.is_s3)
         sync(fs.loop, self.load_async, fs, entry, dest, version_id)
 
@@ -283,19 +301,26 @@ class ObjectReferenceHandler:
         assert entry.ref is not None
         bucket, key = self._split(entry.ref)
         untracked = entry.digest == entry.ref  # checksum=False: nothing to compare against
-        info = await self._head(fs, bucket, key, None if untracked else version_id, detect=False)
+        info = await self._head(fs, bucket, key, None if untracked else version_id)
         if info is None:
             raise ArtifactFileNotFoundError(
                 f"Referenced object {entry.ref}"
                 + (f" (version {version_id})" if version_id else "")
                 + " no longer exists; restore it or re-log the artifact."
             )
-        recorded = entry.extra.get("etag") if entry.extra else None
+        # S3 entries carry the ETag in extra, GCS entries only as their digest (as W&B's do).
+        recorded = (entry.extra.get("etag") if entry.extra else None) or entry.digest
         if not untracked and recorded and info.etag != recorded:
+            why = (
+                f"the store did not serve the recorded version {version_id} (a bucket without "
+                "versioning keeps only the newest)"
+                if version_id
+                else "no version id was recorded to fetch the old bytes"
+            )
             raise ChecksumMismatchError(
                 f"{entry.ref} changed since it was referenced (ETag {info.etag!r}, recorded "
-                f"{recorded!r}) and no version id was recorded to fetch the old bytes; enable "
-                "bucket versioning or re-log the artifact to track the new content."
+                f"{recorded!r}) and {why}; enable bucket versioning or re-log the artifact to "
+                "track the new content."
             )
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
         tmp = temp_path_beside(dest)

@@ -7,7 +7,6 @@ import base64
 import posixpath
 import re
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
 from dagster_artifacts.errors import (
     InvalidReferenceError,
@@ -39,15 +38,6 @@ class ReferenceHandler(Protocol):
 
 def join_entry_path(prefix: str | None, relative: str) -> str:
     return normalize_entry_path(posixpath.join(prefix, relative) if prefix else relative)
-
-
-def untracked_entry(uri: str, name: str | None) -> ManifestEntry:
-    """``checksum=False``: W&B stores the URI itself as the digest."""
-    default = posixpath.basename(urlparse(uri).path.rstrip("/"))
-    path = name or default
-    if not path:
-        raise InvalidReferenceError(f"Cannot infer an entry name from {uri!r}; pass name=...")
-    return ManifestEntry(path=normalize_entry_path(path), digest=uri, ref=uri)
 
 
 def check_limit(count: int, max_objects: int, uri: str) -> None:

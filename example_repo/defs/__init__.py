@@ -1,0 +1,1 @@
+"""Component definitions of the example project (``dg list defs`` lists what they build)."""
