@@ -39,6 +39,7 @@ from dagster_artifacts.storage.layout import (
 )
 from dagster_artifacts.storage.packs import PackedBlob, pack_id_of
 from dagster_artifacts.storage.protection import (
+    LEASE_TTL,
     deletion_batch,
     leased_keys,
     purge_stale,
@@ -282,8 +283,10 @@ def _collect_packs(
       writers wait for), leases and the registry are read again, and everything still needed
       is copied into a new pack, published before the old pack is retired.
     - A retired pack (its note older than the grace period) is deleted, as is a pack without an
-      index or note older than it (a writer that died between the pack and its index).
+      index or note older than :data:`.storage.protection.LEASE_TTL` (a writer that died between
+      the pack and its index; a younger one may be a live writer's, its index not written yet).
     """
+    orphan_cutoff = store.clock.time() - LEASE_TTL.total_seconds()
     by_pack: dict[str, dict[str, StoredObject]] = {}
     for key, item in listed.items():
         pack_id, kind = pack_id_of(key)
@@ -296,8 +299,13 @@ def _collect_packs(
     for pack_id, files in sorted(by_pack.items()):
         pack = files.get("pack")
         if "idx" not in files:
-            note = files.get("retired", pack)
-            if note is not None and _older(note, cutoff):
+            # A retired pack goes once its note is older than the grace period. A pack with no
+            # index and no note is either a crashed writer's or one being published right now
+            # (its index is the next write): only the leases' horizon tells them apart.
+            note = files.get("retired")
+            limit = cutoff if note is not None else min(cutoff, orphan_cutoff)
+            note = note if note is not None else pack
+            if note is not None and _older(note, limit):
                 doomed = [item.key for item in files.values()]
                 result.packs_deleted += 1 if pack is not None else 0
                 result.bytes_freed += pack.size if pack is not None else 0
