@@ -44,6 +44,8 @@ def _log(path: str, name: str, algorithm: str = "md5", is_dir: bool = True) -> f
 
 def log_dir(args: dict[str, Any]) -> list[float]:
     _configure(args["store"], args["cache"])
+    if not args.get("packs", True):
+        os.environ["DAGSTER_ARTIFACTS_PACK_THRESHOLD"] = "0"
     return [_log(args["data"], args.get("name", "bench-dir"), args.get("algorithm", "md5"))]
 
 
@@ -229,6 +231,69 @@ def idle(args: dict[str, Any]) -> list[float]:
     return [0.0]
 
 
+def _configure_s3(args: dict[str, Any]) -> Any:
+    """Settings for a bucket on the benchmark's moto server; ``packs`` False is the layout
+    before store format v2 (one object per blob)."""
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "benchmark"),
+        ("AWS_SECRET_ACCESS_KEY", "benchmark"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ):
+        os.environ.setdefault(key, value)
+    if not args.get("packs", True):
+        os.environ["DAGSTER_ARTIFACTS_PACK_THRESHOLD"] = "0"
+    os.environ["DAGSTER_ARTIFACTS_CACHE"] = "0"
+    from dagster_artifacts.settings import Settings
+
+    return Settings.resolve(
+        root=f"s3://{args['bucket']}/artifacts",
+        database=f"sqlite:///{args['db']}",
+        storage_options={"endpoint_url": args["endpoint"]},
+        cache_dir=args["cache"],
+    )
+
+
+def s3_log(args: dict[str, Any]) -> list[float]:
+    """Log a folder to a bucket (packs or not), timed from ``add_dir`` to the commit."""
+    settings = _configure_s3(args)
+    import dagster_artifacts as da
+
+    with da.init(settings=settings, job_type="bench") as run:
+        started = time.perf_counter()
+        artifact = da.Artifact(args.get("name", "bench-s3"), type="dataset")
+        artifact.add_dir(args["data"])
+        run.log_artifact(artifact).wait()
+        return [time.perf_counter() - started]
+
+
+def s3_download(args: dict[str, Any]) -> list[float]:
+    settings = _configure_s3(args)
+    import dagster_artifacts as da
+
+    artifact = da.Api(settings=settings).artifact(args.get("name", "bench-s3") + ":latest")
+    started = time.perf_counter()
+    artifact.download(root=args["dest"])
+    return [time.perf_counter() - started]
+
+
+def relog_many(args: dict[str, Any]) -> dict[str, Any]:
+    """Log a big folder, download it, log it again unchanged: one process, three timings (the
+    1,000,000-file case; ``packs`` False for the loose layout)."""
+    _configure(args["store"], args["cache"])
+    if not args.get("packs", True):
+        os.environ["DAGSTER_ARTIFACTS_PACK_THRESHOLD"] = "0"
+    import dagster_artifacts as da
+
+    first = _log(args["data"], "bench-many")
+    artifact = da.Api().artifact("bench-many:latest")
+    started = time.perf_counter()
+    artifact.download(root=args["dest"])
+    fetched = time.perf_counter() - started
+    again = _log(args["data"], "bench-many")
+    return {"seconds": [first], "download": fetched, "relog": again}
+
+
 def incremental(args: dict[str, Any]) -> dict[str, Any]:
     """A version of ``data`` (N files), then three ways to the next one with the files of
     ``extra`` (10) added: ``new_draft()``, ``incremental=True``, and a full log of the N + 10
@@ -275,6 +340,9 @@ def incremental(args: dict[str, Any]) -> dict[str, Any]:
 
 
 OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "s3-log": s3_log,
+    "s3-download": s3_download,
+    "relog-many": relog_many,
     "idle": idle,
     "log-dir": log_dir,
     "relog-dir": relog_dir,

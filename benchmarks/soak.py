@@ -21,6 +21,9 @@ its own ``spawn``ed interpreter using the public API only (``init``, ``Artifact`
 - **Readers** download random versions (from listings or aliases) into fresh folders,
   ``verify()`` and remove them. A version deleted meanwhile (``ArtifactNotFoundError``, or a
   download failing for a version that no longer exists) is expected, not an error.
+- **Packs** (store format v2, on unless ``--no-packs``): every commit of two or more small
+  files writes a pack, so gc rewrites and retires packs while writers reuse their blobs and
+  readers read them.
 - **Faults**: every ``--kill-every`` seconds (jittered) a random writer, the gc or (unless
   ``--no-kill-readers``) a reader is SIGKILLed and replaced.
 
@@ -815,6 +818,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--store", choices=("local", "s3"), default="local")
     parser.add_argument(
+        "--packs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="store format v2 with every commit of 2+ small files packed, so that writers, "
+        "readers and gc's pack rewrites race constantly (default: yes); --no-packs: loose only",
+    )
+    parser.add_argument(
         "--registry",
         choices=("auto", "sqlite", "postgresql"),
         default="auto",
@@ -848,13 +858,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Children are spawned: they inherit the environment, so every process packs alike.
+    if args.packs:
+        os.environ["DAGSTER_ARTIFACTS_PACK_MIN_BLOBS"] = "2"
+    else:
+        os.environ["DAGSTER_ARTIFACTS_PACK_THRESHOLD"] = "0"
     work = Path(tempfile.mkdtemp(prefix="dagster-artifacts-soak-", dir=args.workdir))
     for folder in ("events", "stacks", "scratch", "downloads", "cache", "registry"):
         (work / folder).mkdir()
     print(
         f"soak: {args.minutes:g} min, {args.writers} writers, {args.readers} readers, 1 gc, "
         f"grace {args.grace:g} s, a kill every ~{args.kill_every:g} s, store {args.store}, "
-        f"seed {args.seed}, work {work}",
+        f"seed {args.seed}, packs {'on' if args.packs else 'off'}, work {work}",
         file=sys.stderr,
     )
     services = Services(args.store, args.registry, work)

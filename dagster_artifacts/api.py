@@ -264,6 +264,11 @@ class Api:
         """Where this machine's download cache is, how full, its budget and mode."""
         return self._download_cache().info()
 
+    def repack(self, *, dry_run: bool = False) -> garbage.RepackResult:
+        """Move loose small blobs into packs (store format v2); see
+        :func:`dagster_artifacts.garbage.repack`."""
+        return garbage.repack(self.store, dry_run=dry_run)
+
     def prune_cache(self, max_bytes: int) -> CachePruneResult:
         """Evict least recently used files until the download cache fits ``max_bytes``."""
         return self._download_cache().prune(max_bytes)

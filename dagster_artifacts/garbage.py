@@ -31,22 +31,29 @@ from dagster_artifacts.storage import StoredObject
 from dagster_artifacts.storage.layout import (
     BLOBS,
     MANIFESTS,
+    PACKS,
     blob_identity,
     is_manifest_key,
     is_scratch_key,
     stored_blob_keys,
 )
+from dagster_artifacts.storage.packs import PackedBlob, pack_id_of
 from dagster_artifacts.storage.protection import (
+    LEASE_TTL,
     deletion_batch,
     leased_keys,
     purge_stale,
 )
+from dagster_artifacts.storage.repack import RepackResult, repack_loose, rewrite_pack
 from dagster_artifacts.store import Store, read_manifest
 from dagster_artifacts.units import parse_duration
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=24)
+#: A pack whose live blobs fill less than this fraction of it is rewritten (its live blobs into
+#: a new pack). Higher reclaims more space sooner and copies more bytes per gc.
+REWRITE_BELOW = 0.5
 #: Keys gc deletes per batch (one marker, one lease read, one registry read, one bulk delete).
 DELETE_BATCH = 1000
 
@@ -63,6 +70,8 @@ class GcResult:
     blobs_kept: int = 0
     recent_kept: int = 0
     deleted_keys: list[str] = field(default_factory=list)
+    packs_rewritten: int = 0
+    packs_deleted: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +84,8 @@ class GcResult:
             "bytes_freed": self.bytes_freed,
             "blobs_kept": self.blobs_kept,
             "recent_kept": self.recent_kept,
+            "packs_rewritten": self.packs_rewritten,
+            "packs_deleted": self.packs_deleted,
         }
 
     def count(self, item: StoredObject) -> None:
@@ -111,6 +122,7 @@ def gc(
     # 1. List the store first, 2. then read what is live (see the module docstring for why).
     manifests = {item.key: item for item in store.blobs.listing(MANIFESTS)}
     blobs = {item.key: item for item in store.blobs.listing(BLOBS)}
+    pack_files = {item.key: item for item in store.blobs.listing(PACKS)}
     live = _LiveSet(store, expired_manifests)
     live.refresh()
     young_manifests = {key for key, item in manifests.items() if not _older(item, cutoff)}
@@ -155,6 +167,9 @@ def gc(
                 result.count(item)
         else:
             _delete_batch(store, batch, cutoff, live, result)
+
+    # 5. Packs: rewrite those mostly dead, delete retired ones once the grace period is over.
+    _collect_packs(store, pack_files, cutoff, live, young_blobs, result)
     if not dry_run:
         purge_stale(store.blobs, store.clock)
     return result
@@ -245,3 +260,99 @@ def _read_manifest(store: Store, key: str, *, required: bool) -> Manifest | None
 def _older(item: StoredObject, cutoff: float) -> bool:
     """True only if the key is known to be older than ``cutoff``; an undated key is kept."""
     return item.modified is not None and item.modified < cutoff
+
+
+def repack(store: Store, *, dry_run: bool = False) -> RepackResult:
+    """Move the store's loose small blobs into packs (``dagster-artifacts repack``); see
+    :func:`.storage.repack.repack_loose`."""
+    return repack_loose(store.blobs, dry_run=dry_run)
+
+
+def _collect_packs(
+    store: Store,
+    listed: dict[str, StoredObject],
+    cutoff: float,
+    live: _LiveSet,
+    young_blobs: set[tuple[str, str]],
+    result: GcResult,
+) -> None:
+    """gc of store format v2 (see :mod:`.storage.packs`).
+
+    - A pack older than the grace period whose live blobs fill less than :data:`REWRITE_BELOW`
+      of it is rewritten: its dead blobs are announced as one deletion batch (the same marker
+      writers wait for), leases and the registry are read again, and everything still needed
+      is copied into a new pack, published before the old pack is retired.
+    - A retired pack (its note older than the grace period) is deleted, as is a pack without an
+      index or note older than :data:`.storage.protection.LEASE_TTL` (a writer that died between
+      the pack and its index; a younger one may be a live writer's, its index not written yet).
+    """
+    orphan_cutoff = store.clock.time() - LEASE_TTL.total_seconds()
+    by_pack: dict[str, dict[str, StoredObject]] = {}
+    for key, item in listed.items():
+        pack_id, kind = pack_id_of(key)
+        if pack_id:
+            by_pack.setdefault(pack_id, {})[kind] = item
+    if not by_pack:
+        return
+    store.blobs.pack_index.refresh()
+    contents = store.blobs.pack_index.packs()
+    for pack_id, files in sorted(by_pack.items()):
+        pack = files.get("pack")
+        if "idx" not in files:
+            # A retired pack goes once its note is older than the grace period. A pack with no
+            # index and no note is either a crashed writer's or one being published right now
+            # (its index is the next write): only the leases' horizon tells them apart.
+            note = files.get("retired")
+            limit = cutoff if note is not None else min(cutoff, orphan_cutoff)
+            note = note if note is not None else pack
+            if note is not None and _older(note, limit):
+                doomed = [item.key for item in files.values()]
+                result.packs_deleted += 1 if pack is not None else 0
+                result.bytes_freed += pack.size if pack is not None else 0
+                if not result.dry_run:
+                    store.blobs.delete_many(doomed)
+            continue
+        if pack is None or not _older(files["idx"], cutoff) or pack_id not in contents:
+            continue  # young (a writer may still be committing what it holds), or gone
+        # Its own copy of every blob it lists, even one also in another pack: a concurrent gc
+        # may be rewriting that other pack without it, so a rewrite keeps every live copy.
+        mine = contents[pack_id]
+        keys = list(mine)
+        dead = [
+            key
+            for key in keys
+            if not live.keeps(blob_identity(key)) and blob_identity(key) not in young_blobs
+        ]
+        dead_set = set(dead)
+        live_bytes = sum(spot.length for key, spot in mine.items() if key not in dead_set)
+        if not dead or live_bytes >= REWRITE_BELOW * max(pack.size, 1):
+            result.blobs_kept += len(keys) - len(dead)
+            continue
+        if result.dry_run:
+            result.blobs_deleted += len(dead)
+            result.packs_rewritten += 1
+            continue
+        _rewrite(store, pack_id, keys, dead, mine, live, result)
+
+
+def _rewrite(
+    store: Store,
+    pack_id: str,
+    keys: list[str],
+    dead: list[str],
+    where: dict[str, PackedBlob],
+    live: _LiveSet,
+    result: GcResult,
+) -> None:
+    """One pack's rewrite as one announced deletion batch (see :func:`_delete_batch`)."""
+    with deletion_batch(store.blobs, dead) as announced:
+        leased = leased_keys(store.blobs, store.clock)
+        live.refresh()
+        doomed = {key for key in dead if key not in leased and not live.keeps(blob_identity(key))}
+        keep = [key for key in keys if key not in doomed and key in where]
+        announced.check_fresh()
+        rewrite_pack(store.blobs, pack_id, keep, where)
+    result.blobs_deleted += len(doomed)
+    result.blobs_kept += len(keep)
+    result.packs_rewritten += 1  # its bytes are freed when the retired pack is deleted
+    result.deleted_keys.extend(sorted(doomed))

@@ -39,7 +39,9 @@ from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.progress import byte_callback
 from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.statcache import FileStat, StatCache
-from dagster_artifacts.storage.staged import stage_copy
+from dagster_artifacts.storage.localcopy import SMALL_LIMIT
+from dagster_artifacts.storage.packs import PackPolicy
+from dagster_artifacts.storage.staged import SliceSink, stage_copy
 from dagster_artifacts.storage.threads import map_in_slices
 
 HASH_WORKERS = 2  # the machines this is tuned for have 2 cores; more threads only contend
@@ -105,6 +107,11 @@ def stage_files(
     known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
     present = stored(set(known.values())) if known and stored is not None else set()
     todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
+    # Many small files: appended to a few staging files (no file created per file); the commit
+    # packs them (store format v2). Few files, or packing turned off: one staged file each.
+    policy = PackPolicy.from_env()
+    small = sum(1 for i in todo if stats[i].size <= SMALL_LIMIT)
+    slices = SliceSink(staging.path) if policy.threshold > 0 and small >= policy.min_blobs else None
 
     def read(index: int) -> tuple[str, int, str | None]:
         return stage_copy(
@@ -113,9 +120,14 @@ def stage_files(
             staging.new_path,
             algorithm=algorithm,
             size_hint=stats[index].size,
+            slices=slices,
         )
 
-    return _read_missing(paths, stats, known, todo, read, algorithm, cache, workers)
+    try:
+        return _read_missing(paths, stats, known, todo, read, algorithm, cache, workers)
+    finally:
+        if slices is not None:
+            slices.close()
 
 
 def _read_missing(

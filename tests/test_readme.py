@@ -54,6 +54,7 @@ RUN = {
     "gc": "Api().gc(",
     "lineage-api": "api.lineage(",
     "xxh128": 'digest_algorithm="xxh128"',
+    "packs": 'artifact = wandb.Artifact("clips", type="dataset")',
     # Dagster, past assets: run by tests/dagster/test_readme_dagster.py (and the Dask block by
     # tests/dagster/test_distributed_executor.py, on moto S3 and PostgreSQL).
     "dagster-ops": "def nightly_report",
@@ -553,6 +554,13 @@ def test_xxh128_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
     printed = capsys.readouterr().out.replace(str(workdir), "/tmp/snip")
     assert same_lines(printed) == same_lines(output_after("xxh128"))
     assert wandb.Api().artifact("fast-data:v0").digest_algorithm == "xxh128"
+
+
+def test_packs_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_block("packs")
+
+    printed = capsys.readouterr().out.replace(str(workdir), "/tmp/snip")
+    assert same_lines(printed) == same_lines(output_after("packs"))
 
 
 def test_drafts_example(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,13 @@ from dagster_artifacts.cli.browse import (
 )
 from dagster_artifacts.cli.context import EPILOG, Context, accept_global_options
 from dagster_artifacts.cli.local_cache import cache_group
-from dagster_artifacts.cli.manage import alias_group, delete_command, gc_command, prune_command
+from dagster_artifacts.cli.manage import (
+    alias_group,
+    delete_command,
+    gc_command,
+    prune_command,
+    repack_command,
+)
 from dagster_artifacts.cli.transfer import get_command, put_command, verify_command
 from dagster_artifacts.cli.ui import ui_command
 
@@ -75,6 +81,7 @@ for _command in (
     delete_command,
     prune_command,
     gc_command,
+    repack_command,
     cache_group,
     runs_command,
     ui_command,

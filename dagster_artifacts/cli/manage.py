@@ -177,3 +177,31 @@ def gc_command(ctx: Context, grace: timedelta, dry_run: bool, as_json: bool) -> 
         f"{output.plural(result.recent_kept, 'unreferenced file')} younger than "
         f"{output.ttl(int(grace.total_seconds())) or '0s'}."
     )
+    if result.packs_rewritten or result.packs_deleted:
+        click.echo(
+            f"Packs: {result.packs_rewritten} rewritten without their dead blobs, "
+            f"{result.packs_deleted} retired ones deleted."
+        )
+
+
+@click.command("repack", epilog=EPILOG)
+@click.option("--dry-run", is_flag=True, help="Report what would be packed; write nothing.")
+@json_option
+@pass_ctx
+@handle_errors
+def repack_command(ctx: Context, dry_run: bool, as_json: bool) -> None:
+    """Move loose small blobs into pack files (fewer files and requests; old stores too)."""
+    from dagster_artifacts.progress import status
+
+    with status("Packing small blobs"):
+        result = ctx.api.repack(dry_run=dry_run)
+    if ctx.wants_json(as_json):
+        output.emit_json(result.to_json())
+        return
+    verb = "Would pack" if dry_run else "Packed"
+    click.echo(
+        f"{verb} {output.plural(result.blobs_packed, 'blob')} "
+        f"({output.size(result.bytes_packed)}) into {output.plural(result.packs_written, 'pack')}; "
+        f"{output.plural(result.loose_removed, 'loose file')} "
+        + ("would be removed." if dry_run else "removed.")
+    )

@@ -13,6 +13,7 @@ sees a whole object or none. Every read of a blob is verified against its digest
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,36 +25,20 @@ from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
 from dagster_artifacts.storage.cloud import protocol_of
-from dagster_artifacts.storage.layout import blob_key
+from dagster_artifacts.storage.items import BlobDownload, BlobUpload
+from dagster_artifacts.storage.layout import PACKS, blob_key
+from dagster_artifacts.storage.packio import get_packed_and_loose, write_packs
+from dagster_artifacts.storage.packs import (
+    PackIndex,
+    PackPolicy,
+    Span,
+    Wanted,
+    pack_key,
+    serve_span,
+)
 from dagster_artifacts.storage.retry import retry_sync, storage_error
-
-
-@dataclass(frozen=True)
-class BlobUpload:
-    """One local file to store under ``key``, expected to hash to ``digest``.
-
-    ``staged`` marks a private copy made (and hashed) when the file was added to the artifact
-    (:func:`.staged.stage_copy`): it is not hashed again, and a local store takes it by
-    ``rename`` instead of copying it. The file is consumed: after the upload it may be gone.
-    """
-
-    local_path: str
-    key: str
-    digest: str | None = None
-    algorithm: str = "md5"
-    staged: bool = False
-    size: int | None = None  # for progress only
-
-
-@dataclass(frozen=True)
-class BlobDownload:
-    """One stored blob to copy to local ``dest``, verified against ``digest`` (and ``size``)."""
-
-    key: str
-    dest: str
-    digest: str
-    algorithm: str = "md5"
-    size: int | None = None
+from dagster_artifacts.storage.staged import parse_slice, read_slice
+from dagster_artifacts.storage.threads import parallel_map
 
 
 @dataclass(frozen=True)
@@ -81,6 +66,10 @@ class BlobStore(ABC):
         self.storage_options = dict(storage_options or {})  # may hold credentials: never shown
         self.fs = fs
         self.root = root.rstrip("/")
+        #: When blobs go into packs (store format v2, :mod:`.packs`); readers read both layouts.
+        self.pack_policy = PackPolicy.from_env()
+        #: Every published pack's index, loaded on demand (:meth:`packed`).
+        self.pack_index = PackIndex(self.pack_listing, self.read_bytes)
 
     # -- locations --------------------------------------------------------------------------
     def path(self, key: str) -> str:
@@ -105,19 +94,44 @@ class BlobStore(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool: ...
 
-    @abstractmethod
     def existing(self, keys: Iterable[str]) -> set[str]:
-        """Which of ``keys`` the store holds, asked in as few requests as the store allows."""
+        """Which of ``keys`` the store holds, packed or loose, asked in as few requests as the
+        store allows (one listing of ``packs/``, then the backend's loose check)."""
+        wanted = set(keys)
+        if not wanted:
+            return set()
+        packed = set(self.packed(wanted))
+        return packed | self.loose_existing(wanted - packed)
+
+    @abstractmethod
+    def loose_existing(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the store holds as objects of their own (the v1 layout)."""
+
+    def packed(self, keys: Iterable[str], *, refresh: bool = True) -> dict[str, Any]:
+        """Where each of ``keys`` that lives in a pack is (a :class:`.packs.PackedBlob`);
+        ``refresh`` first lists ``packs/`` to see packs other writers published."""
+        if refresh:
+            self.pack_index.refresh()
+        return self.pack_index.locate(keys)
+
+    def pack_listing(self) -> Iterator[str]:
+        """The keys under ``packs/`` (indexes, packs, retirement notes)."""
+        return (item.key for item in self.listing(PACKS))
 
     def stored_digests(self, digests: Iterable[str], algorithm: str = "md5") -> set[str]:
         """Which of ``digests`` have their blob in the store (a malformed digest: none)."""
+        wanted = list(digests)
+        self.pack_index.refresh()
+        packed = self.pack_index.packed_digests(wanted, algorithm)
         keys: dict[str, str] = {}
-        for digest in digests:
+        for digest in wanted:
+            if digest in packed:
+                continue
             try:
                 keys[blob_key(digest, algorithm)] = digest
             except ValueError:
                 continue
-        return {keys[key] for key in self.existing(keys)}
+        return packed | {keys[key] for key in self.loose_existing(keys)}
 
     @abstractmethod
     def listing(self, prefix: str) -> Iterator[StoredObject]:
@@ -140,11 +154,46 @@ class BlobStore(ABC):
             present = self.existing(by_key)
         return [upload for key, upload in by_key.items() if key not in present]
 
-    @abstractmethod
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         """Write every upload, each checked against its digest; ``callback.relative_update(size)``
         after each. Uploads should be :meth:`missing` ones (rewriting a present key is harmless,
-        only wasted work)."""
+        only wasted work). Many small blobs go into packs (:attr:`pack_policy`), the rest loose."""
+        packable = [u for u in uploads if self.pack_policy.packable(u.key, u.size)]
+        if len(packable) < self.pack_policy.min_blobs:
+            packable = []
+        chosen = {id(u) for u in packable}
+        loose = [u for u in uploads if id(u) not in chosen] if packable else uploads
+        sliced = [u for u in loose if parse_slice(u.local_path) is not None]
+        if sliced:  # staged as slices of a staging file, yet to be stored loose
+            loose = [u for u in loose if parse_slice(u.local_path) is None]
+            self.put_slices(sliced, callback)
+        if loose:
+            self.put_loose(loose, callback)
+        if packable:
+            write_packs(self, packable, callback)
+
+    def put_slices(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
+        """Store staged slices (:class:`.staged.SliceSink`) as loose blobs: each is small, so
+        its bytes go up whole with :meth:`put_bytes` (atomic on every backend)."""
+        fds: dict[str, int] = {}
+
+        def put(upload: BlobUpload) -> None:
+            try:
+                data = read_slice(upload.local_path, fds)
+            except OSError as error:
+                raise put_error(self, upload, error) from error
+            self.put_bytes(data, upload.key)
+            callback.relative_update(len(data))
+
+        try:
+            parallel_map(put, uploads)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+    @abstractmethod
+    def put_loose(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
+        """Write every upload as an object of its own (see :meth:`put_many`)."""
 
     def put_files(
         self,
@@ -178,14 +227,37 @@ class BlobStore(ABC):
     def open(self, key: str) -> BinaryIO:
         return self._call("open", key, self.fs.open, self.path(key), "rb")
 
-    @abstractmethod
     def get_files(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
         """Copy many blobs to local files, each verified before it becomes visible.
 
         ``atomic=False`` is for destinations in a private folder that is published as a whole
         afterwards: files may be written straight to their names. The first failure is raised
-        once every other copy has finished.
+        once every other copy has finished. Packed blobs are read pack by pack, in coalesced
+        ranges (:meth:`read_spans`); loose ones by the backend (:meth:`get_loose`).
         """
+        get_packed_and_loose(self, list(downloads), atomic)
+
+    @abstractmethod
+    def get_loose(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
+        """:meth:`get_files` for blobs stored as objects of their own."""
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of an object (``FileNotFoundError`` if missing)."""
+        return bytes(self._call("read", key, self.fs.cat_file, self.path(key), start, end))
+
+    def read_spans(self, spans: list[Span]) -> list[tuple[Wanted, BaseException]]:
+        """Read each span of a pack and serve its blobs (see :func:`.packs.serve_span`);
+        return the failures. This default reads spans on a few threads, one call each."""
+
+        def one(span: Span) -> list[tuple[Wanted, BaseException]]:
+            key = pack_key(span.pack)
+            try:
+                data = self.read_range(key, span.start, span.end) if span.end > span.start else b""
+            except (OSError, ArtifactError) as error:
+                return [(item, error) for item in span.wanted]
+            return serve_span(span, data, self.url(key))
+
+        return [failure for failures in parallel_map(one, spans) for failure in failures]
 
     # -- shared plumbing --------------------------------------------------------------------
     def _call(self, action: str, key: str, func: Any, *args: Any) -> Any:

@@ -27,7 +27,7 @@ class FsspecBlobStore(BlobStore):
     def exists(self, key: str) -> bool:
         return bool(self._call("check", key, self.fs.exists, self.path(key)))
 
-    def existing(self, keys: Iterable[str]) -> set[str]:
+    def loose_existing(self, keys: Iterable[str]) -> set[str]:
         return {key for key in set(keys) if self.exists(key)}
 
     def listing(self, prefix: str) -> Iterator[StoredObject]:
@@ -38,7 +38,7 @@ class FsspecBlobStore(BlobStore):
             return
         yield from found_objects(found, self.root, base)
 
-    def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
+    def put_loose(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         def put(upload: BlobUpload) -> None:
             try:
                 check_source(upload)
@@ -63,7 +63,7 @@ class FsspecBlobStore(BlobStore):
                 continue
         return unique
 
-    def get_files(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
+    def get_loose(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
         parallel_map(self._get_one, list(downloads))
 
     def _get_one(self, download: BlobDownload) -> None:

@@ -6,6 +6,8 @@
     manifests/<hex md5 of manifest JSON>.json   W&B v1 manifests, immutable
     leases/<id>.json                            keys a writer is about to reuse (object stores)
     gc/<id>.json                                keys a running gc batch is deleting (object stores)
+    packs/<id>.pack, packs/<id>.idx             small blobs packed together, and their index
+                                                (store format v2, see :mod:`.packs`)
 
 The fan-out (256 folders per algorithm) keeps folders small on local disks and lets object
 stores answer "which of these blobs exist?" with one listing per folder. The local download
@@ -24,6 +26,7 @@ BLOBS = "blobs"
 MANIFESTS = "manifests"
 LEASES = "leases"
 GC_MARKERS = "gc"
+PACKS = "packs"
 
 
 def digest_path(digest: str, algorithm: str = "md5") -> str:

@@ -25,16 +25,18 @@ from dagster_artifacts.storage.base import (
 )
 from dagster_artifacts.storage.layout import BLOBS
 from dagster_artifacts.storage.localcopy import (
+    COPY_WORKERS,
     CopyJob,
     copy_small_verified,
     copy_verified_many,
     make_parents,
 )
+from dagster_artifacts.storage.packs import Span, Wanted, pack_key, serve_span
 from dagster_artifacts.storage.pipeline import copy_verified
 from dagster_artifacts.storage.retry import storage_error
 from dagster_artifacts.storage.scratch import in_flight, temp_file_tag, temp_path_beside
 from dagster_artifacts.storage.staged import adopt_staged
-from dagster_artifacts.storage.threads import parallel_map
+from dagster_artifacts.storage.threads import map_in_slices, parallel_map
 
 
 class LocalBlobStore(BlobStore):
@@ -51,7 +53,7 @@ class LocalBlobStore(BlobStore):
     def exists(self, key: str) -> bool:
         return os.path.exists(self.path(key))
 
-    def existing(self, keys: Iterable[str]) -> set[str]:
+    def loose_existing(self, keys: Iterable[str]) -> set[str]:
         """Per fan-out folder, one listing or a ``stat`` per key (whichever is cheaper)."""
         by_folder: dict[str, list[str]] = {}
         for key in set(keys):
@@ -69,14 +71,18 @@ class LocalBlobStore(BlobStore):
     def stored_digests(self, digests: Iterable[str], algorithm: str = "md5") -> set[str]:
         """Asked at ``add`` time for every stat-cache hit: works on hex digests one folder at a
         time, without building 10,000 keys twice."""
+        wanted = list(digests)
+        packed = self._packed_digests(wanted, algorithm)
         by_folder: dict[str, list[tuple[str, str]]] = {}
-        for digest in digests:
+        for digest in wanted:
+            if digest in packed:
+                continue
             try:
                 hex_digest = binascii.a2b_base64(digest).hex()
             except ValueError:
                 continue
             by_folder.setdefault(hex_digest[:2], []).append((hex_digest[2:], digest))
-        present: set[str] = set()
+        present: set[str] = set(packed)
         for folder, names in by_folder.items():
             listed = self._listing_or_none(f"{BLOBS}/{algorithm}/{folder}", len(names))
             if listed is None:
@@ -85,6 +91,10 @@ class LocalBlobStore(BlobStore):
             else:
                 present.update(d for n, d in names if n in listed)
         return present
+
+    def _packed_digests(self, digests: list[str], algorithm: str) -> set[str]:
+        self.pack_index.refresh()
+        return self.pack_index.packed_digests(digests, algorithm)
 
     def _listing_or_none(self, folder: str, wanted: int) -> set[str] | None:
         """The names in a fan-out folder when listing it is cheaper than ``wanted`` stats.
@@ -133,7 +143,7 @@ class LocalBlobStore(BlobStore):
                 yield StoredObject(entry.path[cut:], info.st_size, info.st_mtime)
 
     # -- writes -----------------------------------------------------------------------------
-    def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
+    def put_loose(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         def put(upload: BlobUpload) -> None:
             try:
                 self._put_one(upload)
@@ -183,7 +193,30 @@ class LocalBlobStore(BlobStore):
         return unique
 
     # -- reads ------------------------------------------------------------------------------
-    def get_files(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        fd = os.open(self.path(key), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            return os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+
+    def read_spans(self, spans: list[Span]) -> list[tuple[Wanted, BaseException]]:
+        """Each thread takes a contiguous slice of the spans (in pack order) and reads its pack
+        front to back: sequential reads, one ``pread`` per span."""
+
+        def one(span: Span) -> list[tuple[Wanted, BaseException]]:
+            key = pack_key(span.pack)
+            try:
+                data = self.read_range(key, span.start, span.end) if span.end > span.start else b""
+            except OSError as error:
+                return [(item, error) for item in span.wanted]
+            return serve_span(span, data, self.url(key))
+
+        workers = min(COPY_WORKERS, len(spans))
+        results = map_in_slices(one, spans, workers) if workers > 1 else [one(s) for s in spans]
+        return [failure for failures in results for failure in failures]
+
+    def get_loose(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
         """The whole batch is one call of :func:`.localcopy.copy_verified_many`: folders made
         once, a few threads, a handful of system calls per small file, no fsspec per file."""
         items = list(downloads)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from fsspec.asyn import sync
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
-from dagster_artifacts.errors import StorageError
+from dagster_artifacts.errors import ArtifactError, StorageError
 from dagster_artifacts.storage.base import (
     BlobDownload,
     BlobStore,
@@ -28,6 +28,7 @@ from dagster_artifacts.storage.base import (
     get_error,
     put_error,
 )
+from dagster_artifacts.storage.packs import Span, Wanted, pack_key, serve_span
 from dagster_artifacts.storage.pipeline import adopt_verified, iter_stream
 from dagster_artifacts.storage.retry import retry_async, retry_sync, storage_error
 from dagster_artifacts.storage.scratch import temp_path_beside
@@ -37,6 +38,8 @@ DEFAULT_BATCH_SIZE = 32
 #: Keys per bulk delete request: S3's DeleteObjects takes at most 1,000; gcsfs splits its JSON
 #: batch requests into 100 deletions each by itself.
 DELETE_CHUNK = 1000
+#: Ranged reads of packs in flight at once (each up to 8 MiB).
+SPANS_IN_FLIGHT = 8
 
 
 class ObjectBlobStore(BlobStore):
@@ -62,7 +65,7 @@ class ObjectBlobStore(BlobStore):
         self.fs.invalidate_cache(self.path(key))
         return bool(self._call("check", key, self.fs.exists, self.path(key)))
 
-    def existing(self, keys: Iterable[str]) -> set[str]:
+    def loose_existing(self, keys: Iterable[str]) -> set[str]:
         """One listing per fan-out folder: N blobs cost at most min(N, 256) requests."""
         wanted = set(keys)
         if not wanted:
@@ -113,7 +116,7 @@ class ObjectBlobStore(BlobStore):
         yield from found_objects(found, self.root, base)
 
     # -- writes -----------------------------------------------------------------------------
-    def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
+    def put_loose(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:
         async def put(upload: BlobUpload) -> None:
             await self._put_one(upload)
             callback.relative_update(upload.size or 0)
@@ -172,7 +175,7 @@ class ObjectBlobStore(BlobStore):
             return
 
     # -- reads ------------------------------------------------------------------------------
-    def get_files(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
+    def get_loose(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
         self._gather([lambda d=download: self._get_one(d) for download in downloads])  # type: ignore[misc]
 
     async def _get_one(self, download: BlobDownload) -> None:
@@ -201,6 +204,31 @@ class ObjectBlobStore(BlobStore):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    def read_spans(self, spans: list[Span]) -> list[tuple[Wanted, BaseException]]:
+        """Ranged GETs on the filesystem's loop, at most :data:`SPANS_IN_FLIGHT` at once (each
+        at most :data:`.packs.MAX_SPAN` bytes: memory stays bounded); each span's blobs are
+        verified and written on a thread while the next ranges download."""
+        semaphore = asyncio.Semaphore(min(self.batch_size, SPANS_IN_FLIGHT))
+
+        async def one(span: Span) -> list[tuple[Wanted, BaseException]]:
+            key = pack_key(span.pack)
+            url = self.url(key)
+            if span.end <= span.start:  # empty blobs (packed by an older writer): no range
+                return await asyncio.to_thread(serve_span, span, b"", url)
+            async with semaphore:
+                try:
+                    data = await retry_async(
+                        lambda: self.fs._cat_file(self.path(key), start=span.start, end=span.end),
+                        "download",
+                        url,
+                    )
+                except (OSError, ArtifactError) as error:
+                    return [(item, error) for item in span.wanted]
+            return await asyncio.to_thread(serve_span, span, bytes(data), url)
+
+        results = self._gather([lambda s=span: one(s) for span in spans])  # type: ignore[misc]
+        return [failure for failures in results for failure in failures]
 
     # -- plumbing ---------------------------------------------------------------------------
     def _gather(self, factories: list[Callable[[], Awaitable[T]]]) -> list[T]:

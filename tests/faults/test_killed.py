@@ -125,8 +125,14 @@ def _relog_from_a_new_process_and_check(data: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("moment", ["staging", "storing blobs", "blobs stored"])
 def test_a_log_killed_leaves_no_version_and_the_next_log_works(
-    tmp_path: Path, isolated_store: Path, spawn: Callable[..., subprocess.Popen[str]], moment: str
+    tmp_path: Path,
+    isolated_store: Path,
+    spawn: Callable[..., subprocess.Popen[str]],
+    moment: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The loose layout, whose blob files show the moment to kill (packs: test_packs_faults.py).
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")
     data = random_files(tmp_path / "big", FILES, FILE_SIZE)
     staging = tmp_path / "cache" / "staging"
     manifests = isolated_store / "manifests"
@@ -204,8 +210,13 @@ def test_a_download_killed_is_completed_by_the_next_download(
 
 
 def test_a_gc_killed_is_finished_by_the_next_gc(
-    tmp_path: Path, isolated_store: Path, spawn: Callable[..., subprocess.Popen[str]]
+    tmp_path: Path,
+    isolated_store: Path,
+    spawn: Callable[..., subprocess.Popen[str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The loose layout, one file per blob to watch (packs: test_packs_faults.py).
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")
     for i in range(4):
         log_folder("g", random_files(tmp_path / f"g{i}", 250, 2048, prefix=f"g{i}"))
     log_folder("keep", random_files(tmp_path / "keep", 50, 2048))
@@ -234,11 +245,15 @@ def test_a_gc_killed_is_finished_by_the_next_gc(
 
 
 def test_a_gc_killed_mid_batch_does_not_hold_up_writers(
-    tmp_path: Path, isolated_store: Path, spawn: Callable[..., subprocess.Popen[str]]
+    tmp_path: Path,
+    isolated_store: Path,
+    spawn: Callable[..., subprocess.Popen[str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The dead gc leaves its batch marker behind; a writer reusing a key of that batch sees
     that the marker's owner (a process of this host) is gone and goes on at once, instead of
     waiting for the marker to go silent or stale."""
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")  # one file per blob to watch
     data = random_files(tmp_path / "d", 250, 2048)
     log_folder("g", data)
     log_folder("other", random_files(tmp_path / "o", 5, 2048))

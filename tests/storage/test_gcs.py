@@ -209,3 +209,22 @@ def test_versioned_gcs_bucket_records_the_generation(gcs: GCSService, tmp_path: 
     root = Path(fetched.download(str(tmp_path / "out")))
     assert (root / "table.csv").read_bytes() == b"a,b\n1,2\n"
     assert (root / "all" / "table.csv").read_bytes() == b"a,b\n1,2\n"
+
+
+def test_packs_on_gcs_round_trip(gcs: GCSService, tmp_path: Path) -> None:
+    """Store format v2 on GCS: many small files go up as one pack and its index, and come
+    back as ranged reads of it."""
+    bucket = gcs.make_bucket()
+    settings = gs_settings(gcs, bucket, tmp_path)
+    folder = make_files(tmp_path / "data", 150)
+    with wandb.init(settings=settings) as run:
+        artifact = wandb.Artifact("many", type="dataset")
+        artifact.add_dir(str(folder))
+        run.log_artifact(artifact).wait()
+    keys = gcs.keys(bucket, "artifacts/")
+    assert not [k for k in keys if "/blobs/" in k]
+    assert len([k for k in keys if k.endswith(".pack")]) == 1
+    fetched = Api(settings=settings).artifact("many:v0")
+    root = Path(fetched.download(str(tmp_path / "out")))
+    assert fetched.verify(str(root)).checked == 150
+    assert (root / "file-077.txt").read_text() == "file number 77\n"

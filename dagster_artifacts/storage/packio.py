@@ -1,0 +1,263 @@
+"""Moving blobs into and out of packs, on any backend (the backend-neutral half of format v2).
+
+Writing: the small blobs of a batch are read (each checked against its digest unless it is a
+staged copy, hashed when it was added), grouped into packs of about the target size, and each
+pack is published as two writes: the pack, then its index. Reading one pack group is planned
+as a few coalesced spans (:func:`.packs.plan_spans`) that the backend reads as it reads best
+(``BlobStore.read_spans``: a local file front to back, ranged GETs on a bucket); every blob is
+hashed before it is written to its destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+from fsspec.callbacks import Callback
+
+from dagster_artifacts.digests import digest_bytes
+from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
+from dagster_artifacts.storage.items import BlobDownload, BlobUpload
+from dagster_artifacts.storage.localcopy import make_parents
+from dagster_artifacts.storage.packs import (
+    FORMAT_KEY,
+    BuiltPack,
+    PackedBlob,
+    PackIndex,
+    PackPolicy,
+    Span,
+    Wanted,
+    build_packs,
+    format_body,
+    index_key,
+    pack_key,
+    plan_spans,
+)
+from dagster_artifacts.storage.pipeline import write_all
+from dagster_artifacts.storage.retry import storage_error
+from dagster_artifacts.storage.scratch import temp_path_beside
+from dagster_artifacts.storage.staged import read_slice
+from dagster_artifacts.storage.threads import parallel_map
+
+
+class PackHost(Protocol):
+    """What packing needs of a blob store (``BlobStore`` has it all)."""
+
+    pack_policy: PackPolicy
+    pack_index: PackIndex
+
+    def url(self, key: str) -> str: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def put_bytes(self, data: bytes, key: str) -> None: ...
+
+    def packed(self, keys: Iterable[str], *, refresh: bool = True) -> dict[str, Any]: ...
+
+    def read_spans(self, spans: list[Span]) -> list[tuple[Wanted, BaseException]]: ...
+
+    def get_loose(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None: ...
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callback) -> list[str]:
+    """Store ``uploads`` as packs; return the pack ids. The next pack is read while the last
+    one is published (two packs in memory at most)."""
+    published: list[str] = []
+    pending: Future[None] | None = None
+    fds: dict[str, int] = {}  # staging files holding slices, opened once each
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-publish") as publisher:
+        try:
+            for group in _groups(uploads, store.pack_policy.target_size):
+                blobs = parallel_map(functools.partial(_read_upload, store, fds), group)
+                for built in build_packs(blobs, store.pack_policy.target_size):
+                    if pending is not None:
+                        pending.result()
+                    pending = publisher.submit(publish_pack, store, built, callback)
+                    published.append(built.pack_id)
+            if pending is not None:
+                pending.result()
+        except BaseException:
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    pending.result()
+            raise
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+    return published
+
+
+def publish_pack(store: PackHost, built: BuiltPack, callback: Callback | None = None) -> None:
+    """The pack, then its index: an index never names a pack that is not whole."""
+    store.put_bytes(built.data, pack_key(built.pack_id))
+    store.put_bytes(built.index, index_key(built.pack_id))
+    store.pack_index.add(built.pack_id, built.entries)
+    ensure_format(store)
+    if callback is not None:
+        callback.relative_update(len(built.data))
+
+
+def ensure_format(store: PackHost) -> None:
+    """Record format 2 in the store (once per process), after its first pack is published: a
+    write that fails for want of space leaves the store as it was."""
+    if getattr(store, "_format_written", False):
+        return
+    if not store.exists(FORMAT_KEY):
+        store.put_bytes(format_body(), FORMAT_KEY)
+    store._format_written = True  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def _groups(uploads: Sequence[BlobUpload], target: int) -> Iterator[list[BlobUpload]]:
+    """Consecutive uploads of about ``target`` bytes together: what one pack will hold."""
+    group: list[BlobUpload] = []
+    size = 0
+    for upload in uploads:
+        group.append(upload)
+        size += upload.size or 0
+        if size >= target:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _read_upload(store: PackHost, fds: dict[str, int], upload: BlobUpload) -> tuple[str, bytes]:
+    """The bytes of one small upload, checked against its digest (staged copies were hashed
+    when they were made and cannot change)."""
+    try:
+        data = read_slice(upload.local_path, fds)
+    except OSError as error:
+        raise storage_error(
+            f"read {upload.local_path} to store it as", store.url(upload.key), error
+        ) from error
+    if upload.digest is not None and not upload.staged:
+        actual = digest_bytes(data, upload.algorithm)
+        if actual != upload.digest:
+            raise ChecksumMismatchError(
+                f"{upload.local_path} changed after it was added to the artifact (digest "
+                f"{actual}, added as {upload.digest}); add it again and re-log."
+            )
+    return upload.key, data
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def get_packed_and_loose(store: PackHost, downloads: list[BlobDownload], atomic: bool) -> None:
+    """``BlobStore.get_files``: packed blobs from their packs, the rest loose.
+
+    A loose blob that has gone missing may have been packed meanwhile (``repack``): the index
+    is read again and those are fetched from their pack.
+    """
+    if not downloads:
+        return
+    keys = [d.key for d in downloads]
+    located = store.packed(keys, refresh=False)
+    if len(located) < len(set(keys)):
+        located = store.packed(keys)
+    loose = [d for d in downloads if d.key not in located]
+    if len(loose) < len(downloads):
+        get_from_packs(store, [d for d in downloads if d.key in located], located, atomic)
+    if not loose:
+        return
+    try:
+        store.get_loose(loose, atomic=atomic)
+    except (StorageError, FileNotFoundError):
+        moved = store.packed([d.key for d in loose])
+        if not moved:
+            raise
+        get_from_packs(store, [d for d in loose if d.key in moved], moved, atomic)
+        rest = [d for d in loose if d.key not in moved]
+        if rest:
+            store.get_loose(rest, atomic=atomic)
+
+
+def get_from_packs(
+    store: PackHost,
+    downloads: list[BlobDownload],
+    located: dict[str, PackedBlob],
+    atomic: bool,
+) -> None:
+    """Every download from its pack, verified; a pack gc replaced meanwhile is looked up
+    again once. The first failure is raised after every other blob was tried."""
+    make_parents(d.dest for d in downloads)
+    failures = _read_all(store, downloads, located, atomic)
+    gone = [d for d, error in failures if isinstance(error, FileNotFoundError)]
+    if gone:
+        relocated = store.packed([d.key for d in gone])
+        retry = [d for d in gone if d.key in relocated]
+        failures = [(d, e) for d, e in failures if not isinstance(e, FileNotFoundError)]
+        failures += [
+            (d, FileNotFoundError(errno.ENOENT, "missing")) for d in gone if d.key not in relocated
+        ]
+        if retry:
+            failures += _read_all(store, retry, relocated, atomic)
+    if failures:
+        download, error = failures[0]
+        raise _typed(store, download, located.get(download.key), error) from error
+
+
+def _read_all(
+    store: PackHost, downloads: list[BlobDownload], located: dict[str, PackedBlob], atomic: bool
+) -> list[tuple[BlobDownload, BaseException]]:
+    by_id: dict[int, BlobDownload] = {}
+    wanted = []
+    for download in downloads:
+        item = Wanted(
+            download.key,
+            located[download.key],
+            download.digest,
+            download.algorithm,
+            functools.partial(write_file, download.dest, atomic=atomic),
+        )
+        by_id[id(item)] = download
+        wanted.append(item)
+    return [(by_id[id(item)], error) for item, error in store.read_spans(plan_spans(wanted))]
+
+
+def _typed(
+    store: PackHost, download: BlobDownload, where: PackedBlob | None, error: BaseException
+) -> BaseException:
+    if isinstance(error, ArtifactError) or not isinstance(error, OSError):
+        return error
+    url = store.url(download.key if where is None else pack_key(where.pack))
+    if isinstance(error, FileNotFoundError):
+        return StorageError(
+            f"The blob {store.url(download.key)} (packed in {url}) is missing from the store: "
+            "it was deleted by hand or by an unsafe gc. Restore it from a backup, or delete "
+            "the version and log it again.",
+            url=store.url(download.key),
+            errno=error.errno,
+        )
+    return storage_error(f"write {download.dest}, downloading", url, error)
+
+
+def write_file(dest: str, data: bytes, *, atomic: bool) -> None:
+    """Write verified bytes to ``dest``: through a temp name and a rename when ``atomic``."""
+    target = temp_path_beside(dest) if atomic else dest
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        fd = os.open(target, flags, 0o666)
+    try:
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+        if atomic:
+            os.replace(target, dest)
+    except BaseException:
+        if atomic:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+        raise
