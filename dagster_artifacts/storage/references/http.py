@@ -16,9 +16,8 @@ redirect ended at (redirect targets are often short-lived signed URLs). An error
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import requests
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from dagster_artifacts.errors import (
     ArtifactFileNotFoundError,
@@ -31,10 +30,15 @@ from dagster_artifacts.storage.pipeline import write_verified
 from dagster_artifacts.storage.references.handler import md5_from_etag, strip_etag
 from dagster_artifacts.storage.retry import retry_sync
 
+if TYPE_CHECKING:
+    import requests
+
 
 def _requested_url(uri: str) -> str:
     """``uri`` as ``requests`` sends it (``http://host`` -> ``http://host/``, spaces and
     non-ASCII percent-encoded): what W&B records, short of following redirects."""
+    import requests  # only when a URL is referenced: keeps CLI start-up fast
+
     try:
         url = requests.Request("GET", uri).prepare().url
     except requests.RequestException as error:
@@ -49,7 +53,14 @@ class HttpReferenceHandler:
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self.session = requests.Session()
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """Made on first use: ``requests`` costs 40 ms to import, and most commands never
+        fetch a URL."""
+        import requests
+
+        return requests.Session()
 
     def store(
         self, uri: str, name: str | None, checksum: bool, max_objects: int
@@ -86,6 +97,8 @@ class HttpReferenceHandler:
             ) as answer:
                 answer.raise_for_status()
                 return answer.headers
+
+        import requests
 
         try:
             return retry_sync(get, "read", uri)
