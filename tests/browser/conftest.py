@@ -14,15 +14,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.services.webserver import free_port
+from tests.services.webserver import free_port, http_service
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "browser"
@@ -92,34 +90,16 @@ def browser_url(example: Example) -> Iterator[str]:
     """``dagster-artifacts ui`` on the example's store, on a free loopback port."""
     port = example.ui_port
     env = {**example.env, "DAGSTER_ARTIFACTS_DAGSTER_URL": DAGSTER_URL}
-    log_path = example.root / "ui.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [str(CLI), "--project", "bike-sharing", "ui", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/?format=json", timeout=2)
-                    break
-                except OSError:
-                    assert server.poll() is None, log_path.read_text()
-                    assert time.monotonic() < deadline, "dagster-artifacts ui did not start"
-                    time.sleep(0.2)
-            yield base
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    base = f"http://127.0.0.1:{port}"
+    with http_service(
+        [str(CLI), "--project", "bike-sharing", "ui", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        log_path=example.root / "ui.log",
+        probe_url=f"{base}/?format=json",
+        startup_seconds=60,
+    ):
+        yield base
 
 
 def chromium_path() -> str:
