@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from dagster_artifacts.artifact import Artifact
+from dagster_artifacts.collection import ArtifactCollection
 from dagster_artifacts.dagster import metadata as keys
 from dagster_artifacts.dagster.resource import ArtifactsResource
 from dagster_artifacts.errors import ArtifactNotFoundError, ConfigurationError
@@ -27,6 +28,15 @@ def logged_by_dagster(artifact: Artifact) -> bool:
     """Whether the IO manager logged this version (it records its handler or asset key)."""
     metadata = artifact.metadata
     return any(key in metadata for key in (keys.HANDLER, keys.ASSET_KEY, keys.OP_OUTPUT))
+
+
+def made_by_dagster(latest: Artifact, collection: ArtifactCollection[Artifact] | None) -> bool:
+    """Whether a Dagster asset or op produces this artifact: the IO manager logged any of its
+    versions. Such an artifact is that asset, even when a script logged its latest version (a
+    hand-made data fix): a second, external asset for it would clash with the real one."""
+    if logged_by_dagster(latest):
+        return True
+    return collection is not None and any(logged_by_dagster(v) for v in collection.artifacts())
 
 
 def external_asset_key(name: str, key_prefix: str | Sequence[str] | None = None) -> dg.AssetKey:
@@ -66,7 +76,7 @@ def external_artifact_specs(
     group_name: str | None = None,
 ) -> list[dg.AssetSpec]:
     """One ``dg.AssetSpec`` per artifact logged outside Dagster (all of them when ``names`` is
-    None: every artifact whose latest version the IO manager did not write).
+    None: every artifact of which the IO manager wrote no version).
 
     Each spec is keyed by the artifact name (under ``key_prefix``), has ``kinds={"artifacts"}``,
     the collection's description, and ``deps`` from the lineage of the artifact's latest version.
@@ -91,9 +101,9 @@ def external_artifact_specs(
                 f"external_artifact_specs: artifact {name!r} has no version yet; log it first "
                 f"(the artifacts here are {sorted(collections)[:10]})."
             ) from None
-        if names is None and logged_by_dagster(latest):
-            continue
         collection = collections.get(name)
+        if names is None and made_by_dagster(latest, collection):
+            continue
         description = (collection.description if collection else None) or latest.description
         specs.append(
             dg.AssetSpec(

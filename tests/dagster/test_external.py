@@ -88,6 +88,25 @@ def test_external_artifacts_become_specs_with_lineage_and_load_downstream() -> N
         assert [d.asset_key for d in prefixed[0].deps] == [dg.AssetKey("features")]
 
 
+def test_an_artifact_a_dagster_asset_makes_stays_that_asset_after_a_script_logs_to_it() -> None:
+    """A hand-made data fix logged by a script is a new version of the Dagster asset's artifact,
+    not a second asset: an external spec for it would clash with the asset (and its checks)."""
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([features], resources=RESOURCES, instance=instance).success
+        with wandb.init(job_type="data-fix") as run:
+            fixed = wandb.Artifact("bike-features", type="dataset")
+            with fixed.new_file("data.csv") as handle:
+                handle.write("hour,count\n7,121\n")
+            run.log_artifact(fixed).wait()
+        assert wandb.Api().artifact("bike-features:latest").version == "v1"
+
+        assert external_artifact_specs(STORE) == []
+        # Asked for by name, it is still given: the caller chose it.
+        assert [s.key for s in external_artifact_specs(STORE, ["bike-features"])] == [
+            dg.AssetKey("bike-features")
+        ]
+
+
 def test_bad_names_are_typed_errors() -> None:
     train_outside_dagster_needs = pd.DataFrame({"hour": [1], "count": [1]})
     with wandb.init(job_type="prep") as run:
