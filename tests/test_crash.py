@@ -39,8 +39,11 @@ def _blob_files(store: Path) -> int:
 
 @pytest.mark.timeout(180)
 def test_sigkill_mid_log_leaves_no_version_and_next_log_succeeds(
-    tmp_path: Path, isolated_store: Path
+    tmp_path: Path, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One file per blob, to watch the upload and kill it in the middle (packs have their own
+    # killed-writer test in tests/faults/test_packs_faults.py).
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")
     data = tmp_path / "big"
     data.mkdir()
     files = 400
@@ -89,10 +92,12 @@ def test_sigkill_mid_add_leaves_the_store_untouched_and_its_staging_is_swept(
     tmp_path: Path,
     isolated_store: Path,
     store_snapshot,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With the default policy the copies are made at add time, into the cache dir's staging
     area, never into the store: a writer killed while adding leaves no blob and no version, and
     the next writer on this host removes the dead process's staging folder."""
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")  # one staged file per copy
     data = tmp_path / "big"
     data.mkdir()
     files = 400
