@@ -111,7 +111,11 @@ def stage_files(
     # packs them (store format v2). Few files, or packing turned off: one staged file each.
     policy = PackPolicy.from_env()
     small = sum(1 for i in todo if stats[i].size <= SMALL_LIMIT)
-    slices = SliceSink(staging.path) if policy.threshold > 0 and small >= policy.min_blobs else None
+    slices = (
+        SliceSink(staging.path, policy.target_size)
+        if policy.threshold > 0 and small >= policy.min_blobs
+        else None
+    )
 
     def read(index: int) -> tuple[str, int, str | None]:
         return stage_copy(

@@ -381,7 +381,16 @@ def _commit(store: Store, artifact: Artifact, request: CommitRequest, manifest: 
     """Store and commit a frozen draft; it becomes the logged (or deduplicated-to) version.
 
     A derived draft stores only what it did not carry over (see :mod:`.incremental`); an
-    incremental one is merged over the newest version first."""
+    incremental one is merged over the newest version first. Like building the draft, storing
+    it allocates an object or more per entry: existing objects are spared from the collector
+    meanwhile (``state.gc_frozen``; a full collection under 10,000 entries costs 40 ms)."""
+    with state.gc_frozen():
+        _commit_frozen(store, artifact, request, manifest)
+
+
+def _commit_frozen(
+    store: Store, artifact: Artifact, request: CommitRequest, manifest: Manifest
+) -> None:
     base = artifact.draft_base()
     if artifact.incremental:
         record, created, merged = commit_incremental(store, request, manifest)

@@ -210,6 +210,11 @@ class BlobStore(ABC):
     @abstractmethod
     def put_bytes(self, data: bytes, key: str) -> None: ...
 
+    def put_file_copy(self, local_path: str, key: str) -> None:
+        """Store the whole local file ``local_path`` as ``key`` (streamed), leaving the file where
+        it is: a full staging file published as a pack (:func:`.packio.publish_pack`)."""
+        self.put_loose([BlobUpload(local_path, key)])
+
     @abstractmethod
     def delete_many(self, keys: Iterable[str]) -> list[str]:
         """Delete ``keys`` in as few requests as the store allows; a missing key is no error.

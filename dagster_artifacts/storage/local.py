@@ -7,7 +7,10 @@ per file); staged copies move in by ``rename`` (:func:`.staged.adopt_staged`).
 from __future__ import annotations
 
 import binascii
+import contextlib
+import errno
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -37,6 +40,9 @@ from dagster_artifacts.storage.retry import storage_error
 from dagster_artifacts.storage.scratch import in_flight, temp_file_tag, temp_path_beside
 from dagster_artifacts.storage.staged import adopt_staged
 from dagster_artifacts.storage.threads import map_in_slices, parallel_map
+
+#: ``link`` failures that mean "copy instead": another filesystem, no hard links there, too many.
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP)
 
 
 class LocalBlobStore(BlobStore):
@@ -178,6 +184,25 @@ class LocalBlobStore(BlobStore):
             os.replace(tmp, target)
         except OSError as error:
             if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise storage_error("upload", self.url(key), error) from error
+
+    def put_file_copy(self, local_path: str, key: str) -> None:
+        """A hard link when ``local_path`` is on the store's filesystem (no byte copied: both
+        names are immutable from here on), else a kernel copy; published by an atomic rename."""
+        target = self.path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = temp_path_beside(target)
+        try:
+            try:
+                os.link(local_path, tmp)
+            except OSError as error:
+                if error.errno not in _NO_LINK:
+                    raise
+                shutil.copyfile(local_path, tmp)
+            os.replace(tmp, target)
+        except OSError as error:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise storage_error("upload", self.url(key), error) from error
 

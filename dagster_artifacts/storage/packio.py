@@ -13,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import itertools
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from fsspec.callbacks import Callback
 
@@ -28,6 +30,7 @@ from dagster_artifacts.storage.packs import (
     FORMAT_KEY,
     BuiltPack,
     PackedBlob,
+    PackEntry,
     PackIndex,
     PackPolicy,
     Span,
@@ -41,7 +44,7 @@ from dagster_artifacts.storage.packs import (
 from dagster_artifacts.storage.pipeline import write_all
 from dagster_artifacts.storage.retry import storage_error
 from dagster_artifacts.storage.scratch import temp_path_beside
-from dagster_artifacts.storage.staged import read_slice
+from dagster_artifacts.storage.staged import parse_slice, read_slice
 from dagster_artifacts.storage.threads import parallel_map
 
 
@@ -56,6 +59,8 @@ class PackHost(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def put_bytes(self, data: bytes, key: str) -> None: ...
+
+    def put_file_copy(self, local_path: str, key: str) -> None: ...
 
     def packed(self, keys: Iterable[str], *, refresh: bool = True) -> dict[str, Any]: ...
 
@@ -73,15 +78,24 @@ def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callba
     published: list[str] = []
     pending: Future[None] | None = None
     fds: dict[str, int] = {}  # staging files holding slices, opened once each
+    target = store.pack_policy.target_size
+    sliced = [u for u in uploads if u.staged and parse_slice(u.local_path) is not None]
+    others = [u for u in uploads if not u.staged or parse_slice(u.local_path) is None]
+
+    def from_others() -> Iterator[BuiltPack]:
+        for group in _groups(others, target):
+            blobs = parallel_map(functools.partial(_read_upload, store, fds), group)
+            yield from build_packs(blobs, target)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-publish") as publisher:
         try:
-            for group in _groups(uploads, store.pack_policy.target_size):
-                blobs = parallel_map(functools.partial(_read_upload, store, fds), group)
-                for built in build_packs(blobs, store.pack_policy.target_size):
-                    if pending is not None:
-                        pending.result()
-                    pending = publisher.submit(publish_pack, store, built, callback)
-                    published.append(built.pack_id)
+            for built in itertools.chain(
+                packs_from_slices(store, sliced, target, fds), from_others()
+            ):
+                if pending is not None:
+                    pending.result()
+                pending = publisher.submit(publish_pack, store, built, callback)
+                published.append(built.pack_id)
             if pending is not None:
                 pending.result()
         except BaseException:
@@ -97,12 +111,15 @@ def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callba
 
 def publish_pack(store: PackHost, built: BuiltPack, callback: Callback | None = None) -> None:
     """The pack, then its index: an index never names a pack that is not whole."""
-    store.put_bytes(built.data, pack_key(built.pack_id))
+    if built.source is not None:
+        store.put_file_copy(built.source, pack_key(built.pack_id))
+    else:
+        store.put_bytes(built.data, pack_key(built.pack_id))
     store.put_bytes(built.index, index_key(built.pack_id))
     store.pack_index.add(built.pack_id, built.entries)
     ensure_format(store)
     if callback is not None:
-        callback.relative_update(len(built.data))
+        callback.relative_update(built.size)
 
 
 def ensure_format(store: PackHost) -> None:
@@ -113,6 +130,112 @@ def ensure_format(store: PackHost) -> None:
     if not store.exists(FORMAT_KEY):
         store.put_bytes(format_body(), FORMAT_KEY)
     store._format_written = True  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def packs_from_slices(
+    store: PackHost, uploads: Sequence[BlobUpload], target: int, fds: dict[str, int]
+) -> Iterator[BuiltPack]:
+    """Packs of staged slices (:class:`.staged.SliceSink`), taken as whole files or runs.
+
+    A staging file already is a pack's body: blobs end to end. When every blob of one is to be
+    stored (the usual case: new content), the file itself is published as the pack, with no
+    byte passing through Python (a hard link on a local store). Otherwise the slices are taken
+    in file order and every run of adjacent ones is read with one ``pread`` into the pack's
+    buffer, instead of one read (and one Python round) per blob. Slices were hashed when they
+    were staged and cannot change.
+    """
+    by_file: dict[str, list[Slice]] = {}
+    seen: set[str] = set()
+    for upload in uploads:
+        where = parse_slice(upload.local_path)
+        if where is None or upload.key in seen:
+            continue
+        seen.add(upload.key)
+        by_file.setdefault(where[0], []).append(Slice(*where, upload.key))
+    rest: list[Slice] = []
+    for path in sorted(by_file):
+        slices = sorted(by_file[path])
+        whole = _whole_file(path, slices, target)
+        if whole is not None:
+            yield whole
+        else:
+            rest.extend(slices)
+    start = 0
+    while start < len(rest):
+        end, size = start, 0
+        while end < len(rest) and (size < target or end == start):
+            size += rest[end].length
+            end += 1
+        try:
+            built = _pack_of_slices(rest[start:end], size, fds)
+        except OSError as error:
+            raise storage_error(
+                f"read the staging file {rest[start].path} to store it as",
+                store.url(rest[start].key),
+                error,
+            ) from error
+        yield built
+        start = end
+
+
+class Slice(NamedTuple):
+    """``length`` bytes at ``offset`` of the staging file ``path``: the blob ``key``."""
+
+    path: str
+    offset: int
+    length: int
+    key: str
+
+
+def _whole_file(path: str, slices: list[Slice], target: int) -> BuiltPack | None:
+    """The staging file ``path`` as a pack, if ``slices`` (in offset order) cover it end to end
+    and its size is about ``target``; None otherwise (smaller ones are read into a pack with
+    others: a few small packs would cost a request each, on every download)."""
+    end = 0
+    for piece in slices:
+        if piece.offset != end:
+            return None  # a gap: a blob the store holds already, or a duplicate
+        end += piece.length
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return None  # the range reads raise the error, with context
+    if size != end or not target // 2 <= size <= 2 * target:
+        return None
+    entries = [PackEntry(piece.key, piece.offset, piece.length) for piece in slices]
+    return BuiltPack(uuid.uuid4().hex, b"", entries, source=path, source_size=size)
+
+
+def _pack_of_slices(slices: list[Slice], size: int, fds: dict[str, int]) -> BuiltPack:
+    body = bytearray(size)
+    view = memoryview(body)
+    entries: list[PackEntry] = []
+    at = 0
+    run_start = 0  # where the current run of adjacent slices starts in ``body``
+    for index, (path, offset, length, key) in enumerate(slices):
+        entries.append(PackEntry(key, at, length))
+        at += length
+        following = slices[index + 1] if index + 1 < len(slices) else None
+        if following is None or following[0] != path or following[1] != offset + length:
+            run_length = at - run_start
+            _pread_into(_open_once(path, fds), view[run_start:at], offset + length - run_length)
+            run_start = at
+    return BuiltPack(uuid.uuid4().hex, bytes(body), entries)
+
+
+def _open_once(path: str, fds: dict[str, int]) -> int:
+    known = fds.get(path)
+    if known is None:
+        known = fds[path] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    return known
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        got = os.preadv(fd, [view], offset)
+        if not got:
+            raise OSError(errno.EIO, "a staging file is shorter than its slices")
+        view, offset = view[got:], offset + got
 
 
 def _groups(uploads: Sequence[BlobUpload], target: int) -> Iterator[list[BlobUpload]]:

@@ -325,13 +325,22 @@ class PackIndex:
 
 @dataclass(frozen=True)
 class BuiltPack:
+    """A pack ready to publish: its body in memory (``data``), or, when a whole local file
+    already is the body (a full staging file), that file (``source``, ``data`` empty)."""
+
     pack_id: str
     data: bytes
     entries: list[PackEntry]
+    source: str | None = None
+    source_size: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.source_size if self.source is not None else len(self.data)
 
     @property
     def index(self) -> bytes:
-        return encode_index(self.pack_id, len(self.data), self.entries)
+        return encode_index(self.pack_id, self.size, self.entries)
 
 
 def build_packs(blobs: Iterable[tuple[str, bytes]], target_size: int) -> Iterator[BuiltPack]:

@@ -14,6 +14,7 @@ when digest and size match (invariant 6): a reader never sees a partial or wrong
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import threading
@@ -27,6 +28,7 @@ from dagster_artifacts.storage.scratch import temp_path_beside
 PIPELINE_DEPTH = 4  # chunks in flight between the hashing and the writing thread
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+_CREATE_READABLE = os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC  # a copy hashed as written
 
 Chunk = bytes | bytearray | memoryview
 
@@ -121,6 +123,117 @@ def hash_and_write(
     return size
 
 
+#: Bytes per ``copy_file_range`` call: the hashing thread follows a step behind.
+COPY_STEP = 8 * 1024 * 1024
+#: Errors of ``copy_file_range``/``sendfile`` that mean "not here": fall back to a user copy.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+
+def copy_and_hash(source: int, out: int, hasher: Hasher, first: bytes = b"") -> int:
+    """Copy the rest of descriptor ``source`` (after ``first``) to ``out`` and hash what was
+    *written*; return the size. ``out`` must be open for reading and writing.
+
+    The bytes are copied by the kernel (``copy_file_range``, else ``sendfile``, as ``cp``
+    does: no trip through Python's memory) on a second thread, while this thread reads back
+    what has been written so far (from the page cache) and hashes it. On two cores the copy
+    then costs next to nothing: a 1 GiB file takes the time of hashing it. The digest is of
+    the copy itself, so a source that changes meanwhile can make a copy that is not the file
+    as it is now, but never one whose digest is wrong. Where the kernel cannot copy between
+    these two files, :func:`hash_and_write` does it in Python.
+    """
+    size = len(first)
+    if first:
+        hasher.update(first)
+        write_all(out, first)
+    progress = _CopyProgress(size)
+    copier = threading.Thread(
+        target=progress.run, args=(source, out), name="dagster-artifacts-copier", daemon=True
+    )
+    copier.start()
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    hashed = size
+    try:
+        while True:
+            limit, finished = progress.wait_past(hashed)
+            while hashed < limit:
+                length = os.preadv(out, [view[: min(CHUNK_SIZE, limit - hashed)]], hashed)
+                if not length:
+                    raise OSError(errno.EIO, "a file being copied is shorter than was written")
+                hasher.update(view[:length])
+                hashed += length
+            if finished:
+                break
+    finally:
+        progress.stop()
+        copier.join()
+    if progress.unsupported:  # nothing was copied: the kernel cannot copy here
+        pool = BufferPool()
+        return size + hash_and_write(fd_chunks(source, pool), out, hasher, pool)
+    if progress.failure is not None:
+        raise progress.failure
+    return hashed
+
+
+class _CopyProgress:
+    """The copying thread of :func:`copy_and_hash`, and how far it got."""
+
+    def __init__(self, start: int) -> None:
+        self.copied = start
+        self.done = False
+        self.stopped = False
+        self.unsupported = False
+        self.copied_any = False
+        self.failure: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def run(self, source: int, out: int) -> None:
+        copy = _copy_file_range if hasattr(os, "copy_file_range") else _sendfile_copy
+        try:
+            while not self.stopped:
+                try:
+                    length = copy(source, out)
+                except OSError as error:
+                    if self.copied_any or error.errno not in _NO_KERNEL_COPY:
+                        raise
+                    if copy is _sendfile_copy:
+                        self.unsupported = True  # nothing copied, offsets unmoved
+                        return
+                    copy = _sendfile_copy
+                    continue
+                if not length:
+                    return
+                self.copied_any = True
+                with self._changed:
+                    self.copied += length
+                    self._changed.notify()
+        except BaseException as error:  # re-raised on the hashing thread
+            self.failure = error
+        finally:
+            with self._changed:
+                self.done = True
+                self._changed.notify()
+
+    def wait_past(self, hashed: int) -> tuple[int, bool]:
+        """Block until more than ``hashed`` bytes are copied or the copy ended; return how many
+        are copied and whether it ended."""
+        with self._changed:
+            while self.copied <= hashed and not self.done:
+                self._changed.wait()
+            return self.copied, self.done
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def _copy_file_range(source: int, out: int) -> int:
+    return os.copy_file_range(source, out, COPY_STEP)
+
+
+def _sendfile_copy(source: int, out: int) -> int:
+    return os.sendfile(out, source, None, COPY_STEP)
+
+
 def write_all(fd: int, data: Chunk) -> None:
     view = memoryview(data)
     while view:
@@ -177,19 +290,31 @@ def copy_verified(
     expected_size: int | None = None,
     label: str = "",
 ) -> None:
-    """Copy local file ``source`` to ``dest`` atomically, checked; chunks in pooled buffers."""
+    """Copy local file ``source`` to ``dest`` atomically, checked: copied by the kernel while
+    the copy is hashed (:func:`copy_and_hash`)."""
     fd = os.open(source, os.O_RDONLY | _CLOEXEC)
     try:
-        pool = BufferPool()
-        _write_checked(
-            fd_chunks(fd, pool),
-            pool,
-            dest,
-            expected_digest,
-            algorithm,
-            expected_size,
-            label or source,
-        )
+        directory = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(directory, exist_ok=True)
+        tmp = temp_path_beside(dest)
+        hasher = new_hasher(algorithm)
+        try:
+            out = os.open(tmp, _CREATE_READABLE, 0o666)
+            try:
+                size = copy_and_hash(fd, out, hasher)
+            finally:
+                os.close(out)
+            check_content(
+                encode_digest(hasher.digest()),
+                size,
+                expected_digest=expected_digest,
+                expected_size=expected_size,
+                source=label or source,
+            )
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     finally:
         os.close(fd)
 

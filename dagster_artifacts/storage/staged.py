@@ -20,10 +20,11 @@ from typing import NamedTuple
 from dagster_artifacts.digests import CHUNK_SIZE, digest_file, encode_digest, new_hasher
 from dagster_artifacts.errors import InvalidPathError
 from dagster_artifacts.storage.localcopy import SMALL_LIMIT
-from dagster_artifacts.storage.pipeline import BufferPool, fd_chunks, hash_and_write, write_all
+from dagster_artifacts.storage.pipeline import copy_and_hash, write_all
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+_CREATE_READABLE = os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC
 
 
 def stage_copy(
@@ -41,10 +42,10 @@ def stage_copy(
     hash, then one ``write`` to ``<staging_dir>/<hex[:2]>/<hex[2:]>``, named by its digest. The
     fan-out matters: creating files in one folder of 10,000 entries costs several times more
     than in 256 small ones, and two equal files are staged once (the second finds the first).
-    A larger file streams in :data:`~dagster_artifacts.digests.CHUNK_SIZE` chunks to a new
-    ``temp_path()``, hashed on this thread while a second thread writes, so hashing and writing
-    overlap on two cores and memory stays at a few chunks. The digest is of the bytes written,
-    whatever the file became meanwhile: the staged copy is the snapshot.
+    A larger file goes to a new ``temp_path()``: the kernel copies it on a second thread while
+    this one hashes the copy (:func:`.pipeline.copy_and_hash`), so copying costs next to nothing
+    on two cores and memory stays at one chunk. The digest is of the bytes written, whatever
+    the file became meanwhile: the staged copy is the snapshot.
 
     ``slices``: small files are appended to a few staging files instead (:class:`SliceSink`):
     many small files then cost no file creation at all, which is most of what a small file
@@ -75,10 +76,9 @@ def stage_copy(
         else:
             first = os.read(fd, CHUNK_SIZE)
         dest = temp_path()
-        out = os.open(dest, _CREATE, 0o666)
+        out = os.open(dest, _CREATE_READABLE, 0o666)
         try:
-            pool = BufferPool()
-            size = hash_and_write(fd_chunks(fd, pool, first), out, hasher, pool)
+            size = copy_and_hash(fd, out, hasher, first)
         except BaseException:
             os.close(out)
             with contextlib.suppress(OSError):
@@ -178,54 +178,96 @@ def _pread_all(fd: int, length: int, offset: int) -> bytes:
 
 
 class SliceSink:
-    """Small staged copies appended to one staging file per thread (no file per copy).
+    """Small staged copies appended to staging files, one being filled per thread (no file per
+    copy).
 
-    Each copy is then known by :func:`slice_path`; equal contents are staged once. The files
-    live in the draft's staging folder and go with it. Close it when the batch is staged.
+    Each copy is then known by :func:`slice_path`; equal contents are staged once. A thread's
+    copies collect in memory and reach its file a megabyte at a time (one ``write`` per
+    ~250 small files, not one each), and a file that reaches ``limit`` bytes is closed and the
+    next one begun: a full staging file is exactly a pack's body (blobs end to end), so the
+    commit can store it as one pack as it stands (:func:`.packio.packs_from_slices`). The files
+    live in the draft's staging folder and go with it. :meth:`close` writes what is buffered:
+    until then the slices are not readable, so close it when the batch is staged (a failure
+    there fails the batch).
     """
 
-    def __init__(self, folder: str) -> None:
+    FLUSH_BYTES = 1024 * 1024
+
+    def __init__(self, folder: str, limit: int = 16 * 1024 * 1024) -> None:
         self._folder = folder
+        self._limit = max(1, limit)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._seen: dict[str, str] = {}
-        self._open: list[int] = []
+        self._files: list[_SliceFile] = []
         self._count = 0
 
     def put(self, hex_digest: str, data: bytes) -> str:
-        with self._lock:
-            known = self._seen.get(hex_digest)
+        known = self._seen.get(hex_digest)  # dict reads and setdefault are atomic
         if known is not None:
             return known
-        state = getattr(self._local, "state", None)
-        if state is None:
-            with self._lock:
-                self._count += 1
-                path = os.path.join(self._folder, f"slices-{os.getpid()}-{self._count}")
-            fd = os.open(path, _CREATE, 0o666)
-            with self._lock:
-                self._open.append(fd)
-            state = self._local.state = [path, fd, 0]
-        path, fd, offset = state
-        try:
-            write_all(fd, data)
-        except BaseException:
-            # the file may now hold part of this copy: the next copy of this thread starts a
-            # new file, and what was written is never named by a slice
-            self._local.state = None
-            raise
-        state[2] = offset + len(data)
-        where = slice_path(path, offset, len(data))
+        current: _SliceFile | None = getattr(self._local, "file", None)
+        if current is None or current.size >= self._limit:
+            if current is not None:
+                current.close()
+            current = self._local.file = self._new_file()
+        where = slice_path(current.path, current.size, len(data))
+        current.append(data)
+        return self._seen.setdefault(hex_digest, where)
+
+    def _new_file(self) -> _SliceFile:
         with self._lock:
-            self._seen.setdefault(hex_digest, where)
-        return where
+            self._count += 1
+            path = os.path.join(self._folder, f"slices-{os.getpid()}-{self._count}")
+            created = _SliceFile(path, self.FLUSH_BYTES)
+            self._files.append(created)
+        return created
 
     def close(self) -> None:
+        """Write every buffered copy and close the files; the first failure is raised."""
         with self._lock:
-            fds, self._open = self._open, []
-        for fd in fds:
-            os.close(fd)
+            files, self._files = self._files, []
         self._local = threading.local()
+        failure: BaseException | None = None
+        for file in files:
+            try:
+                file.close()
+            except BaseException as error:  # close the others, then raise the first
+                failure = failure or error
+        if failure is not None:
+            raise failure
+
+
+class _SliceFile:
+    """One staging file being filled by one thread: appends collect in memory, then go out in
+    one ``write``."""
+
+    def __init__(self, path: str, flush_bytes: int) -> None:
+        self.path = path
+        self.size = 0
+        self._flush_bytes = flush_bytes
+        self._buffer = bytearray()
+        self._fd: int | None = os.open(path, _CREATE, 0o666)
+
+    def append(self, data: bytes) -> None:
+        self._buffer += data
+        self.size += len(data)
+        if len(self._buffer) >= self._flush_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer and self._fd is not None:
+            write_all(self._fd, self._buffer)
+            self._buffer = bytearray()
+
+    def close(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self._flush()
+        finally:
+            os.close(self._fd)
+            self._fd = None
 
 
 class Staged(NamedTuple):
