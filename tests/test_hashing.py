@@ -393,3 +393,40 @@ def test_a_partial_staged_copy_is_rewritten_not_adopted(tmp_path: Path) -> None:
     again = stage_copy(str(source), str(staging), lambda: str(staging / "tmp"), size_hint=1000)
     assert again.path == first.path
     assert Path(again.path).read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE - 1, 2 * CHUNK_SIZE + 7, 9 * CHUNK_SIZE])
+@pytest.mark.parametrize("kernel", ["copy_file_range", "sendfile", "none"])
+def test_a_kernel_copy_is_hashed_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int, kernel: str
+) -> None:
+    """Large files are copied by the kernel on one thread while the other hashes the copy: the
+    copy must be the file and the digest its digest, whichever copy the kernel offers (a
+    kernel or filesystem without one is simulated: the only fault here that cannot be caused)."""
+    import errno
+
+    from dagster_artifacts.digests import new_hasher
+    from dagster_artifacts.storage import pipeline
+
+    def refuse(*_args: Any) -> int:
+        raise OSError(errno.EXDEV, "simulated: no kernel copy between these files")
+
+    if kernel != "copy_file_range":
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    if kernel == "none":
+        monkeypatch.setattr(os, "sendfile", refuse)
+    data = os.urandom(size)
+    source, copy = tmp_path / "source.bin", tmp_path / "copy.bin"
+    source.write_bytes(data)
+    hasher = new_hasher("md5")
+    fd = os.open(source, os.O_RDONLY)
+    out = os.open(copy, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    try:
+        first = os.read(fd, 5)
+        written = pipeline.copy_and_hash(fd, out, hasher, first)
+    finally:
+        os.close(fd)
+        os.close(out)
+    assert written == size
+    assert copy.read_bytes() == data
+    assert encode_digest(hasher.digest()) == _md5(data)
