@@ -24,7 +24,7 @@ import os
 import stat
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pathspec
 
@@ -47,11 +47,11 @@ from dagster_artifacts.storage.threads import map_in_slices
 HASH_WORKERS = 2  # the machines this is tuned for have 2 cores; more threads only contend
 
 
-@dataclass(frozen=True)
-class Hashed:
+class Hashed(NamedTuple):
     """One file's digest and size (the size of the bytes actually hashed).
 
     ``staged`` is the path of the staged copy holding exactly those bytes, when one was made.
+    A named tuple: one is built per file, and tuple construction runs in C.
     """
 
     path: str

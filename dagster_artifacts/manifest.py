@@ -19,9 +19,13 @@ STORAGE_POLICY = "wandb-storage-policy-v1"
 MANIFEST_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class ManifestEntry:
-    """One path of an artifact: a stored file (``ref is None``) or a reference to a URI."""
+    """One path of an artifact: a stored file (``ref is None``) or a reference to a URI.
+
+    Slotted: an artifact of a million files holds a million of these, and without a ``__dict__``
+    each is about a third smaller.
+    """
 
     path: str
     digest: str

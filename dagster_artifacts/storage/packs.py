@@ -423,6 +423,24 @@ def plan_spans(
     return spans
 
 
+def split_spans(spans: list[Span], threads: int, least: int = 64) -> list[Span]:
+    """``spans`` cut into pieces of at most about a ``2 * threads``-th of all their blobs (and
+    no fewer than ``least``), in the same order: work that a few threads can share."""
+    total = sum(len(span.wanted) for span in spans)
+    most = max(least, -(-total // (2 * threads)))
+    pieces: list[Span] = []
+    for span in spans:
+        if len(span.wanted) <= most:
+            pieces.append(span)
+            continue
+        for begin in range(0, len(span.wanted), most):
+            part = span.wanted[begin : begin + most]
+            start = part[0].where.offset
+            end = max(item.where.offset + item.where.length for item in part)
+            pieces.append(Span(span.pack, start, end, part))
+    return pieces
+
+
 def serve_span(span: Span, data: bytes, url: str) -> list[tuple[Wanted, BaseException]]:
     """Hand each blob of ``span`` (read as ``data``) to its ``deliver``, verified first.
 
