@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ArtifactError, InvalidPathError, StorageError
@@ -34,6 +34,10 @@ from dagster_artifacts.storage.threads import parallel_map
 from dagster_artifacts.store import Store
 
 Target = tuple[ManifestEntry, str]
+
+#: Stored files fetched per batch: large enough that a batch fills a few packs' worth of ranged
+#: reads (and the cache index gets one transaction per batch), small enough to bound memory.
+DOWNLOAD_BATCH = 20_000
 
 
 def download(
@@ -74,28 +78,39 @@ def _download(
 ) -> None:
     algorithm = manifest.digest_algorithm
     fresh = not os.path.lexists(root_abs)
+    todo: Sequence[int] = range(len(chosen))
     if fresh:
         work = partial_folder_beside(root_abs)
         cut = len(root_abs)
-        pending = [(e, work + dest[cut:]) for e, dest in zip(chosen, final, strict=True)]
+
+        def place(index: int) -> str:
+            return work + final[index][cut:]
     else:
         os.makedirs(root_abs, exist_ok=True)
         sweep_dead_temp_files(root_abs)  # what a killed download into this root left behind
         work = root_abs
-        targets = list(zip(chosen, final, strict=True))
         current = parallel_map(
-            lambda t: is_current(t[0], t[1], manifest.algorithm_of(t[0])), targets
+            lambda i: is_current(chosen[i], final[i], manifest.algorithm_of(chosen[i])), todo
         )
-        pending = [t for t, ok in zip(targets, current, strict=True) if not ok]
+        todo = [i for i, ok in zip(todo, current, strict=True) if not ok]
+        place = final.__getitem__
     try:
-        make_parents(dest for _entry, dest in pending)
-        total = sum(entry.size or 0 for entry, _dest in pending)
-        with watch_folder(f"Downloading {len(pending)} files", work, total):
-            stored = [t for t in pending if not t[0].is_reference]
-            _fetch_stored(store, stored, algorithm, atomic=not fresh, skip_cache=skip_cache)
+        make_parents(place(i) for i in todo)
+        total = sum(chosen[i].size or 0 for i in todo)
+        with watch_folder(f"Downloading {len(todo)} files", work, total):
+            # In batches: what a transfer builds per file (its destination, its request, its
+            # place in a pack, its cache slot) then exists for one batch at a time, not for a
+            # million files at once.
+            for start in range(0, len(todo), DOWNLOAD_BATCH):
+                batch = [
+                    (chosen[i], place(i))
+                    for i in todo[start : start + DOWNLOAD_BATCH]
+                    if not chosen[i].is_reference
+                ]
+                _fetch_stored(store, batch, algorithm, atomic=not fresh, skip_cache=skip_cache)
             parallel_map(
                 lambda t: fetch_reference(store, t[0], t[1], manifest.algorithm_of(t[0])),
-                [t for t in pending if t[0].is_reference],
+                [(chosen[i], place(i)) for i in todo if chosen[i].is_reference],
             )
         if fresh:
             _publish(work, root_abs)
