@@ -17,6 +17,11 @@ from dagster_artifacts.names import check_stored_path
 
 STORAGE_POLICY = "wandb-storage-policy-v1"
 MANIFEST_VERSION = 1
+_ENCODE_BATCH = 10_000  # entries encoded together by to_bytes
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(slots=True)
@@ -133,9 +138,7 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": MANIFEST_VERSION,
-            "storagePolicy": STORAGE_POLICY,
-            "storagePolicyConfig": self.storage_policy_config,
+            **self.to_json_without_contents(),
             "contents": {path: self.entries[path].to_json() for path in sorted(self.entries)},
         }
 
@@ -144,7 +147,32 @@ class Manifest:
         return self.to_json()
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        """The stored form: ``json.dumps(self.to_json(), sort_keys=True)``, compact, in UTF-8.
+
+        Written a batch of entries at a time, to exactly those bytes: encoding the whole
+        document at once builds every entry's dict and every piece of text before joining
+        them, several times the size of the result for a million entries.
+        """
+        head = self.to_json_without_contents()
+        parts = [b'{"contents":{']
+        paths = sorted(self.entries)
+        for start in range(0, len(paths), _ENCODE_BATCH):
+            batch = {
+                path: self.entries[path].to_json() for path in paths[start : start + _ENCODE_BATCH]
+            }
+            if start:
+                parts.append(b",")
+            parts.append(_dumps(batch)[1:-1].encode("utf-8"))
+        parts.append(b"},")
+        parts.append(_dumps(head)[1:].encode("utf-8"))
+        return b"".join(parts)
+
+    def to_json_without_contents(self) -> dict[str, Any]:
+        return {
+            "version": MANIFEST_VERSION,
+            "storagePolicy": STORAGE_POLICY,
+            "storagePolicyConfig": self.storage_policy_config,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
