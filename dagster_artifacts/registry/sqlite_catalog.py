@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -93,62 +92,48 @@ class SQLiteCatalog:
 
     Opening checks the schema revision and raises :class:`sqlite3.Error` or
     :class:`StaleSchemaError` when the file is not for this reader (:func:`open_catalog` then
-    falls back). One connection serves every call, under a lock (a web server calls from
-    several threads), and is opened again in a forked child, which must not share it.
+    falls back). Each call opens its own connection and closes it (well under a millisecond):
+    nothing stays open to hold a read-only mount busy, to be shared by threads (a web server
+    lists from several) or to be carried across a fork.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._connection: sqlite3.Connection | None = None
-        with self._lock:
-            revision = self._query("SELECT version_num FROM alembic_version", ())
+        revision = self._query("SELECT version_num FROM alembic_version", ())
         if [tuple(row) for row in revision] != [(SCHEMA_REVISION,)]:
-            self.close()
             found = revision[0][0] if revision else None
             raise StaleSchemaError(
                 f"{path} is at schema revision {found}, this reader reads {SCHEMA_REVISION}."
             )
 
-    def _connect(self) -> sqlite3.Connection:
-        """The connection, opened read-only (``mode=ro``: no write can reach the file).
+    def connect(self) -> sqlite3.Connection:
+        """A new connection, read-only (``mode=ro``: no write can reach the file).
 
         A file SQLite may not write beside (a read-only mount) is opened ``immutable``, as
         the full registry opens it there: without the WAL's shared-memory file, which nobody
         could create.
         """
-        if self._connection is None or self._pid != os.getpid():
-            uri = self.path.absolute().as_uri() + "?mode=ro"
-            if not _writable(self.path):
-                uri += "&immutable=1"
-            self._connection = sqlite3.connect(
-                uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False
-            )
-            self._pid = os.getpid()
-        return self._connection
+        uri = self.path.absolute().as_uri() + "?mode=ro"
+        if not _writable(self.path):
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
 
     def _query(self, sql: str, parameters: Any) -> list[Any]:
-        """All rows of one statement (read to the end, so no read snapshot stays open)."""
-        return self._connect().execute(sql, parameters).fetchall()
-
-    def close(self) -> None:
-        """Close the connection (it reopens on the next call)."""
-        with self._lock:
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
+        """All rows of one statement, on a connection of its own."""
+        connection = self.connect()
+        try:
+            return connection.execute(sql, parameters).fetchall()
+        finally:
+            connection.close()
 
     def list_projects(self) -> list[tuple[str, str]]:
         """Every ``(entity, project)`` pair, sorted."""
-        with self._lock:
-            rows = self._query(_PROJECTS, ())
+        rows = self._query(_PROJECTS, ())
         return [(entity, name) for entity, name in rows]
 
     def list_types(self, entity: str, project: str) -> list[str]:
         """The distinct artifact types of a project, sorted."""
-        with self._lock:
-            rows = self._query(_TYPES, (entity, project))
+        rows = self._query(_TYPES, (entity, project))
         return [type_name for (type_name,) in rows]
 
     def list_collections(
@@ -164,8 +149,7 @@ class SQLiteCatalog:
         sql = _COLLECTIONS.format(
             type_filter="" if type is None else " AND collections.type = :type"
         )
-        with self._lock:
-            rows = self._query(sql, parameters)
+        rows = self._query(sql, parameters)
         return [
             CollectionRecord(
                 id=row[0],

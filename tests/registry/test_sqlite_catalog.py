@@ -118,7 +118,6 @@ def test_light_catalog_lists_what_the_registry_lists(filled: str) -> None:
         assert listed == _everything(full)
     finally:
         full.dispose()
-        light.close()
     # What a user reads in ``ls``, spelled out once (the comparison above covers the rest).
     assert listed["projects"] == [
         ("alpha", "p2"),
@@ -189,7 +188,6 @@ def test_a_missing_file_goes_to_the_full_registry_which_creates_it(tmp_path: Pat
     assert path.is_file()
     light = open_catalog(f"sqlite:///{path}")  # now at head: the light reader
     assert isinstance(light, SQLiteCatalog) and light.list_projects() == []
-    light.close()
 
 
 def test_an_older_schema_goes_to_the_full_registry_which_migrates_it(tmp_path: Path) -> None:
@@ -236,12 +234,13 @@ def test_the_light_reader_never_writes(filled: str, tmp_path: Path) -> None:
     before = path.read_bytes()
     light = open_catalog(filled)
     assert isinstance(light, SQLiteCatalog)
+    _everything(light)
+    connection = light.connect()
     try:
-        _everything(light)
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            light._connect().execute("DELETE FROM projects")
+            connection.execute("DELETE FROM projects")
     finally:
-        light.close()
+        connection.close()
     assert path.read_bytes() == before
 
 
