@@ -133,6 +133,9 @@ class Api:
         return True
 
     def _make(self, record: VersionRecord) -> Artifact:
+        # ``runs`` gives artifacts their runs (``logged_by()``, ``used_by()``) when imported:
+        # it sets ``Artifact.run_factory``, as the artifact layer cannot import it.
+        import dagster_artifacts.runs  # noqa: F401
         from dagster_artifacts.artifact import Artifact
 
         return Artifact.from_record(self.store, record)

@@ -100,6 +100,31 @@ def test_versions_still_opens_the_full_registry(small_store: None) -> None:
     assert "sqlalchemy" in heavy
 
 
+def test_show_in_a_fresh_process_names_the_run_that_logged_it(small_store: None) -> None:
+    """The API imports the run layer only when it makes artifacts; they still know their runs."""
+    out, _, _ = _run("show", "rides:latest")
+    assert "logged by:   " in out and "(test, run " in out
+
+
+def test_artifact_save_outside_a_run_in_a_fresh_process(tmp_path: Path) -> None:
+    """``wandb.Artifact(...).save()`` with no run, first thing in a process (W&B's API): the
+    lazily loaded ``Artifact`` comes with the run layer that logs it."""
+    source = tmp_path / "a.txt"
+    source.write_text("alpha")
+    code = (
+        "import dagster_artifacts as wandb\n"
+        "artifact = wandb.Artifact('saved', type='dataset')\n"
+        f"artifact.add_file({str(source)!r})\n"
+        "artifact.save()\n"
+        "print(artifact.version, artifact.logged_by().job_type)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["v0", "auto"]
+
+
 def test_ls_on_a_store_not_created_yet_creates_its_registry() -> None:
     """No registry file yet: ``ls`` opens the full registry, which creates it, as before."""
     registry_file = Path(Settings.resolve().database.removeprefix("sqlite:///"))
