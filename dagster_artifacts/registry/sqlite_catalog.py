@@ -46,12 +46,13 @@ _TYPES = (
     " ORDER BY collections.type"
 )
 #: One row per collection with its committed versions' count and total size (a collection
-#: with none has 0 and 0: the outer join keeps it, the filtered aggregates ignore the rest).
+#: with none has 0 and 0: the outer join keeps it, the CASEs leave the other versions out;
+#: CASE rather than ``FILTER``, which SQLite only knows since 3.30).
 _COLLECTIONS = (
     "SELECT collections.id, collections.name, collections.type, collections.description,"
     " collections.kind, collections.tags, collections.created_at, collections.updated_at,"
-    " count(versions.id) FILTER (WHERE versions.state = :committed),"
-    " coalesce(sum(versions.size) FILTER (WHERE versions.state = :committed), 0)"
+    " count(CASE WHEN versions.state = :committed THEN versions.id END),"
+    " coalesce(sum(CASE WHEN versions.state = :committed THEN versions.size END), 0)"
     " FROM collections"
     " JOIN projects ON projects.id = collections.project_id"
     " LEFT OUTER JOIN versions ON versions.collection_id = collections.id"
