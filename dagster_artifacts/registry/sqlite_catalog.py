@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from dagster_artifacts.errors import RegistryError
 from dagster_artifacts.registry.records import COMMITTED, CollectionRecord
 
 #: The Alembic revision whose schema the SQL below reads. A registry at another revision goes
@@ -127,14 +128,26 @@ class SQLiteCatalog:
         finally:
             connection.close()
 
+    def _listing(self, sql: str, parameters: Any) -> list[Any]:
+        """:meth:`_query` for a listing: the file was a registry when this reader opened it, so
+        a failure now (it was replaced, removed or damaged) is a :class:`RegistryError` naming
+        it, as the full registry would raise, not a raw ``sqlite3`` one."""
+        try:
+            return self._query(sql, parameters)
+        except sqlite3.Error as error:
+            raise RegistryError(
+                f"Cannot read the registry file {self.path}: {error}. Check that it is the "
+                "store's registry.db and that it is readable."
+            ) from error
+
     def list_projects(self) -> list[tuple[str, str]]:
         """Every ``(entity, project)`` pair, sorted."""
-        rows = self._query(_PROJECTS, ())
+        rows = self._listing(_PROJECTS, ())
         return [(entity, name) for entity, name in rows]
 
     def list_types(self, entity: str, project: str) -> list[str]:
         """The distinct artifact types of a project, sorted."""
-        rows = self._query(_TYPES, (entity, project))
+        rows = self._listing(_TYPES, (entity, project))
         return [type_name for (type_name,) in rows]
 
     def list_collections(
@@ -150,7 +163,7 @@ class SQLiteCatalog:
         sql = _COLLECTIONS.format(
             type_filter="" if type is None else " AND collections.type = :type"
         )
-        rows = self._query(sql, parameters)
+        rows = self._listing(sql, parameters)
         return [
             CollectionRecord(
                 id=row[0],

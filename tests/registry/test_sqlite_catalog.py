@@ -226,6 +226,16 @@ def test_a_file_that_is_no_database_gets_the_registry_error(tmp_path: Path) -> N
     assert path.read_text() == "not a database"
 
 
+def test_a_registry_file_damaged_after_opening_is_a_registry_error(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    Registry(f"sqlite:///{path}").dispose()
+    light = open_catalog(f"sqlite:///{path}")
+    assert isinstance(light, SQLiteCatalog)
+    path.write_bytes(b"not a database any more" * 100)
+    with pytest.raises(RegistryError, match=f"Cannot read the registry file {path}"):
+        light.list_projects()
+
+
 def test_the_light_reader_never_writes(filled: str, tmp_path: Path) -> None:
     """Opened ``mode=ro``: a listing leaves the file byte for byte as it was, and SQLite
     itself refuses a write through that connection."""
