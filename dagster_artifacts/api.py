@@ -4,6 +4,7 @@ Dagster integration use this class and nothing below it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -133,12 +134,11 @@ class Api:
         return True
 
     def _make(self, record: VersionRecord) -> Artifact:
-        # ``runs`` gives artifacts their runs (``logged_by()``, ``used_by()``) when imported:
-        # it sets ``Artifact.run_factory``, as the artifact layer cannot import it.
-        import dagster_artifacts.runs  # noqa: F401
-        from dagster_artifacts.artifact import Artifact
+        return _artifact_class().from_record(self.store, record)
 
-        return Artifact.from_record(self.store, record)
+    def _make_all(self, records: list[VersionRecord]) -> list[Artifact]:
+        artifact, store = _artifact_class(), self.store
+        return [artifact.from_record(store, record) for record in records]
 
     def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection[Artifact]:
         """The collection ``[[entity/]project/]name`` of type ``type_name``, or
@@ -178,7 +178,7 @@ class Api:
         records = self.store.registry.list_versions(
             entity, project, collection, type=type_name, partition_key=partition_key
         )
-        return [self._make(record) for record in records]
+        return self._make_all(records)
 
     def artifacts(
         self,
@@ -203,7 +203,7 @@ class Api:
             tags=validate_tags(tags) if tags is not None else None,
             newest_first=newest_first,
         )
-        return [self._make(record) for record in records]
+        return self._make_all(records)
 
     def artifact_types(self, project: str | None = None, start: str | None = None) -> list[str]:
         """The type names used in ``[entity/]project`` (``artifact_type(name)`` gives one as an
@@ -370,6 +370,17 @@ class Api:
         def __getattr__(self, name: str) -> Any:
             """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
             compat.refuse("Api", compat.API, name)
+
+
+@functools.cache
+def _artifact_class() -> type[Artifact]:
+    """``Artifact``, imported on first need, with :mod:`.runs`: importing runs gives artifacts
+    their runs (``logged_by()``, ``used_by()``; it sets ``Artifact.run_factory``, as the artifact
+    layer cannot import it). Cached: a listing of 10,000 versions makes as many artifacts."""
+    import dagster_artifacts.runs  # noqa: F401
+    from dagster_artifacts.artifact import Artifact
+
+    return Artifact
 
 
 #: ``order=`` fields of ``Api.artifacts`` (W&B's names); both sort by version number here.
