@@ -25,7 +25,9 @@ __version__ = "0.1.0"
 #: that needs none of them (``dagster-artifacts --help``) never imports SQLAlchemy or fsspec.
 _LAZY = {
     "Api": "dagster_artifacts.api",
-    "Artifact": "dagster_artifacts.artifact",
+    # Through runs, whose import gives artifacts their hooks into runs (``save()`` and
+    # ``link()`` outside a run, ``logged_by()``): the artifact layer cannot import it.
+    "Artifact": "dagster_artifacts.runs",
     "ArtifactCollection": "dagster_artifacts.collection",
     "ArtifactType": "dagster_artifacts.collection",
     "ArtifactEntry": "dagster_artifacts.entries",

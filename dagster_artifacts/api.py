@@ -4,12 +4,12 @@ Dagster integration use this class and nothing below it."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dagster_artifacts import compat, garbage, retention
-from dagster_artifacts.artifact import Artifact
+from dagster_artifacts import compat
 from dagster_artifacts.collection import (
     ArtifactCollection,
     ArtifactType,
@@ -17,16 +17,25 @@ from dagster_artifacts.collection import (
     no_cursor,
     sort_collections,
 )
-from dagster_artifacts.commit import check_type
 from dagster_artifacts.errors import ArtifactNotFoundError, InvalidArgumentError
 from dagster_artifacts.lineage import DEFAULT_BREADTH, lineage_tree
 from dagster_artifacts.names import parse_artifact_path, validate_name, validate_tags
-from dagster_artifacts.registry import VersionRecord
-from dagster_artifacts.runs import Run, start_run
+from dagster_artifacts.registry import open_catalog
 from dagster_artifacts.settings import Settings
-from dagster_artifacts.state import open_store
-from dagster_artifacts.storage.cache import CacheInfo, CachePruneResult, DownloadCache
-from dagster_artifacts.store import Store, open_download_cache
+
+# What only some methods need is imported in them: a listing (``dagster-artifacts ls``) then
+# loads neither the store (fsspec), the registry's SQLAlchemy, nor the write path.
+if TYPE_CHECKING:
+    from dagster_artifacts import garbage, retention
+    from dagster_artifacts.artifact import Artifact
+    from dagster_artifacts.registry import Catalog, VersionRecord
+    from dagster_artifacts.runs import Run
+    from dagster_artifacts.storage.cache import CacheInfo, CachePruneResult, DownloadCache
+    from dagster_artifacts.store import Store
+
+#: ``gc``'s default grace period: ``garbage.DEFAULT_GRACE``, repeated so that importing the API
+#: does not import the garbage collector (a test keeps the two equal).
+DEFAULT_GC_GRACE = timedelta(hours=24)
 
 _OPTIONS = (
     "root",
@@ -60,13 +69,28 @@ class Api:
             settings = settings.with_overrides(**options)
         self.settings = settings
         self._store: Store | None = None
+        self._light_catalog: Catalog | None = None
 
     @property
     def store(self) -> Store:
         """The store these settings name, opened on first use (``cache_info`` needs none)."""
         if self._store is None:
+            from dagster_artifacts.state import open_store
+
             self._store = open_store(self.settings)
         return self._store
+
+    @property
+    def _catalog(self) -> Catalog:
+        """What the listings (projects, types, collections) read: the open store's registry,
+        or, before the store is opened, the registry's light reader (no SQLAlchemy, no storage
+        backend: ``dagster-artifacts ls`` starts in a fraction of the time), which is the
+        store's registry itself whenever the light one cannot read the database."""
+        if self._store is not None:
+            return self._store.registry
+        if self._light_catalog is None:
+            self._light_catalog = open_catalog(self.settings.database, lambda: self.store.registry)
+        return self._light_catalog
 
     @property
     def default_entity(self) -> str:
@@ -99,7 +123,7 @@ class Api:
         record = self.store.registry.resolve(
             entity, project, parsed.name, parsed.alias_or_version, type=type
         )
-        return Artifact.from_record(self.store, record)
+        return self._make(record)
 
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
         """Whether ``[[entity/]project/]name:alias_or_version`` names a committed version."""
@@ -110,7 +134,11 @@ class Api:
         return True
 
     def _make(self, record: VersionRecord) -> Artifact:
-        return Artifact.from_record(self.store, record)
+        return _artifact_class().from_record(self.store, record)
+
+    def _make_all(self, records: list[VersionRecord]) -> list[Artifact]:
+        artifact, store = _artifact_class(), self.store
+        return [artifact.from_record(store, record) for record in records]
 
     def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection[Artifact]:
         """The collection ``[[entity/]project/]name`` of type ``type_name``, or
@@ -130,12 +158,12 @@ class Api:
         """The artifacts of type ``type_name`` in ``[entity/]project`` (default: configured);
         ``ArtifactNotFoundError`` when no collection there has that type."""
         entity, project_name = self._scope(project, None)
-        if type_name not in self.store.registry.list_types(entity, project_name):
+        if type_name not in self._catalog.list_types(entity, project_name):
             raise ArtifactNotFoundError(
                 f"No artifact of type {type_name!r} in {entity}/{project_name}; "
                 "Api().artifact_types() lists the types there."
             )
-        return ArtifactType(self.store, entity, project_name, type_name, self._make)
+        return ArtifactType(lambda: self.store, entity, project_name, type_name, self._make)
 
     def artifact_versions(
         self,
@@ -150,7 +178,7 @@ class Api:
         records = self.store.registry.list_versions(
             entity, project, collection, type=type_name, partition_key=partition_key
         )
-        return [Artifact.from_record(self.store, record) for record in records]
+        return self._make_all(records)
 
     def artifacts(
         self,
@@ -175,14 +203,14 @@ class Api:
             tags=validate_tags(tags) if tags is not None else None,
             newest_first=newest_first,
         )
-        return [Artifact.from_record(self.store, record) for record in records]
+        return self._make_all(records)
 
     def artifact_types(self, project: str | None = None, start: str | None = None) -> list[str]:
         """The type names used in ``[entity/]project`` (``artifact_type(name)`` gives one as an
         ``ArtifactType``)."""
         no_cursor(start)
         entity, project_name = self._scope(project, None)
-        return self.store.registry.list_types(entity, project_name)
+        return self._catalog.list_types(entity, project_name)
 
     def artifact_collections(
         self,
@@ -196,15 +224,15 @@ class Api:
         ``order`` (``name``, ``createdAt``, ``updatedAt``; ``-`` descending)."""
         no_cursor(start)
         entity, project = self._scope(project_name, None)
-        records = self.store.registry.list_collections(entity, project, type=type_name)
+        records = self._catalog.list_collections(entity, project, type=type_name)
         return [
-            ArtifactCollection(self.store, record, self._make)
+            ArtifactCollection(lambda: self.store, record, self._make)
             for record in sort_collections(records, order)
         ]
 
     def projects(self) -> list[tuple[str, str]]:
         """``(entity, project)`` of every project that holds runs or artifacts."""
-        return self.store.registry.list_projects()
+        return self._catalog.list_projects()
 
     def log_artifact(
         self, artifact: Artifact, aliases: list[str] | None = None, *, job_type: str = "api"
@@ -214,6 +242,9 @@ class Api:
         The name's type is checked before the run is created, so bad input writes nothing.
         Returns the finished run; ``artifact`` is the logged version when this returns.
         """
+        from dagster_artifacts.commit import check_type
+        from dagster_artifacts.runs import start_run
+
         settings = self.settings
         check_type(
             self.store, settings.entity, settings.project, artifact.collection_name, artifact.type
@@ -235,6 +266,8 @@ class Api:
         now: datetime | None = None,
     ) -> retention.PruneResult[Artifact]:
         """Delete old versions of ``name``; see :func:`dagster_artifacts.retention.prune`."""
+        from dagster_artifacts import retention
+
         result = retention.prune(
             self.store,
             name,
@@ -244,18 +277,20 @@ class Api:
             dry_run=dry_run,
             now=now,
         )
-        return result.map(lambda record: Artifact.from_record(self.store, record))
+        return result.map(self._make)
 
     def gc(
         self,
         *,
-        grace: timedelta | str = garbage.DEFAULT_GRACE,
+        grace: timedelta | str = DEFAULT_GC_GRACE,
         dry_run: bool = False,
         now: datetime | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> garbage.GcResult:
         """Expire TTL'd versions and free what no version references; see
         :func:`dagster_artifacts.garbage.gc`."""
+        from dagster_artifacts import garbage
+
         return garbage.gc(
             self.store, grace=grace, dry_run=dry_run, now=now, on_progress=on_progress
         )
@@ -267,6 +302,8 @@ class Api:
     def repack(self, *, dry_run: bool = False) -> garbage.RepackResult:
         """Move loose small blobs into packs (store format v2); see
         :func:`dagster_artifacts.garbage.repack`."""
+        from dagster_artifacts import garbage
+
         return garbage.repack(self.store, dry_run=dry_run)
 
     def prune_cache(self, max_bytes: int) -> CachePruneResult:
@@ -274,6 +311,8 @@ class Api:
         return self._download_cache().prune(max_bytes)
 
     def _download_cache(self) -> DownloadCache:
+        from dagster_artifacts.store import open_download_cache
+
         return open_download_cache(self.settings.machine)
 
     def lineage(self, name: str, depth: int = 3, breadth: int = DEFAULT_BREADTH) -> dict[str, Any]:
@@ -293,6 +332,8 @@ class Api:
         project = parts[-2] if len(parts) >= 2 else None
         entity = parts[-3] if len(parts) >= 3 else None
         record = self.store.registry.get_run(run_id, entity=entity, project=project)
+        from dagster_artifacts.runs import Run
+
         return Run.from_record(self.store, record)
 
     def runs(
@@ -316,6 +357,8 @@ class Api:
         )
         if filters:
             raise TypeError(f"Unsupported run filters {sorted(filters)}; use job_type or group.")
+        from dagster_artifacts.runs import Run
+
         return [Run.from_record(self.store, record) for record in records]
 
     def flush(self) -> None:
@@ -327,6 +370,17 @@ class Api:
         def __getattr__(self, name: str) -> Any:
             """A W&B member with no meaning here raises a clear error (see :mod:`.compat`)."""
             compat.refuse("Api", compat.API, name)
+
+
+@functools.cache
+def _artifact_class() -> type[Artifact]:
+    """``Artifact``, imported on first need, with :mod:`.runs`: importing runs gives artifacts
+    their runs (``logged_by()``, ``used_by()``; it sets ``Artifact.run_factory``, as the artifact
+    layer cannot import it). Cached: a listing of 10,000 versions makes as many artifacts."""
+    import dagster_artifacts.runs  # noqa: F401
+    from dagster_artifacts.artifact import Artifact
+
+    return Artifact
 
 
 #: ``order=`` fields of ``Api.artifacts`` (W&B's names); both sort by version number here.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from dagster_artifacts.clock import iso_utc
 from dagster_artifacts.errors import (
@@ -31,12 +31,15 @@ from dagster_artifacts.names import (
     validate_tags,
     validate_type,
 )
-from dagster_artifacts.registry import SEQUENCE, CollectionRecord, VersionRecord
-from dagster_artifacts.store import Store
+from dagster_artifacts.registry import SEQUENCE
+
+if TYPE_CHECKING:
+    from dagster_artifacts.registry import CollectionRecord, VersionRecord
+    from dagster_artifacts.store import Store
 
 A = TypeVar("A")
 #: Turns a registry record into the caller's artifact object.
-MakeArtifact = Callable[[VersionRecord], A]
+MakeArtifact = Callable[["VersionRecord"], A]
 
 #: ``order=`` values a listing of collections takes (W&B's field names, ``+``/``-`` prefixed).
 COLLECTION_ORDERS = ("name", "createdAt", "updatedAt")
@@ -72,11 +75,33 @@ def sort_collections(records: list[CollectionRecord], order: str | None) -> list
     return sorted(records, key=key, reverse=order.startswith("-"))
 
 
-class ArtifactCollection(Generic[A]):
+class _OnStore:
+    """Holds the store, or what opens it: a listing read without the store (the registry's
+    light reader, see ``Api.artifact_collections``) hands out objects whose names, counts and
+    sizes need none, and that open it only when asked for versions, aliases or an edit."""
+
+    def __init__(self, store: Store | Callable[[], Store]) -> None:
+        self._store_source = store
+
+    @property
+    def _store(self) -> Store:
+        """The store, opened on first need."""
+        source = self._store_source
+        if callable(source):
+            source = self._store_source = source()
+        return source
+
+
+class ArtifactCollection(_OnStore, Generic[A]):
     """A named artifact of a project and its versions (or, for a portfolio, its links)."""
 
-    def __init__(self, store: Store, record: CollectionRecord, make: MakeArtifact[A]) -> None:
-        self._store = store
+    def __init__(
+        self,
+        store: Store | Callable[[], Store],
+        record: CollectionRecord,
+        make: MakeArtifact[A],
+    ) -> None:
+        super().__init__(store)
         self._make = make
         self._load(record)
 
@@ -204,13 +229,18 @@ class ArtifactCollection(Generic[A]):
         return f"<ArtifactCollection {self._name} ({self._type})>"
 
 
-class ArtifactType(Generic[A]):
+class ArtifactType(_OnStore, Generic[A]):
     """The artifacts of one type in a project (``Api().artifact_type("model")``)."""
 
     def __init__(
-        self, store: Store, entity: str, project: str, type_name: str, make: MakeArtifact[A]
+        self,
+        store: Store | Callable[[], Store],
+        entity: str,
+        project: str,
+        type_name: str,
+        make: MakeArtifact[A],
     ) -> None:
-        self._store = store
+        super().__init__(store)
         self._make = make
         self.entity = entity
         self.project = project

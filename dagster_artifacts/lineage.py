@@ -4,10 +4,13 @@ it and what they logged, a few hops each way (``Api.lineage``, the CLI's ``linea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from dagster_artifacts.registry import LOGGED, USED, RunRecord, VersionRecord
-from dagster_artifacts.store import Store
+from dagster_artifacts.registry import LOGGED, USED
+
+if TYPE_CHECKING:
+    from dagster_artifacts.registry import RunRecord, VersionRecord
+    from dagster_artifacts.store import Store
 
 A = TypeVar("A")
 

@@ -3,6 +3,10 @@
 Read-only functions over an open :class:`~sqlalchemy.orm.Session`; :class:`~.registry.Registry`
 runs each in a read transaction, which on SQLite never waits behind a writer. Only committed
 versions are visible here: pending ones belong to :mod:`.pending`, deleted ones to nobody.
+
+:func:`list_projects`, :func:`list_types` and :func:`list_collections` are also written in
+plain SQL in :mod:`.sqlite_catalog` (``ls`` reads them without SQLAlchemy): change both together;
+``tests/registry/test_sqlite_catalog.py`` compares their records.
 """
 
 from __future__ import annotations

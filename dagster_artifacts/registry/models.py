@@ -28,6 +28,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The stored vocabulary lives with the records (importable without SQLAlchemy); re-exported.
+from dagster_artifacts.registry.records import COMMITTED as COMMITTED
+from dagster_artifacts.registry.records import DELETED as DELETED
+from dagster_artifacts.registry.records import LOGGED as LOGGED
+from dagster_artifacts.registry.records import PENDING as PENDING
+from dagster_artifacts.registry.records import PORTFOLIO as PORTFOLIO
+from dagster_artifacts.registry.records import SEQUENCE as SEQUENCE
+from dagster_artifacts.registry.records import USED as USED
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -35,11 +44,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-COMMITTED = "COMMITTED"
-PENDING = "PENDING"
-DELETED = "DELETED"
-LOGGED = "logged"
-USED = "used"
 #: Predicates of the two partial unique indexes that enforce dedupe (also used by migrations).
 #: Links are not logged content: a collection of links holds one membership per source version
 #: (:data:`LINKED_COMMITTED`), whatever its digest.
@@ -48,10 +52,6 @@ UNPARTITIONED_COMMITTED = (
 )
 PARTITIONED_COMMITTED = "state = 'COMMITTED' AND partition_key IS NOT NULL"
 LINKED_COMMITTED = "state = 'COMMITTED' AND source_version_id IS NOT NULL"
-#: What a collection holds: versions logged into it (W&B's "sequence"), or links to versions
-#: of other collections (W&B's "portfolio": a registered model, a registry collection).
-SEQUENCE = "sequence"
-PORTFOLIO = "portfolio"
 
 
 def utcnow() -> datetime:

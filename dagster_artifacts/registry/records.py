@@ -8,6 +8,21 @@ from typing import Any
 
 from dagster_artifacts.errors import ConflictError
 
+# The registry's vocabulary, as stored in its columns. Defined here, beside the records that
+# carry them, so that code reading them (the layers above, the light reader of
+# :mod:`.sqlite_catalog`) never imports the SQLAlchemy models; :mod:`.models` re-exports them.
+#: ``versions.state``: a numbered version, a parallel writers' version still open, a deleted one.
+COMMITTED = "COMMITTED"
+PENDING = "PENDING"
+DELETED = "DELETED"
+#: ``lineage.direction``: the run logged the version, or used it.
+LOGGED = "logged"
+USED = "used"
+#: ``collections.kind``: versions logged into it (W&B's "sequence"), or links to versions of
+#: other collections (W&B's "portfolio": a registered model, a registry collection).
+SEQUENCE = "sequence"
+PORTFOLIO = "portfolio"
+
 
 @dataclass(frozen=True)
 class LinkSource:
