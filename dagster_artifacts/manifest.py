@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,16 +184,21 @@ class Manifest:
         """
         if not isinstance(data, dict):
             raise ValueError(f"the manifest is {type(data).__name__}, not an object")
-        if data.get("version") != MANIFEST_VERSION:
-            raise ValueError(
-                f"manifest version {data.get('version')!r} is not {MANIFEST_VERSION}; a newer "
-                "dagster-artifacts may have written it (upgrade this one)"
-            )
+        _check_version(data)  # first: a newer format's entries may not parse
         config = data.get("storagePolicyConfig") or {}
         contents = data.get("contents") or {}
         if not isinstance(config, dict) or not isinstance(contents, dict):
             raise ValueError("the manifest's contents or storagePolicyConfig is not an object")
         entries = {path: ManifestEntry.from_json(path, entry) for path, entry in contents.items()}
+        return cls._checked(data, entries)
+
+    @classmethod
+    def _checked(cls, top: dict[str, Any], entries: dict[str, ManifestEntry]) -> Manifest:
+        """The manifest of parsed ``entries`` and the document's other keys ``top``."""
+        _check_version(top)
+        config = top.get("storagePolicyConfig") or {}
+        if not isinstance(config, dict):
+            raise ValueError("the manifest's contents or storagePolicyConfig is not an object")
         algorithm = config.get("digestAlgorithm") or _tagged_algorithm(entries.values())
         if algorithm not in WANDB_ALGORITHM_NAMES:
             raise ValueError(f"unknown digest algorithm {algorithm!r}")
@@ -200,7 +206,101 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
-        return cls.from_json(json.loads(raw))
+        """:meth:`from_json` of the stored bytes, reading ``contents`` one entry at a time.
+
+        Each entry becomes a :class:`ManifestEntry` as soon as it is parsed, so the parsed
+        document never exists whole beside the entries (for a million entries, hundreds of MB
+        of dicts). Anything unexpected, including every error, goes through the one-shot
+        ``json.loads`` path, which says what is wrong exactly as before.
+        """
+        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+        try:
+            parsed = _parse_streaming(text)
+        except (ValueError, IndexError):
+            parsed = None
+        if parsed is None:
+            return cls.from_json(json.loads(text))
+        top, entries = parsed
+        if entries is None:
+            return cls.from_json(top)
+        try:
+            return cls._checked(top, entries)
+        except ValueError:
+            return cls.from_json(json.loads(text))  # the same error, raised in the usual order
+
+
+def _check_version(top: dict[str, Any]) -> None:
+    if top.get("version") != MANIFEST_VERSION:
+        raise ValueError(
+            f"manifest version {top.get('version')!r} is not {MANIFEST_VERSION}; a newer "
+            "dagster-artifacts may have written it (upgrade this one)"
+        )
+
+
+_skip_space = re.compile(r"[ \t\n\r]*").match
+_decoder = json.JSONDecoder()
+
+
+def _parse_streaming(
+    text: str,
+) -> tuple[dict[str, Any], dict[str, ManifestEntry] | None] | None:
+    """``(the top-level keys but contents, the entries of contents)`` of a JSON document; None
+    (or a ``ValueError``/``IndexError``) where it is not a plain object, for the caller's
+    fallback. ``entries`` is None when ``contents`` is absent or not an object."""
+    at = _skip_space(text, 0).end()
+    if text[at] != "{":
+        return None
+    at = _skip_space(text, at + 1).end()
+    top: dict[str, Any] = {}
+    entries: dict[str, ManifestEntry] | None = None
+    if text[at] == "}":
+        return top, None
+    while True:
+        if text[at] != '"':
+            return None
+        key, at = json.decoder.scanstring(text, at + 1)
+        at = _skip_space(text, at).end()
+        if text[at] != ":":
+            return None
+        at = _skip_space(text, at + 1).end()
+        if key == "contents" and text[at] == "{":
+            top.pop(key, None)
+            entries, at = _parse_entries(text, at)
+        else:
+            top[key], at = _decoder.raw_decode(text, at)
+            if key == "contents":
+                entries = None
+        at = _skip_space(text, at).end()
+        if text[at] == ",":
+            at = _skip_space(text, at + 1).end()
+            continue
+        if text[at] != "}" or _skip_space(text, at + 1).end() != len(text):
+            return None
+        return top, entries
+
+
+def _parse_entries(text: str, at: int) -> tuple[dict[str, ManifestEntry], int]:
+    """The entries of the ``contents`` object starting at ``text[at] == "{"``, and where it ends."""
+    entries: dict[str, ManifestEntry] = {}
+    at = _skip_space(text, at + 1).end()
+    if text[at] == "}":
+        return entries, at + 1
+    while True:
+        if text[at] != '"':
+            raise ValueError("an entry path is not a string")
+        path, at = json.decoder.scanstring(text, at + 1)
+        at = _skip_space(text, at).end()
+        if text[at] != ":":
+            raise ValueError("no ':' after an entry path")
+        value, at = _decoder.raw_decode(text, _skip_space(text, at + 1).end())
+        entries[path] = ManifestEntry.from_json(path, value)
+        at = _skip_space(text, at).end()
+        if text[at] == ",":
+            at = _skip_space(text, at + 1).end()
+            continue
+        if text[at] != "}":
+            raise ValueError("no ',' or '}' after an entry")
+        return entries, at + 1
 
 
 def _tagged_algorithm(entries: Any) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
@@ -59,7 +61,7 @@ def test_the_stored_form_is_written_in_batches_to_exactly_the_one_shot_bytes(
     monkeypatch.setattr(manifest_module, "_ENCODE_BATCH", 5)
     entries = {}
     for index in range(count):
-        path = f"dir {index % 3}/é\\\"{index}.bin"
+        path = f'dir {index % 3}/é\\"{index}.bin'
         entries[path] = ManifestEntry(
             path=path,
             digest=f"digest{index}==",
@@ -73,3 +75,56 @@ def test_the_stored_form_is_written_in_batches_to_exactly_the_one_shot_bytes(
         one_shot = json.dumps(manifest.to_json(), sort_keys=True, separators=(",", ":"))
         assert manifest.to_bytes() == one_shot.encode("utf-8")
         assert Manifest.from_bytes(manifest.to_bytes()) == manifest
+
+
+def _document(**changes: object) -> dict[str, object]:
+    document: dict[str, object] = {
+        "version": 1,
+        "storagePolicy": "wandb-storage-policy-v1",
+        "storagePolicyConfig": {"storageLayout": "V2"},
+        "contents": {
+            "a.txt": {"digest": "XUFAKrxLKna5cZ2REBfFkg==", "size": 5},
+            "dir/b.bin": {"digest": "1B2M2Y8AsgTpgAmY7PhCfg==", "size": 0, "extra": {"x": 1}},
+            "ref": {"digest": "etag", "ref": "s3://bucket/key", "birthArtifactID": "QQ=="},
+        },
+    }
+    document.update(changes)
+    return document
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda d: json.dumps(d, sort_keys=True, separators=(",", ":")),  # as this project writes
+        lambda d: json.dumps(d, indent=2),  # as W&B writes, contents not first
+        lambda d: " \n" + json.dumps(d, indent="\t", sort_keys=True) + "\r\n ",
+    ],
+)
+def test_a_manifest_is_read_entry_by_entry_to_what_a_one_shot_parse_gives(encode: Any) -> None:
+    raw = encode(_document()).encode("utf-8")
+    assert Manifest.from_bytes(raw) == Manifest.from_json(json.loads(raw))
+    assert list(Manifest.from_bytes(raw).entries) == ["a.txt", "dir/b.bin", "ref"]
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (_document(version=2, contents={"a": {"no": "digest"}}), "manifest version 2"),
+        (_document(contents={"a": {"size": 1}}), "has no digest"),
+        (_document(contents={"a\u0000b": {"digest": "x"}}), "NUL byte"),
+        (_document(contents="x"), "not an object"),
+        ([1, 2], "not an object"),
+    ],
+)
+def test_a_bad_manifest_read_entry_by_entry_fails_as_before(document: Any, message: str) -> None:
+    raw = json.dumps(document, sort_keys=True).encode()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Manifest.from_bytes(raw)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Manifest.from_json(json.loads(raw))
+
+
+def test_a_manifest_with_a_repeated_contents_key_reads_as_json_loads_does() -> None:
+    raw = b'{"contents":{"a":{"digest":"x"}},"version":1,"contents":{"b":{"digest":"y"}}}'
+    assert list(Manifest.from_bytes(raw).entries) == ["b"]
+    assert Manifest.from_bytes(raw) == Manifest.from_json(json.loads(raw))
