@@ -19,6 +19,7 @@ whole. See the README's "Speed" section.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import pathspec
+from fsspec.callbacks import Callback
 
 from dagster_artifacts.digests import algorithm_extra, digest_file
 from dagster_artifacts.errors import (
@@ -45,6 +47,7 @@ from dagster_artifacts.storage.staged import SliceSink, stage_copy
 from dagster_artifacts.storage.threads import map_in_slices
 
 HASH_WORKERS = 2  # the machines this is tuned for have 2 cores; more threads only contend
+FILE_BATCH = 50_000  # files hashed (and staged) together by file_entries
 
 
 class Hashed(NamedTuple):
@@ -67,6 +70,7 @@ def hash_files(
     cache: StatCache | None = None,
     workers: int = HASH_WORKERS,
     stats: Sequence[FileStat] | None = None,
+    callback: Callback | None = None,
 ) -> list[Hashed]:
     """Digest and size of each absolute path, in order.
 
@@ -82,7 +86,7 @@ def hash_files(
         digest, size = digest_file(paths[index], algorithm)
         return digest, size, None
 
-    return _read_missing(paths, stats, known, missing, read, algorithm, cache, workers)
+    return _read_missing(paths, stats, known, missing, read, algorithm, cache, workers, callback)
 
 
 def stage_files(
@@ -94,6 +98,7 @@ def stage_files(
     stored: Callable[[set[str]], set[str]] | None = None,
     workers: int = HASH_WORKERS,
     stats: Sequence[FileStat] | None = None,
+    callback: Callback | None = None,
 ) -> list[Hashed]:
     """Snapshot each absolute path into ``staging`` while hashing it; digests in order.
 
@@ -128,7 +133,7 @@ def stage_files(
         )
 
     try:
-        return _read_missing(paths, stats, known, todo, read, algorithm, cache, workers)
+        return _read_missing(paths, stats, known, todo, read, algorithm, cache, workers, callback)
     finally:
         if slices is not None:
             slices.close()
@@ -143,13 +148,21 @@ def _read_missing(
     algorithm: str,
     cache: StatCache | None,
     workers: int,
+    bar: Callback | None = None,
 ) -> list[Hashed]:
     """Read the ``todo`` files (``read(index)`` -> digest, size, staged copy) on ``workers``
-    threads under a byte bar, remember their digests, and return every path's ``Hashed`` in
-    order, the ``known`` ones from the stat cache."""
+    threads under a byte bar (``bar``, or one of their own), remember their digests, and return
+    every path's ``Hashed`` in order, the ``known`` ones from the stat cache."""
     total = sum(stats[i].size for i in todo)
     clock_ns = cache.now_ns if cache is not None else _no_clock
-    with byte_callback(f"Hashing {len(todo)} files", total) as callback:
+    if bar is not None:  # a bar over more files than these: the known ones are done already
+        bar.relative_update(sum(stat.size for stat in stats) - total)
+    progress = (
+        contextlib.nullcontext(bar)
+        if bar is not None
+        else byte_callback(f"Hashing {len(todo)} files", total)
+    )
+    with progress as callback:
 
         def one(index: int) -> tuple[Hashed, int]:
             started = clock_ns()
@@ -341,21 +354,41 @@ def file_entries(
     :func:`regular_files`); ``skip_others`` skips FIFOs, sockets and devices with a warning
     (``add_dir``) instead of refusing them (``add_file``).
     """
-    pairs, stats = regular_files(pairs, skip_others=skip_others)
-    locals_ = [local for local, _ in pairs]
-    if policy == IMMUTABLE:
-        hashed = hash_files(locals_, algorithm, cache=cache, stats=stats)
-    else:
-        hashed = stage_files(locals_, algorithm, staging(), cache=cache, stored=stored, stats=stats)
+    pairs, stats = regular_files(pairs, skip_others=skip_others)  # every refusal comes first
     extra = algorithm_extra(algorithm)
-    return [
-        ManifestEntry(
-            path=entry_path,
-            digest=h.digest,
-            size=h.size,
-            extra=dict(extra),
-            local_path=h.staged or local,
-            staged=h.staged is not None,
-        )
-        for (local, entry_path), h in zip(pairs, hashed, strict=True)
-    ]
+    entries: list[ManifestEntry] = []
+    total = sum(stat.size for stat in stats)
+    bar = byte_callback(f"Hashing {len(pairs)} files", total) if len(pairs) > FILE_BATCH else None
+    with bar or contextlib.nullcontext() as callback:
+        # In batches: what hashing builds per file (cache lookups and records, digests, staged
+        # places) then exists for one batch at a time beside the entries, not for a million.
+        for start in range(0, len(pairs), FILE_BATCH):
+            part = pairs[start : start + FILE_BATCH]
+            part_stats = stats[start : start + FILE_BATCH]
+            locals_ = [local for local, _ in part]
+            if policy == IMMUTABLE:
+                hashed = hash_files(
+                    locals_, algorithm, cache=cache, stats=part_stats, callback=callback
+                )
+            else:
+                hashed = stage_files(
+                    locals_,
+                    algorithm,
+                    staging(),
+                    cache=cache,
+                    stored=stored,
+                    stats=part_stats,
+                    callback=callback,
+                )
+            entries.extend(
+                ManifestEntry(
+                    path=entry_path,
+                    digest=h.digest,
+                    size=h.size,
+                    extra=dict(extra),
+                    local_path=h.staged or local,
+                    staged=h.staged is not None,
+                )
+                for (local, entry_path), h in zip(part, hashed, strict=True)
+            )
+    return entries

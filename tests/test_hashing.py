@@ -430,3 +430,33 @@ def test_a_kernel_copy_is_hashed_as_written(
     assert written == size
     assert copy.read_bytes() == data
     assert encode_digest(hasher.digest()) == _md5(data)
+
+
+@pytest.mark.parametrize("policy", ["mutable", "immutable"])
+def test_a_folder_added_in_batches_gives_the_same_version(
+    tmp_path: Path, isolated_store: Path, monkeypatch: pytest.MonkeyPatch, policy: str
+) -> None:
+    """Large folders are hashed a batch of files at a time (memory): the entries, the version
+    and what downloads must be those of one batch, unchanged files included."""
+    from dagster_artifacts import hashing
+
+    files = {f"d{i % 4}/f{i:03d}.bin": os.urandom(i % 50 + 1) for i in range(150)}
+    data = _folder(tmp_path / "data", files)
+
+    def log(name: str) -> wandb.Artifact:
+        with wandb.init(job_type="batches") as run:
+            artifact = wandb.Artifact(name, type="dataset")
+            artifact.add_dir(str(data), policy=policy)
+            run.log_artifact(artifact).wait()
+        return artifact
+
+    whole = log("whole")
+    monkeypatch.setattr(hashing, "FILE_BATCH", 7)
+    batched = log("batched")  # every file known to the stat cache now
+    (data / "d1" / "f001.bin").write_bytes(b"changed")
+    changed = log("batched")  # one changed among 150, in batches of 7
+    assert batched.manifest.entries == whole.manifest.entries
+    assert batched.digest == whole.digest
+    out = Path(wandb.Api().artifact(f"batched:{changed.version}").download(root=tmp_path / "o"))
+    assert (out / "d1" / "f001.bin").read_bytes() == b"changed"
+    assert wandb.Api().artifact(f"batched:{changed.version}").verify(str(out)).checked == 150
