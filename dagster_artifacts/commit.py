@@ -253,6 +253,11 @@ def logging_failures(store: Store, name: str, manifest: Manifest) -> Iterator[No
         ) from error
 
 
+#: Entries whose blobs are looked up and stored together by :func:`upload_blobs`; the same
+#: size as ``hashing.FILE_BATCH``, so a batch holds whole staging files (whole packs).
+UPLOAD_BATCH = 50_000
+
+
 def upload_blobs(store: Store, manifest: Manifest, present: set[str] | None = None) -> int:
     """Put every stored (non-reference) entry's bytes into the blob store, skipping known ones.
 
@@ -261,22 +266,54 @@ def upload_blobs(store: Store, manifest: Manifest, present: set[str] | None = No
     already (see :func:`.storage.protection.protect_reuse`). Returns how many were written.
     """
     algorithm = manifest.digest_algorithm
-    uploads = [
-        BlobUpload(
-            local_path=entry.local_path or "",
-            key=blob_key(entry.digest, algorithm),
-            digest=entry.digest,
-            algorithm=algorithm,
-            staged=entry.staged,
-            size=entry.size,
-        )
-        for entry in manifest.entries.values()
-        if not entry.is_reference
-    ]
-    missing = store.blobs.missing(uploads, present)
+    stored = [entry for entry in manifest.entries.values() if not entry.is_reference]
+
+    def uploads_of(entries: list[ManifestEntry]) -> list[BlobUpload]:
+        return [
+            BlobUpload(
+                local_path=entry.local_path or "",
+                key=blob_key(entry.digest, algorithm),
+                digest=entry.digest,
+                algorithm=algorithm,
+                staged=entry.staged,
+                size=entry.size,
+            )
+            for entry in entries
+        ]
+
+    if len(stored) <= UPLOAD_BATCH:
+        missing = store.blobs.missing(uploads_of(stored), present)
+        _refuse_lost(store, missing)
+        if missing:
+            total = sum(upload.size or 0 for upload in missing)
+            with byte_callback(f"Storing {len(missing)} files", total) as callback:
+                store.blobs.put_many(missing, callback)
+        return len(missing)
+    # A batch at a time: a million files' upload descriptions never exist at once. Entries
+    # without a local copy are checked first, so a lost one refuses the log before any write.
+    _refuse_lost(store, store.blobs.missing(uploads_of([e for e in stored if not e.local_path])))
+    written: set[str] = set()  # digests stored by earlier batches (the entries' own strings)
+    total = sum(entry.size or 0 for entry in stored)
+    with byte_callback(f"Storing {len(stored)} files", total) as callback:
+        for start in range(0, len(stored), UPLOAD_BATCH):
+            uploads = uploads_of(stored[start : start + UPLOAD_BATCH])
+            missing = [
+                upload
+                for upload in store.blobs.missing(uploads, present)
+                if upload.digest not in written
+            ]
+            if missing:
+                store.blobs.put_many(missing, callback)
+            written.update(upload.digest for upload in missing if upload.digest is not None)
+            done = sum(u.size or 0 for u in uploads) - sum(u.size or 0 for u in missing)
+            callback.relative_update(done)  # already stored: nothing to do for these
+    return len(written)
+
+
+def _refuse_lost(store: Store, missing: list[BlobUpload]) -> None:
+    """Entries taken over from another version (no local copy) whose blobs are gone: refuse."""
     lost = [upload.key for upload in missing if not upload.local_path]
     if lost:
-        # Entries taken over from another version (no local copy): their blobs must be stored.
         raise StorageError(
             f"{len(lost)} stored file(s) of the version this artifact was derived from are gone "
             f"from the store ({store.blobs.url(lost[0])}, ...): that version was deleted and gc "
@@ -284,11 +321,6 @@ def upload_blobs(store: Store, manifest: Manifest, present: set[str] | None = No
             "again from their source and log again.",
             url=store.blobs.url(lost[0]),
         )
-    if missing:
-        total = sum(upload.size or 0 for upload in missing)
-        with byte_callback(f"Storing {len(missing)} files", total) as callback:
-            store.blobs.put_many(missing, callback)
-    return len(missing)
 
 
 def write_manifest(store: Store, key: str, data: bytes, present: set[str] | None = None) -> None:

@@ -460,3 +460,31 @@ def test_a_folder_added_in_batches_gives_the_same_version(
     out = Path(wandb.Api().artifact(f"batched:{changed.version}").download(root=tmp_path / "o"))
     assert (out / "d1" / "f001.bin").read_bytes() == b"changed"
     assert wandb.Api().artifact(f"batched:{changed.version}").verify(str(out)).checked == 150
+
+
+@pytest.mark.parametrize("min_blobs", ["64", "10"])  # batches of loose blobs, of packs
+def test_a_large_version_is_stored_in_batches_each_blob_once(
+    tmp_path: Path,
+    isolated_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    min_blobs: str,
+) -> None:
+    """Blobs are looked up and stored a batch of entries at a time; equal files in different
+    batches are still stored once, and a blob already stored is never written again."""
+    from dagster_artifacts import commit, hashing
+
+    monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_MIN_BLOBS", min_blobs)
+    monkeypatch.setattr(commit, "UPLOAD_BATCH", 40)
+    monkeypatch.setattr(hashing, "FILE_BATCH", 40)
+    files = {f"f{i:03d}.txt": f"content {i % 90}".encode() for i in range(200)}  # 90 distinct
+    data = _folder(tmp_path / "data", files)
+    with wandb.init(job_type="batches") as run:
+        artifact = wandb.Artifact("batched", type="dataset")
+        artifact.add_dir(str(data))
+        run.log_artifact(artifact).wait()
+    packs = [p for p in (isolated_store / "packs").glob("*.pack")]
+    loose = [p for p in (isolated_store / "blobs").rglob("*") if p.is_file()]
+    stored_bytes = sum(p.stat().st_size for p in packs + loose)
+    assert stored_bytes == sum(len(f"content {i}".encode()) for i in range(90))
+    out = Path(wandb.Api().artifact("batched:v0").download(root=tmp_path / "out"))
+    assert wandb.Api().artifact("batched:v0").verify(str(out)).checked == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
 import threading
@@ -177,6 +178,9 @@ def _pread_all(fd: int, length: int, offset: int) -> bytes:
     return data
 
 
+_SLICE_FILE_NUMBERS = itertools.count(1)  # next() is atomic under the GIL
+
+
 class SliceSink:
     """Small staged copies appended to staging files, one being filled per thread (no file per
     copy).
@@ -200,7 +204,6 @@ class SliceSink:
         self._lock = threading.Lock()
         self._seen: dict[str, str] = {}
         self._files: list[_SliceFile] = []
-        self._count = 0
 
     def put(self, hex_digest: str, data: bytes) -> str:
         known = self._seen.get(hex_digest)  # dict reads and setdefault are atomic
@@ -216,10 +219,11 @@ class SliceSink:
         return self._seen.setdefault(hex_digest, where)
 
     def _new_file(self) -> _SliceFile:
+        # Numbered per process, not per sink: one draft stages every add_dir (and every batch
+        # of a large one) with a sink of its own, into the same folder.
+        path = os.path.join(self._folder, f"slices-{os.getpid()}-{next(_SLICE_FILE_NUMBERS)}")
+        created = _SliceFile(path, self.FLUSH_BYTES)
         with self._lock:
-            self._count += 1
-            path = os.path.join(self._folder, f"slices-{os.getpid()}-{self._count}")
-            created = _SliceFile(path, self.FLUSH_BYTES)
             self._files.append(created)
         return created
 

@@ -349,3 +349,18 @@ def test_gc_and_repack_with_packs_on_s3(
     reset_stores()
     fetched = Api(settings=settings).artifact("few:v0")
     assert fetched.verify(fetched.download(str(tmp_path / "few-out")))
+
+
+def test_two_add_dirs_of_many_files_into_one_draft(isolated_store: Path, tmp_path: Path) -> None:
+    """Each add_dir stages its small files into staging files of its own (they once collided
+    by name: the second add_dir failed)."""
+    first = make_files(tmp_path / "one", 100, prefix="a")
+    second = make_files(tmp_path / "two", 100, prefix="b")
+    with wandb.init(job_type="upload") as run:
+        artifact = wandb.Artifact("records", type="dataset")
+        artifact.add_dir(str(first), name="one")
+        artifact.add_dir(str(second), name="two")
+        run.log_artifact(artifact).wait()
+    root = Path(Api().artifact("records:v0").download(str(tmp_path / "out")))
+    same_tree(first, root / "one")
+    same_tree(second, root / "two")
