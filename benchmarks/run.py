@@ -774,6 +774,56 @@ class Bench:
                 )
             )
 
+    def case_cli_startup(self) -> None:
+        """``dagster-artifacts --help`` and ``ls`` on a one-artifact local store: the whole
+        process, start-up included (what a user waits for at a shell), beside an interpreter
+        that does nothing (the floor no CLI in Python goes under)."""
+        store = self.fresh("cli-store")
+        env = {
+            **os.environ,
+            "DAGSTER_ARTIFACTS_ROOT": store,
+            "DAGSTER_ARTIFACTS_CACHE_DIR": self.fresh("cli-cache"),
+            "DAGSTER_ARTIFACTS_PROJECT": "p",
+        }
+        env.pop("DAGSTER_ARTIFACTS_DATABASE", None)
+        script = Path(sys.executable).with_name("dagster-artifacts")
+        cli = (
+            [str(script)]
+            if script.exists()
+            else [sys.executable, "-c", "from dagster_artifacts.cli import main; main()"]
+        )
+        data = make_files(self.work / "cli-data", 3, 100)
+        subprocess.run(
+            [*cli, "put", str(data), "-n", "rides", "-t", "dataset"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        reps = 5 if self.quick else 21
+
+        def wall(command: list[str]) -> float | None:
+            subprocess.run(command, env=env, check=True, capture_output=True)  # warm-up
+            times = []
+            for _ in range(reps):
+                started = time.perf_counter()
+                subprocess.run(command, env=env, check=True, capture_output=True)
+                times.append(time.perf_counter() - started)
+            return median(times)
+
+        floor = wall([sys.executable, "-c", "pass"])
+        for what, args in (("--help", ["--help"]), ("ls (1 artifact)", ["ls"])):
+            self.rows.append(
+                Row(
+                    f"11 CLI start-up: dagster-artifacts {what}",
+                    wall([*cli, *args]),
+                    "python -c pass",
+                    floor,
+                    "< 0.3 s",
+                    lambda seconds: seconds < 0.3,
+                    None,
+                )
+            )
+
 
 def _size_label(size: int) -> str:
     return f"{size // (1024 * MIB)} GiB" if size >= 1024 * MIB else f"{size // MIB} MiB"
