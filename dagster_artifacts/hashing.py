@@ -40,7 +40,7 @@ from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.progress import byte_callback
 from dagster_artifacts.staging import StagingArea
-from dagster_artifacts.statcache import FileStat, StatCache
+from dagster_artifacts.statcache import FileStat, FileStats, StatCache
 from dagster_artifacts.storage.localcopy import SMALL_LIMIT
 from dagster_artifacts.storage.packs import PackPolicy
 from dagster_artifacts.storage.staged import SliceSink, stage_copy
@@ -287,7 +287,7 @@ def _without_loops(
 
 def regular_files(
     pairs: list[tuple[str, str]], *, skip_others: bool
-) -> tuple[list[tuple[str, str]], list[FileStat]]:
+) -> tuple[list[tuple[str, str]], FileStats]:
     """The pairs whose path is a regular file (symbolic links followed), with their stats.
 
     Nothing else is ever opened: a FIFO would block the read forever, a device would never end.
@@ -296,7 +296,7 @@ def regular_files(
     out with one warning naming them (they are not data, e.g. a socket of a running program).
     """
     kept: list[tuple[str, str]] = []
-    stats: list[FileStat] = []
+    stats = FileStats()
     others: list[str] = []
     for local, entry_path in pairs:
         try:
@@ -320,7 +320,7 @@ def regular_files(
             others.append(local)
             continue
         kept.append((local, entry_path))
-        stats.append(FileStat.of(info))
+        stats.append(info)
     if others and not skip_others:
         raise InvalidPathError(
             f"{others[0]} is not a regular file (a FIFO, socket or device): only files can "
@@ -357,7 +357,7 @@ def file_entries(
     pairs, stats = regular_files(pairs, skip_others=skip_others)  # every refusal comes first
     extra = algorithm_extra(algorithm)
     entries: list[ManifestEntry] = []
-    total = sum(stat.size for stat in stats)
+    total = stats.total_size()
     bar = byte_callback(f"Hashing {len(pairs)} files", total) if len(pairs) > FILE_BATCH else None
     with bar or contextlib.nullcontext() as callback:
         # In batches: what hashing builds per file (cache lookups and records, digests, staged

@@ -35,8 +35,9 @@ import os
 import sqlite3
 import threading
 import warnings
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
 from dagster_artifacts.localdb import LocalDatabase
@@ -79,6 +80,47 @@ class FileStat(NamedTuple):
     @classmethod
     def of(cls, st: os.stat_result) -> FileStat:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class FileStats:
+    """Many files' :class:`FileStat`, kept as five 64-bit columns: 40 bytes a file instead of
+    about 250 as objects (a tuple and five ints), which for a million files is the difference
+    between 40 MB and 250 MB. Items and slices come out as :class:`FileStat` objects, made
+    when asked for (a slice: a batch of them, as a list)."""
+
+    def __init__(self) -> None:
+        self._columns = (
+            array("Q"),  # device
+            array("Q"),  # inode
+            array("Q"),  # size
+            array("q"),  # mtime_ns (before 1970 is negative)
+            array("q"),  # ctime_ns
+        )
+
+    def append(self, st: os.stat_result) -> None:
+        device, inode, size, mtime, ctime = self._columns
+        device.append(st.st_dev)
+        inode.append(st.st_ino)
+        size.append(st.st_size)
+        mtime.append(st.st_mtime_ns)
+        ctime.append(st.st_ctime_ns)
+
+    def total_size(self) -> int:
+        return sum(self._columns[2])
+
+    def __len__(self) -> int:
+        return len(self._columns[0])
+
+    @overload
+    def __getitem__(self, index: int) -> FileStat: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FileStat]: ...
+
+    def __getitem__(self, index: int | slice) -> FileStat | list[FileStat]:
+        if isinstance(index, slice):
+            return [FileStat(*row) for row in zip(*(c[index] for c in self._columns), strict=True)]
+        return FileStat(*(column[index] for column in self._columns))
 
 
 def is_racy(stat: FileStat, hashed_at_ns: int, window_ns: int = RACY_WINDOW_NS) -> bool:
