@@ -30,6 +30,7 @@ import os
 import struct
 import threading
 import uuid
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -202,19 +203,44 @@ def decode_index(data: bytes, url: str) -> tuple[dict[str, object], list[tuple[b
     return header, records
 
 
+class _PackRecords:
+    """One pack's index, kept compact: its blobs' identities (to forget them with the pack) and
+    their offsets and lengths in two 64-bit arrays, by record number."""
+
+    __slots__ = ("identities", "lengths", "offsets", "pack_id")
+
+    def __init__(self, pack_id: str, records: Iterable[tuple[bytes, int, int]]) -> None:
+        self.pack_id = pack_id
+        self.identities: list[bytes] = []
+        self.offsets = array("Q")
+        self.lengths = array("Q")
+        for identity, offset, length in records:
+            self.identities.append(identity)
+            self.offsets.append(offset)
+            self.lengths.append(length)
+
+    def blob(self, record: int) -> PackedBlob:
+        return PackedBlob(self.pack_id, self.offsets[record], self.lengths[record])
+
+
 class PackIndex:
     """Every published pack's index, merged: blob identity -> where it lives.
 
     Indexes never change, so each is read once; :meth:`refresh` (one listing of ``packs/``)
     picks up packs published by other writers and drops packs gc replaced. Thread-safe.
+
+    Kept compact, as a store may hold millions of packed blobs: the merged map sends an
+    identity to one int (the pack's number and the record's, ``number << 32 | record``), and
+    each pack keeps its offsets and lengths in arrays; about 130 bytes a blob, not 300.
     """
 
     def __init__(self, list_keys: Callable[[], Iterable[str]], read: Callable[[str], bytes]):
         self._list_keys = list_keys
         self._read = read
         self._lock = threading.Lock()
-        self._where: dict[bytes, tuple[str, int, int]] = {}
-        self._by_pack: dict[str, list[tuple[bytes, int, int]]] = {}
+        self._where: dict[bytes, int] = {}
+        self._packs: list[_PackRecords | None] = []  # by number; None once forgotten
+        self._numbers: dict[str, int] = {}
         self._format_checked = False
 
     def refresh(self) -> None:
@@ -225,7 +251,7 @@ class PackIndex:
             if kind == "idx"
         }
         with self._lock:
-            known = set(self._by_pack)
+            known = set(self._numbers)
         if listed and not self._format_checked:
             # (missing: its first writer has not recorded it yet; it does after the pack)
             with contextlib.suppress(FileNotFoundError):
@@ -245,24 +271,44 @@ class PackIndex:
                 continue
             _header, records = decode_index(data, index_key(pack_id))
             with self._lock:
-                for identity, offset, length in records:
-                    self._where[identity] = (pack_id, offset, length)
-                self._by_pack[pack_id] = records
+                number, remembered = self._remember(pack_id, records)
+                where = self._where
+                for record, identity in enumerate(remembered.identities):
+                    where[identity] = number << 32 | record
         with self._lock:
             for pack_id in known - listed:
                 self._forget(pack_id)
 
+    def _remember(
+        self, pack_id: str, records: Iterable[tuple[bytes, int, int]]
+    ) -> tuple[int, _PackRecords]:
+        number = len(self._packs)
+        remembered = _PackRecords(pack_id, records)
+        self._packs.append(remembered)
+        self._numbers[pack_id] = number
+        return number, remembered
+
     def _forget(self, pack_id: str) -> None:
-        for identity, _offset, _length in self._by_pack.pop(pack_id, []):
+        number = self._numbers.pop(pack_id, None)
+        if number is None:
+            return
+        gone = self._packs[number]
+        self._packs[number] = None
+        assert gone is not None
+        for identity in gone.identities:
             where = self._where.get(identity)
-            if where is not None and where[0] == pack_id:
+            if where is not None and where >> 32 == number:
                 del self._where[identity]
                 # the blob may also be in another pack still listed: find it there (rare)
-                for other, records in self._by_pack.items():
-                    found = next((r for r in records if r[0] == identity), None)
-                    if found is not None:
-                        self._where[identity] = (other, found[1], found[2])
+                for other, records in enumerate(self._packs):
+                    if records is not None and identity in records.identities:
+                        self._where[identity] = other << 32 | records.identities.index(identity)
                         break
+
+    def _blob(self, where: int) -> PackedBlob:
+        records = self._packs[where >> 32]
+        assert records is not None
+        return records.blob(where & 0xFFFFFFFF)
 
     def locate(self, keys: Iterable[str]) -> dict[str, PackedBlob]:
         """Where each of ``keys`` that is packed lives (no refresh)."""
@@ -274,7 +320,7 @@ class PackIndex:
                 identity = _identity(key)
                 where = None if identity is None else self._where.get(identity)
                 if where is not None:
-                    found[key] = PackedBlob(*where)
+                    found[key] = self._blob(where)
         return found
 
     def packed_digests(self, digests: Iterable[str], algorithm: str) -> set[str]:
@@ -300,20 +346,25 @@ class PackIndex:
         (a blob may be in several packs; :meth:`locate` gives one of them)."""
         with self._lock:
             return {
-                p: {_key_of(i): PackedBlob(p, o, n) for i, o, n in records}
-                for p, records in self._by_pack.items()
+                records.pack_id: {
+                    _key_of(identity): records.blob(record)
+                    for record, identity in enumerate(records.identities)
+                }
+                for records in self._packs
+                if records is not None
             }
 
     def add(self, pack_id: str, entries: Sequence[PackEntry]) -> None:
         """Record a pack this process just published (saves reading its index back)."""
+        records = []
+        for entry in entries:
+            identity = _identity(entry.key)
+            assert identity is not None
+            records.append((identity, entry.offset, entry.length))
         with self._lock:
-            records = []
-            for entry in entries:
-                identity = _identity(entry.key)
-                assert identity is not None
-                self._where.setdefault(identity, (pack_id, entry.offset, entry.length))
-                records.append((identity, entry.offset, entry.length))
-            self._by_pack[pack_id] = records
+            number, _remembered = self._remember(pack_id, records)
+            for record, (identity, _offset, _length) in enumerate(records):
+                self._where.setdefault(identity, number << 32 | record)
 
     def drop(self, pack_id: str) -> None:
         with self._lock:
