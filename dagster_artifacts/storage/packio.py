@@ -116,7 +116,8 @@ def publish_pack(store: PackHost, built: BuiltPack, callback: Callback | None = 
     else:
         store.put_bytes(built.data, pack_key(built.pack_id))
     store.put_bytes(built.index, index_key(built.pack_id))
-    store.pack_index.add(built.pack_id, built.entries)
+    # Not added to this process's own index: a million blobs logged would grow it by 130 MB for
+    # nothing; a later lookup in this process loads the index from the store (refresh).
     ensure_format(store)
     if callback is not None:
         callback.relative_update(built.size)
