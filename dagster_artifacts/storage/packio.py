@@ -79,8 +79,14 @@ def write_packs(store: PackHost, uploads: Sequence[BlobUpload], callback: Callba
     pending: Future[None] | None = None
     fds: dict[str, int] = {}  # staging files holding slices, opened once each
     target = store.pack_policy.target_size
-    sliced = [u for u in uploads if u.staged and parse_slice(u.local_path) is not None]
-    others = [u for u in uploads if not u.staged or parse_slice(u.local_path) is None]
+    sliced: list[Slice] = []
+    others: list[BlobUpload] = []
+    for upload in uploads:
+        where = parse_slice(upload.local_path) if upload.staged else None
+        if where is None:
+            others.append(upload)
+        else:
+            sliced.append(Slice(*where, upload.key))
 
     def from_others() -> Iterator[BuiltPack]:
         for group in _groups(others, target):
@@ -134,7 +140,7 @@ def ensure_format(store: PackHost) -> None:
 
 
 def packs_from_slices(
-    store: PackHost, uploads: Sequence[BlobUpload], target: int, fds: dict[str, int]
+    store: PackHost, slices: Sequence[Slice], target: int, fds: dict[str, int]
 ) -> Iterator[BuiltPack]:
     """Packs of staged slices (:class:`.staged.SliceSink`), taken as whole files or runs.
 
@@ -147,12 +153,10 @@ def packs_from_slices(
     """
     by_file: dict[str, list[Slice]] = {}
     seen: set[str] = set()
-    for upload in uploads:
-        where = parse_slice(upload.local_path)
-        if where is None or upload.key in seen:
-            continue
-        seen.add(upload.key)
-        by_file.setdefault(where[0], []).append(Slice(*where, upload.key))
+    for piece in slices:
+        if piece.key not in seen:
+            seen.add(piece.key)
+            by_file.setdefault(piece.path, []).append(piece)
     rest: list[Slice] = []
     for path in sorted(by_file):
         slices = sorted(by_file[path])
