@@ -19,6 +19,8 @@ from dagster_artifacts.names import check_stored_path
 STORAGE_POLICY = "wandb-storage-policy-v1"
 MANIFEST_VERSION = 1
 _ENCODE_BATCH = 10_000  # entries encoded together by to_bytes
+#: From this many characters on (about 150,000 entries), manifests are parsed entry by entry.
+STREAM_PARSE_FROM = 16 * 1024 * 1024
 
 
 def _dumps(value: Any) -> str:
@@ -206,7 +208,8 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Manifest:
-        """:meth:`from_json` of the stored bytes, reading ``contents`` one entry at a time.
+        """:meth:`from_json` of the stored bytes; a large manifest's ``contents`` are read one
+        entry at a time.
 
         Each entry becomes a :class:`ManifestEntry` as soon as it is parsed, so the parsed
         document never exists whole beside the entries (for a million entries, hundreds of MB
@@ -214,6 +217,8 @@ class Manifest:
         ``json.loads`` path, which says what is wrong exactly as before.
         """
         text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+        if len(text) < STREAM_PARSE_FROM:  # small: the one-shot parse is faster (by ~40%)
+            return cls.from_json(json.loads(text))
         try:
             parsed = _parse_streaming(text)
         except (ValueError, IndexError):

@@ -59,6 +59,7 @@ def test_the_stored_form_is_written_in_batches_to_exactly_the_one_shot_bytes(
     from dagster_artifacts import manifest as manifest_module
 
     monkeypatch.setattr(manifest_module, "_ENCODE_BATCH", 5)
+    monkeypatch.setattr(manifest_module, "STREAM_PARSE_FROM", 0)
     entries = {}
     for index in range(count):
         path = f'dir {index % 3}/é\\"{index}.bin'
@@ -100,8 +101,14 @@ def _document(**changes: object) -> dict[str, object]:
         lambda d: " \n" + json.dumps(d, indent="\t", sort_keys=True) + "\r\n ",
     ],
 )
-def test_a_manifest_is_read_entry_by_entry_to_what_a_one_shot_parse_gives(encode: Any) -> None:
+def test_a_manifest_is_read_entry_by_entry_to_what_a_one_shot_parse_gives(
+    encode: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_artifacts import manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "STREAM_PARSE_FROM", 0)  # every size, entry by entry
     raw = encode(_document()).encode("utf-8")
+    assert manifest_module._parse_streaming(raw.decode()) is not None  # not the fallback
     assert Manifest.from_bytes(raw) == Manifest.from_json(json.loads(raw))
     assert list(Manifest.from_bytes(raw).entries) == ["a.txt", "dir/b.bin", "ref"]
 
@@ -116,7 +123,12 @@ def test_a_manifest_is_read_entry_by_entry_to_what_a_one_shot_parse_gives(encode
         ([1, 2], "not an object"),
     ],
 )
-def test_a_bad_manifest_read_entry_by_entry_fails_as_before(document: Any, message: str) -> None:
+def test_a_bad_manifest_read_entry_by_entry_fails_as_before(
+    document: Any, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_artifacts import manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "STREAM_PARSE_FROM", 0)
     raw = json.dumps(document, sort_keys=True).encode()
     with pytest.raises(ValueError, match=re.escape(message)):
         Manifest.from_bytes(raw)
@@ -124,7 +136,12 @@ def test_a_bad_manifest_read_entry_by_entry_fails_as_before(document: Any, messa
         Manifest.from_json(json.loads(raw))
 
 
-def test_a_manifest_with_a_repeated_contents_key_reads_as_json_loads_does() -> None:
+def test_a_manifest_with_a_repeated_contents_key_reads_as_json_loads_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagster_artifacts import manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "STREAM_PARSE_FROM", 0)
     raw = b'{"contents":{"a":{"digest":"x"}},"version":1,"contents":{"b":{"digest":"y"}}}'
     assert list(Manifest.from_bytes(raw).entries) == ["b"]
     assert Manifest.from_bytes(raw) == Manifest.from_json(json.loads(raw))
