@@ -93,7 +93,10 @@ def _download(
             lambda i: is_current(chosen[i], final[i], manifest.algorithm_of(chosen[i])), todo
         )
         todo = [i for i, ok in zip(todo, current, strict=True) if not ok]
-        place = final.__getitem__
+
+        def place(index: int) -> str:
+            return final[index]
+
     try:
         make_parents(place(i) for i in todo)
         total = sum(chosen[i].size or 0 for i in todo)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,7 +243,17 @@ def _check_version(top: dict[str, Any]) -> None:
         )
 
 
-_skip_space = re.compile(r"[ \t\n\r]*").match
+#: The json module's string scanner (C), public since Python 2.6 but missing from typeshed.
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip(text: str, at: int) -> int:
+    """Where the JSON whitespace from ``at`` ends."""
+    found = _SPACE.match(text, at)
+    return found.end() if found is not None else at
+
+
 _decoder = json.JSONDecoder()
 
 
@@ -252,10 +263,10 @@ def _parse_streaming(
     """``(the top-level keys but contents, the entries of contents)`` of a JSON document; None
     (or a ``ValueError``/``IndexError``) where it is not a plain object, for the caller's
     fallback. ``entries`` is None when ``contents`` is absent or not an object."""
-    at = _skip_space(text, 0).end()
+    at = _skip(text, 0)
     if text[at] != "{":
         return None
-    at = _skip_space(text, at + 1).end()
+    at = _skip(text, at + 1)
     top: dict[str, Any] = {}
     entries: dict[str, ManifestEntry] | None = None
     if text[at] == "}":
@@ -263,11 +274,11 @@ def _parse_streaming(
     while True:
         if text[at] != '"':
             return None
-        key, at = json.decoder.scanstring(text, at + 1)
-        at = _skip_space(text, at).end()
+        key, at = _scanstring(text, at + 1)
+        at = _skip(text, at)
         if text[at] != ":":
             return None
-        at = _skip_space(text, at + 1).end()
+        at = _skip(text, at + 1)
         if key == "contents" and text[at] == "{":
             top.pop(key, None)
             entries, at = _parse_entries(text, at)
@@ -275,11 +286,11 @@ def _parse_streaming(
             top[key], at = _decoder.raw_decode(text, at)
             if key == "contents":
                 entries = None
-        at = _skip_space(text, at).end()
+        at = _skip(text, at)
         if text[at] == ",":
-            at = _skip_space(text, at + 1).end()
+            at = _skip(text, at + 1)
             continue
-        if text[at] != "}" or _skip_space(text, at + 1).end() != len(text):
+        if text[at] != "}" or _skip(text, at + 1) != len(text):
             return None
         return top, entries
 
@@ -287,21 +298,21 @@ def _parse_streaming(
 def _parse_entries(text: str, at: int) -> tuple[dict[str, ManifestEntry], int]:
     """The entries of the ``contents`` object starting at ``text[at] == "{"``, and where it ends."""
     entries: dict[str, ManifestEntry] = {}
-    at = _skip_space(text, at + 1).end()
+    at = _skip(text, at + 1)
     if text[at] == "}":
         return entries, at + 1
     while True:
         if text[at] != '"':
             raise ValueError("an entry path is not a string")
-        path, at = json.decoder.scanstring(text, at + 1)
-        at = _skip_space(text, at).end()
+        path, at = _scanstring(text, at + 1)
+        at = _skip(text, at)
         if text[at] != ":":
             raise ValueError("no ':' after an entry path")
-        value, at = _decoder.raw_decode(text, _skip_space(text, at + 1).end())
+        value, at = _decoder.raw_decode(text, _skip(text, at + 1))
         entries[path] = ManifestEntry.from_json(path, value)
-        at = _skip_space(text, at).end()
+        at = _skip(text, at)
         if text[at] == ",":
-            at = _skip_space(text, at + 1).end()
+            at = _skip(text, at + 1)
             continue
         if text[at] != "}":
             raise ValueError("no ',' or '}' after an entry")
