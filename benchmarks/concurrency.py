@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -41,6 +42,9 @@ _START: Any = None  # a multiprocessing.Barrier, set in each writer process by t
 def _join_start(barrier: Any) -> None:
     global _START
     _START = barrier
+    # A worker inherits ignored signals from whoever started the run (a job started in the
+    # background may ignore SIGTERM); the pool stops its workers with SIGTERM, so restore it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _writer(args: tuple[int, str, str, int]) -> tuple[float, float]:

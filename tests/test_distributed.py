@@ -16,6 +16,7 @@ import pytest
 
 import dagster_artifacts as wandb
 from dagster_artifacts.errors import ArtifactError, ConflictError, InvalidArgumentError
+from tests.services.processes import stoppable
 
 ARTIFACT = "parallel-artifact"
 PARTS = "parts"
@@ -63,7 +64,7 @@ def writers() -> Iterator[Pool]:
     Writers get the store and database as arguments, never from the environment, so one pool
     serves tests with different stores and backends.
     """
-    with multiprocessing.get_context("spawn").Pool(5) as pool:
+    with multiprocessing.get_context("spawn").Pool(5, initializer=stoppable) as pool:
         pool.map(_warm, range(5))
         yield pool
 

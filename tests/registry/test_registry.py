@@ -26,6 +26,7 @@ from dagster_artifacts.registry import (
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.state import open_store
 from tests.services.postgres import PostgresCluster, find_bin_dir
+from tests.services.processes import stoppable
 
 
 def _log(run: wandb.Run, text_content: str, aliases: list[str] | None = None) -> wandb.Artifact:
@@ -86,7 +87,7 @@ def _warm(_: int) -> None:
 @pytest.fixture(scope="module")
 def pool() -> Iterator[Pool]:
     """Four spawned processes, imported up front so that they really migrate at once."""
-    with multiprocessing.get_context("spawn").Pool(4) as workers:
+    with multiprocessing.get_context("spawn").Pool(4, initializer=stoppable) as workers:
         workers.map(_warm, range(4), chunksize=1)
         yield workers
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import dagster_artifacts as wandb
+from tests.services.processes import stoppable
 
 PROCESSES = 8
 LOGS = 50
@@ -52,7 +53,7 @@ def _warm(_: int) -> None:
 @pytest.fixture(scope="module")
 def pool() -> Iterator[Pool]:
     """Eight spawned processes, imported once and shared by both backends' runs."""
-    with multiprocessing.get_context("spawn").Pool(PROCESSES) as workers:
+    with multiprocessing.get_context("spawn").Pool(PROCESSES, initializer=stoppable) as workers:
         workers.map(_warm, range(PROCESSES), chunksize=1)
         yield workers
 
