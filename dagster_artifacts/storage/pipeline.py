@@ -18,7 +18,7 @@ import errno
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from dagster_artifacts.digests import CHUNK_SIZE, Hasher, encode_digest, new_hasher
@@ -27,7 +27,6 @@ from dagster_artifacts.storage.scratch import temp_path_beside
 
 PIPELINE_DEPTH = 4  # chunks in flight between the hashing and the writing thread
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
 _CREATE_READABLE = os.O_RDWR | os.O_CREAT | os.O_EXCL | _CLOEXEC  # a copy hashed as written
 
 Chunk = bytes | bytearray | memoryview
@@ -278,7 +277,14 @@ def write_verified(
 ) -> None:
     """Stream ``chunks`` into ``dest`` atomically; raise if digest or size disagree."""
     items = ((chunk, len(chunk)) for chunk in chunks)
-    _write_checked(items, None, dest, expected_digest, algorithm, expected_size, source or dest)
+    _write_checked(
+        lambda out, hasher: hash_and_write(items, out, hasher),
+        dest,
+        expected_digest,
+        algorithm,
+        expected_size,
+        source or dest,
+    )
 
 
 def copy_verified(
@@ -294,48 +300,36 @@ def copy_verified(
     the copy is hashed (:func:`copy_and_hash`)."""
     fd = os.open(source, os.O_RDONLY | _CLOEXEC)
     try:
-        directory = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(directory, exist_ok=True)
-        tmp = temp_path_beside(dest)
-        hasher = new_hasher(algorithm)
-        try:
-            out = os.open(tmp, _CREATE_READABLE, 0o666)
-            try:
-                size = copy_and_hash(fd, out, hasher)
-            finally:
-                os.close(out)
-            check_content(
-                encode_digest(hasher.digest()),
-                size,
-                expected_digest=expected_digest,
-                expected_size=expected_size,
-                source=label or source,
-            )
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        _write_checked(
+            lambda out, hasher: copy_and_hash(fd, out, hasher),
+            dest,
+            expected_digest,
+            algorithm,
+            expected_size,
+            label or source,
+        )
     finally:
         os.close(fd)
 
 
 def _write_checked(
-    items: Iterator[tuple[Chunk, int]],
-    pool: BufferPool | None,
+    fill: Callable[[int, Hasher], int],
     dest: str,
     expected_digest: str | None,
     algorithm: str,
     expected_size: int | None,
     source: str,
 ) -> None:
+    """``fill(descriptor, hasher)`` writes and hashes a temp file beside ``dest`` (open for
+    reading too) and returns its size; it is renamed to ``dest`` only if it checks out."""
     directory = os.path.dirname(os.path.abspath(dest))
     os.makedirs(directory, exist_ok=True)
     tmp = temp_path_beside(dest)
     hasher = new_hasher(algorithm)
     try:
-        out = os.open(tmp, _CREATE, 0o666)
+        out = os.open(tmp, _CREATE_READABLE, 0o666)
         try:
-            size = hash_and_write(items, out, hasher, pool)
+            size = fill(out, hasher)
         finally:
             os.close(out)
         check_content(
