@@ -27,9 +27,9 @@ from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, Stora
 from dagster_artifacts.storage.cloud import protocol_of
 from dagster_artifacts.storage.items import BlobDownload, BlobUpload
 from dagster_artifacts.storage.layout import PACKS, blob_key
+from dagster_artifacts.storage.packindex import PackIndex
 from dagster_artifacts.storage.packio import get_packed_and_loose, write_packs
 from dagster_artifacts.storage.packs import (
-    PackIndex,
     PackPolicy,
     Span,
     Wanted,

@@ -73,28 +73,30 @@ def copy_small_verified(
         # as the streaming path leaves it: the target folder exists, holding no partial file
         os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
         raise
-    _write_atomically(dest, data)
+    write_file(dest, data, atomic=True)
     return True
 
 
-def _write_atomically(dest: str, data: bytes) -> None:
-    directory = os.path.dirname(dest)
-    tmp = temp_path_beside(dest)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+def write_file(dest: str, data: bytes, *, atomic: bool) -> None:
+    """Write verified bytes to ``dest``: through a temp name and a rename when ``atomic``."""
+    target = temp_path_beside(dest) if atomic else dest
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(tmp, flags, 0o666)
+        fd = os.open(target, flags, 0o666)
     except FileNotFoundError:
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(tmp, flags, 0o666)
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        fd = os.open(target, flags, 0o666)
     try:
         try:
             write_all(fd, data)
         finally:
             os.close(fd)
-        os.replace(tmp, dest)
+        if atomic:
+            os.replace(target, dest)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if atomic:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
         raise
 
 
@@ -183,7 +185,6 @@ def copy_verified_many(
 
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def _copy_slice(
@@ -227,14 +228,7 @@ def _copy_slice(
                     expected_size=size,
                     source=job.label or job.source,
                 )
-            if atomic:
-                _write_atomically(job.dest, data)
-                continue
-            fd = open_(job.dest, _CREATE_FLAGS, 0o666)
-            try:
-                write_all(fd, data)
-            finally:
-                close(fd)
+            write_file(job.dest, data, atomic=atomic)
         except BaseException as error:  # reported per file; the caller decides
             failures.append((index, error))
 

@@ -25,13 +25,13 @@ from fsspec.callbacks import Callback
 from dagster_artifacts.digests import digest_bytes
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
 from dagster_artifacts.storage.items import BlobDownload, BlobUpload
-from dagster_artifacts.storage.localcopy import make_parents
+from dagster_artifacts.storage.localcopy import make_parents, write_file
+from dagster_artifacts.storage.packindex import PackIndex
 from dagster_artifacts.storage.packs import (
     FORMAT_KEY,
     BuiltPack,
     PackedBlob,
     PackEntry,
-    PackIndex,
     PackPolicy,
     Span,
     Wanted,
@@ -41,10 +41,8 @@ from dagster_artifacts.storage.packs import (
     pack_key,
     plan_spans,
 )
-from dagster_artifacts.storage.pipeline import write_all
 from dagster_artifacts.storage.retry import storage_error
-from dagster_artifacts.storage.scratch import temp_path_beside
-from dagster_artifacts.storage.staged import parse_slice, read_slice
+from dagster_artifacts.storage.staged import parse_slice, read_slice, staging_fd
 from dagster_artifacts.storage.threads import parallel_map
 
 
@@ -223,16 +221,9 @@ def _pack_of_slices(slices: list[Slice], size: int, fds: dict[str, int]) -> Buil
         following = slices[index + 1] if index + 1 < len(slices) else None
         if following is None or following[0] != path or following[1] != offset + length:
             run_length = at - run_start
-            _pread_into(_open_once(path, fds), view[run_start:at], offset + length - run_length)
+            _pread_into(staging_fd(path, fds), view[run_start:at], offset + length - run_length)
             run_start = at
     return BuiltPack(uuid.uuid4().hex, bytes(body), entries)
-
-
-def _open_once(path: str, fds: dict[str, int]) -> int:
-    known = fds.get(path)
-    if known is None:
-        known = fds[path] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    return known
 
 
 def _pread_into(fd: int, view: memoryview, offset: int) -> None:
@@ -366,26 +357,3 @@ def _typed(
             errno=error.errno,
         )
     return storage_error(f"write {download.dest}, downloading", url, error)
-
-
-def write_file(dest: str, data: bytes, *, atomic: bool) -> None:
-    """Write verified bytes to ``dest``: through a temp name and a rename when ``atomic``."""
-    target = temp_path_beside(dest) if atomic else dest
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(target, flags, 0o666)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-        fd = os.open(target, flags, 0o666)
-    try:
-        try:
-            write_all(fd, data)
-        finally:
-            os.close(fd)
-        if atomic:
-            os.replace(target, dest)
-    except BaseException:
-        if atomic:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(target)
-        raise

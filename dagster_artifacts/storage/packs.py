@@ -23,21 +23,16 @@ digest before it is written anywhere (invariant 6).
 
 from __future__ import annotations
 
-import binascii
-import contextlib
 import json
 import os
 import struct
-import threading
 import uuid
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dagster_artifacts.digests import digest_bytes
 from dagster_artifacts.errors import ArtifactError, ChecksumMismatchError, StorageError
 from dagster_artifacts.storage.layout import BLOBS, PACKS
-from dagster_artifacts.storage.threads import parallel_map
 
 INDEX_MAGIC = b"DAIDX1\n"
 _RECORD = struct.Struct("<B16sQI")  # algorithm code, raw digest, offset, length
@@ -101,7 +96,7 @@ class PackPolicy:
             size is not None
             and 0 < size <= self.threshold  # an empty blob: no bytes to pack, no range to read
             and self.threshold > 0
-            and _identity(key) is not None
+            and packed_identity(key) is not None
         )
 
 
@@ -126,7 +121,7 @@ def pack_id_of(key: str) -> tuple[str, str]:
     return pack_id, kind
 
 
-def _identity(key: str) -> bytes | None:
+def packed_identity(key: str) -> bytes | None:
     """``blobs/md5/ab/cdef..`` -> one algorithm byte + the raw digest; None if not packable."""
     parts = key.split("/")
     if len(parts) != 4 or parts[0] != BLOBS:
@@ -143,7 +138,7 @@ def _identity(key: str) -> bytes | None:
     return bytes((code,)) + raw
 
 
-def _key_of(identity: bytes) -> str:
+def key_of_identity(identity: bytes) -> str:
     hex_digest = identity[1:].hex()
     return f"{BLOBS}/{_ALGORITHMS[identity[0]]}/{hex_digest[:2]}/{hex_digest[2:]}"
 
@@ -170,7 +165,7 @@ def encode_index(pack_id: str, pack_size: int, entries: Sequence[PackEntry]) -> 
     header = json.dumps({"pack": pack_id, "size": pack_size, "count": len(entries)}).encode()
     records = bytearray()
     for entry in entries:
-        identity = _identity(entry.key)
+        identity = packed_identity(entry.key)
         assert identity is not None, entry.key
         records += _RECORD.pack(identity[0], identity[1:], entry.offset, entry.length)
     return INDEX_MAGIC + header + b"\n" + bytes(records)
@@ -201,174 +196,6 @@ def decode_index(data: bytes, url: str) -> tuple[dict[str, object], list[tuple[b
     if any(identity[0] not in _ALGORITHMS for identity, _o, _l in records):
         raise StorageError(damaged, url=url)
     return header, records
-
-
-class _PackRecords:
-    """One pack's index, kept compact: its blobs' identities (to forget them with the pack) and
-    their offsets and lengths in two 64-bit arrays, by record number."""
-
-    __slots__ = ("identities", "lengths", "offsets", "pack_id")
-
-    def __init__(self, pack_id: str, records: Iterable[tuple[bytes, int, int]]) -> None:
-        self.pack_id = pack_id
-        self.identities: list[bytes] = []
-        self.offsets = array("Q")
-        self.lengths = array("Q")
-        for identity, offset, length in records:
-            self.identities.append(identity)
-            self.offsets.append(offset)
-            self.lengths.append(length)
-
-    def blob(self, record: int) -> PackedBlob:
-        return PackedBlob(self.pack_id, self.offsets[record], self.lengths[record])
-
-
-class PackIndex:
-    """Every published pack's index, merged: blob identity -> where it lives.
-
-    Indexes never change, so each is read once; :meth:`refresh` (one listing of ``packs/``)
-    picks up packs published by other writers and drops packs gc replaced. Thread-safe.
-
-    Kept compact, as a store may hold millions of packed blobs: the merged map sends an
-    identity to one int (the pack's number and the record's, ``number << 32 | record``), and
-    each pack keeps its offsets and lengths in arrays; about 130 bytes a blob, not 300.
-    """
-
-    def __init__(self, list_keys: Callable[[], Iterable[str]], read: Callable[[str], bytes]):
-        self._list_keys = list_keys
-        self._read = read
-        self._lock = threading.Lock()
-        self._where: dict[bytes, int] = {}
-        self._packs: list[_PackRecords | None] = []  # by number; None once forgotten
-        self._numbers: dict[str, int] = {}
-        self._format_checked = False
-
-    def refresh(self) -> None:
-        """Load new indexes, forget removed ones."""
-        listed = {
-            pack_id
-            for pack_id, kind in (pack_id_of(key) for key in self._list_keys())
-            if kind == "idx"
-        }
-        with self._lock:
-            known = set(self._numbers)
-        if listed and not self._format_checked:
-            # (missing: its first writer has not recorded it yet; it does after the pack)
-            with contextlib.suppress(FileNotFoundError):
-                check_format(self._read(FORMAT_KEY), FORMAT_KEY)
-            self._format_checked = True
-
-        def fetch(pack_id: str) -> bytes | None:
-            try:
-                return self._read(index_key(pack_id))
-            except FileNotFoundError:
-                return None  # replaced by gc between the listing and the read
-
-        new = sorted(listed - known)
-        # a bucket answers each index in a round trip: ask for them on a few threads
-        for pack_id, data in zip(new, parallel_map(fetch, new), strict=True):
-            if data is None:
-                continue
-            _header, records = decode_index(data, index_key(pack_id))
-            with self._lock:
-                number, remembered = self._remember(pack_id, records)
-                where = self._where
-                for record, identity in enumerate(remembered.identities):
-                    where[identity] = number << 32 | record
-        with self._lock:
-            for pack_id in known - listed:
-                self._forget(pack_id)
-
-    def _remember(
-        self, pack_id: str, records: Iterable[tuple[bytes, int, int]]
-    ) -> tuple[int, _PackRecords]:
-        number = len(self._packs)
-        remembered = _PackRecords(pack_id, records)
-        self._packs.append(remembered)
-        self._numbers[pack_id] = number
-        return number, remembered
-
-    def _forget(self, pack_id: str) -> None:
-        number = self._numbers.pop(pack_id, None)
-        if number is None:
-            return
-        gone = self._packs[number]
-        self._packs[number] = None
-        assert gone is not None
-        for identity in gone.identities:
-            where = self._where.get(identity)
-            if where is not None and where >> 32 == number:
-                del self._where[identity]
-                # the blob may also be in another pack still listed: find it there (rare)
-                for other, records in enumerate(self._packs):
-                    if records is not None and identity in records.identities:
-                        self._where[identity] = other << 32 | records.identities.index(identity)
-                        break
-
-    def _blob(self, where: int) -> PackedBlob:
-        records = self._packs[where >> 32]
-        assert records is not None
-        return records.blob(where & 0xFFFFFFFF)
-
-    def locate(self, keys: Iterable[str]) -> dict[str, PackedBlob]:
-        """Where each of ``keys`` that is packed lives (no refresh)."""
-        found: dict[str, PackedBlob] = {}
-        with self._lock:
-            if not self._where:
-                return found
-            for key in keys:
-                identity = _identity(key)
-                where = None if identity is None else self._where.get(identity)
-                if where is not None:
-                    found[key] = self._blob(where)
-        return found
-
-    def packed_digests(self, digests: Iterable[str], algorithm: str) -> set[str]:
-        """Which of the base64 ``digests`` are packed (no refresh): straight from the raw
-        digest, no key built (re-logging a million unchanged files asks this of each)."""
-        code = ALGORITHM_CODES.get(algorithm)
-        with self._lock:
-            where = self._where
-            if code is None or not where:
-                return set()
-            prefix = bytes((code,))
-            found = set()
-            for digest in digests:
-                try:
-                    if prefix + binascii.a2b_base64(digest) in where:
-                        found.add(digest)
-                except (binascii.Error, ValueError):
-                    continue
-            return found
-
-    def packs(self) -> dict[str, dict[str, PackedBlob]]:
-        """Every known pack -> each blob key its index lists, with its place in *that* pack
-        (a blob may be in several packs; :meth:`locate` gives one of them)."""
-        with self._lock:
-            return {
-                records.pack_id: {
-                    _key_of(identity): records.blob(record)
-                    for record, identity in enumerate(records.identities)
-                }
-                for records in self._packs
-                if records is not None
-            }
-
-    def add(self, pack_id: str, entries: Sequence[PackEntry]) -> None:
-        """Record a pack this process just published (saves reading its index back)."""
-        records = []
-        for entry in entries:
-            identity = _identity(entry.key)
-            assert identity is not None
-            records.append((identity, entry.offset, entry.length))
-        with self._lock:
-            number, _remembered = self._remember(pack_id, records)
-            for record, (identity, _offset, _length) in enumerate(records):
-                self._where.setdefault(identity, number << 32 | record)
-
-    def drop(self, pack_id: str) -> None:
-        with self._lock:
-            self._forget(pack_id)
 
 
 # -- building packs -------------------------------------------------------------------------------

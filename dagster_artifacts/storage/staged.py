@@ -159,13 +159,19 @@ def read_slice(local_path: str, fds: dict[str, int] | None = None) -> bytes:
             return _pread_all(fd, length, offset)
         finally:
             os.close(fd)
+    return _pread_all(staging_fd(path, fds), length, offset)
+
+
+def staging_fd(path: str, fds: dict[str, int]) -> int:
+    """A read descriptor of staging file ``path``, opened once per ``fds`` (which the caller
+    closes), also when several threads ask at once."""
     known = fds.get(path)
     if known is None:
         opened = os.open(path, os.O_RDONLY | _CLOEXEC)
         known = fds.setdefault(path, opened)  # atomic: another thread may have won
         if known != opened:
             os.close(opened)
-    return _pread_all(known, length, offset)
+    return known
 
 
 def _pread_all(fd: int, length: int, offset: int) -> bytes:
