@@ -11,6 +11,7 @@ whole transaction with jittered backoff (the package's one retry policy,
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -130,9 +131,9 @@ def _configure_sqlite(engine: Engine, *, read_only_file: bool = False) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        if not read_only_file:  # switching the journal mode is a write
-            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not read_only_file:  # switching the journal mode is a write
+            _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -145,6 +146,33 @@ def _configure_sqlite(engine: Engine, *, read_only_file: bool = False) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (persistent, so usually already done), waiting out a race.
+
+    SQLite answers "database is locked" at once, without its busy handler, when another
+    process is switching the same new file to WAL or recovering its WAL at that moment: eight
+    writers opening a fresh store together hit this. The switch is retried with the registry's
+    backoff until the busy timeout, so only a lock held that long becomes an error.
+    """
+    policy = retry_policy(
+        _is_sqlite_locked, attempts=1, initial_wait=INITIAL_WAIT, max_wait=MAX_WAIT
+    )
+    policy["stop"] = tenacity.stop_after_delay(SQLITE_BUSY_TIMEOUT_MS / 1000)
+    retrying = tenacity.Retrying(**policy)
+    mode = retrying(_query_journal_mode, cursor, "PRAGMA journal_mode")
+    if mode != "wal":
+        retrying(_query_journal_mode, cursor, "PRAGMA journal_mode=WAL")
+
+
+def _query_journal_mode(cursor: Any, statement: str) -> str:
+    row = cursor.execute(statement).fetchone()
+    return str(row[0]).lower() if row else ""
+
+
+def _is_sqlite_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error).lower()
 
 
 def run_transaction(engine: Engine, work: Callable[[Session], T], *, attempts: int, url: str) -> T:
