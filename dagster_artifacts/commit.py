@@ -208,7 +208,7 @@ def _equal_version(
     (as W&B does) is recorded under the MD5 form of the digest: it is the same content, so it
     is found too (invariant 4), and the request then carries that recorded digest.
     """
-    for digest in [request.digest, *sorted(manifest.accepted_digests() - {request.digest})]:
+    for digest in [request.digest, *sorted(manifest.legacy_digests() - {request.digest})]:
         existing = store.registry.find_committed(
             request.entity, request.project, request.name, digest, request.partition_key
         )

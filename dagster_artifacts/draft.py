@@ -89,19 +89,25 @@ class Draft:
         A path already present with other content is a conflict (W&B: "Cannot add the same
         path twice"), unless ``overwrite`` (W&B's ``overwrite=``/``merge=``) replaces it.
         """
-        incoming: dict[str, ManifestEntry] = {}
-        for entry in entries:
-            current = incoming.get(entry.path) or (
-                None if overwrite else self.manifest.entries.get(entry.path)
+        present = self.manifest.entries
+        incoming = {entry.path: entry for entry in entries}
+        if len(incoming) < len(entries):  # a path twice in one call: same content or refused
+            incoming = {}
+            for entry in entries:
+                self._check_same(incoming.get(entry.path), entry)
+                incoming[entry.path] = entry
+        if not overwrite:  # only the paths both hold are compared (a folder: often none)
+            for path in incoming.keys() & present.keys():
+                self._check_same(present[path], incoming[path])
+        present.update(incoming)
+
+    def _check_same(self, current: ManifestEntry | None, entry: ManifestEntry) -> None:
+        if current is not None and current.digest != entry.digest:
+            raise DuplicateEntryError(
+                f"Artifact {self.name!r} already has {entry.path!r} with other content; "
+                "add the new file under another name=..., pass overwrite=True (add_file, "
+                "add) or merge=True (add_dir) to replace it, or build a new Artifact."
             )
-            if current is not None and current.digest != entry.digest:
-                raise DuplicateEntryError(
-                    f"Artifact {self.name!r} already has {entry.path!r} with other content; "
-                    "add the new file under another name=..., pass overwrite=True (add_file, "
-                    "add) or merge=True (add_dir) to replace it, or build a new Artifact."
-                )
-            incoming[entry.path] = entry
-        self.manifest.entries.update(incoming)
 
     def add_error(self, error: OSError) -> StorageError:
         """What a failed ``add`` tells the user: which artifact, which file, what to do."""
@@ -194,6 +200,7 @@ class Draft:
         prefix = normalize_entry_path(os.fspath(name)) if name else None
         with state.gc_frozen():  # tens of thousands of small objects: no use scanning them
             pairs = walk_folder(root, prefix, ignore)
+            state.gc_freeze_built()
             self.add_entries(self._file_entries(pairs, policy, skip_others=True), overwrite=merge)
 
     @contextlib.contextmanager

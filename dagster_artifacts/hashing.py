@@ -30,6 +30,7 @@ from typing import NamedTuple
 import pathspec
 from fsspec.callbacks import Callback
 
+from dagster_artifacts import state
 from dagster_artifacts.digests import algorithm_extra, digest_file
 from dagster_artifacts.errors import (
     ArtifactFileNotFoundError,
@@ -40,7 +41,7 @@ from dagster_artifacts.manifest import ManifestEntry
 from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.progress import byte_callback
 from dagster_artifacts.staging import StagingArea
-from dagster_artifacts.statcache import FileStat, FileStats, StatCache
+from dagster_artifacts.statcache import FileStats, StatCache
 from dagster_artifacts.storage.localcopy import SMALL_LIMIT
 from dagster_artifacts.storage.packs import PackPolicy
 from dagster_artifacts.storage.staged import SliceSink, stage_copy
@@ -69,7 +70,7 @@ def hash_files(
     *,
     cache: StatCache | None = None,
     workers: int = HASH_WORKERS,
-    stats: Sequence[FileStat] | None = None,
+    stats: FileStats | None = None,
     callback: Callback | None = None,
 ) -> list[Hashed]:
     """Digest and size of each absolute path, in order.
@@ -78,8 +79,12 @@ def hash_files(
     in the cache afterwards, with the stat taken *before* their read (so a write during the read
     makes the entry stale, never wrong). ``stats``: the paths' stats, when already taken.
     """
-    stats = stats if stats is not None else [FileStat.of(os.stat(path)) for path in paths]
-    known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
+    stats = stats if stats is not None else FileStats.of_paths(paths)
+    known = (
+        cache.lookup_many(zip(paths, stats.rows(), strict=True), algorithm)
+        if cache is not None
+        else {}
+    )
     missing = [i for i, path in enumerate(paths) if path not in known]
 
     def read(index: int) -> tuple[str, int, str | None]:
@@ -97,7 +102,7 @@ def stage_files(
     cache: StatCache | None = None,
     stored: Callable[[set[str]], set[str]] | None = None,
     workers: int = HASH_WORKERS,
-    stats: Sequence[FileStat] | None = None,
+    stats: FileStats | None = None,
     callback: Callback | None = None,
 ) -> list[Hashed]:
     """Snapshot each absolute path into ``staging`` while hashing it; digests in order.
@@ -108,14 +113,19 @@ def stage_files(
     ``workers`` threads; the digest is the copy's, so a file changed meanwhile is logged as it
     was read. Fresh digests go to the stat cache with the stat taken before the read.
     """
-    stats = stats if stats is not None else [FileStat.of(os.stat(path)) for path in paths]
-    known = cache.lookup_many(list(zip(paths, stats, strict=True)), algorithm) if cache else {}
+    stats = stats if stats is not None else FileStats.of_paths(paths)
+    known = (
+        cache.lookup_many(zip(paths, stats.rows(), strict=True), algorithm)
+        if cache is not None
+        else {}
+    )
     present = stored(set(known.values())) if known and stored is not None else set()
     todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
     # Many small files: appended to a few staging files (no file created per file); the commit
     # packs them (store format v2). Few files, or packing turned off: one staged file each.
     policy = PackPolicy.from_env()
-    small = sum(1 for i in todo if stats[i].size <= SMALL_LIMIT)
+    sizes = stats.sizes
+    small = sum(1 for i in todo if sizes[i] <= SMALL_LIMIT)
     slices = (
         SliceSink(staging.path, policy.target_size)
         if policy.threshold > 0 and small >= policy.min_blobs
@@ -128,7 +138,7 @@ def stage_files(
             staging.path,
             staging.new_path,
             algorithm=algorithm,
-            size_hint=stats[index].size,
+            size_hint=sizes[index],
             slices=slices,
         )
 
@@ -141,7 +151,7 @@ def stage_files(
 
 def _read_missing(
     paths: Sequence[str],
-    stats: Sequence[FileStat],
+    stats: FileStats,
     known: dict[str, str],
     todo: Sequence[int],
     read: Callable[[int], tuple[str, int, str | None]],
@@ -153,10 +163,11 @@ def _read_missing(
     """Read the ``todo`` files (``read(index)`` -> digest, size, staged copy) on ``workers``
     threads under a byte bar (``bar``, or one of their own), remember their digests, and return
     every path's ``Hashed`` in order, the ``known`` ones from the stat cache."""
-    total = sum(stats[i].size for i in todo)
+    sizes = stats.sizes
+    total = sum(sizes[i] for i in todo)
     clock_ns = cache.now_ns if cache is not None else _no_clock
     if bar is not None:  # a bar over more files than these: the known ones are done already
-        bar.relative_update(sum(stat.size for stat in stats) - total)
+        bar.relative_update(stats.total_size() - total)
     progress = (
         contextlib.nullcontext(bar)
         if bar is not None
@@ -176,13 +187,13 @@ def _read_missing(
             (
                 (hashed.path, stats[i], hashed.digest, started)
                 for i, (hashed, started) in zip(todo, fresh, strict=True)
-                if hashed.size == stats[i].size  # changed while we read: do not remember
+                if hashed.size == sizes[i]  # changed while we read: do not remember
             ),
             algorithm,
         )
     by_index = dict(zip(todo, (hashed for hashed, _ in fresh), strict=True))
     return [
-        by_index[i] if i in by_index else Hashed(path, known[path], stats[i].size)
+        by_index[i] if i in by_index else Hashed(path, known[path], sizes[i])
         for i, path in enumerate(paths)
     ]
 
@@ -236,13 +247,15 @@ def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list
         if entry_dir:
             entry_dir = normalize_entry_path(entry_dir) + "/"
         folder = directory if directory.endswith(os.sep) else directory + os.sep
-        for file_name in sorted(files):
-            if spec is not None and spec.match_file(relative_dir + file_name):
-                continue
-            entry_path = entry_dir + file_name
-            if "\\" in file_name or (not entry_dir and file_name[1:2] == ":"):
-                entry_path = normalize_entry_path(entry_path)
-            pairs.append((folder + file_name, entry_path))
+        names = sorted(files)
+        if spec is not None:
+            names = [name for name in names if not spec.match_file(relative_dir + name)]
+        pairs.extend([(folder + name, entry_dir + name) for name in names])
+        odd = [i for i, name in enumerate(names) if "\\" in name or name[1:2] == ":"]
+        for i in odd:  # rare: fix them where they landed
+            if "\\" in names[i] or not entry_dir:
+                at = len(pairs) - len(names) + i
+                pairs[at] = (pairs[at][0], normalize_entry_path(pairs[at][1]))
     if loops:
         shown = ", ".join(loops[:5]) + (" ..." if len(loops) > 5 else "")
         warnings.warn(
@@ -355,6 +368,7 @@ def file_entries(
     (``add_dir``) instead of refusing them (``add_file``).
     """
     pairs, stats = regular_files(pairs, skip_others=skip_others)  # every refusal comes first
+    state.gc_freeze_built()
     extra = algorithm_extra(algorithm)
     entries: list[ManifestEntry] = []
     total = stats.total_size()
@@ -391,4 +405,5 @@ def file_entries(
                 )
                 for (local, entry_path), h in zip(part, hashed, strict=True)
             )
+            state.gc_freeze_built()
     return entries

@@ -12,8 +12,8 @@ from dagster_artifacts.digests import (
     ALGORITHM_EXTRA_KEY,
     DEFAULT_ALGORITHM,
     WANDB_ALGORITHM_NAMES,
-    artifact_digest,
     canonical_algorithm,
+    sorted_artifact_digest,
 )
 from dagster_artifacts.names import check_stored_path
 
@@ -114,17 +114,24 @@ class Manifest:
 
     def digest(self) -> str:
         """The artifact digest, as W&B computes it (hex MD5, or hex xxh128 for xxh128)."""
-        pairs = [(path, entry.digest) for path, entry in self.entries.items()]
-        return artifact_digest(pairs, self.digest_algorithm)
+        entries = self.entries
+        pairs = ((path, entries[path].digest) for path in sorted(entries))
+        return sorted_artifact_digest(pairs, self.digest_algorithm)
 
     def accepted_digests(self) -> set[str]:
         """The digests a registry may hold for this manifest: :meth:`digest`, and for xxh128
         also the MD5 form that versions logged before xxh128 artifact digests (which matched
         W&B) were recorded with; so those still verify and still deduplicate."""
-        digests = {self.digest()}
-        if self.digest_algorithm != DEFAULT_ALGORITHM:
-            digests.add(artifact_digest((path, e.digest) for path, e in self.entries.items()))
-        return digests
+        return {self.digest(), *self.legacy_digests()}
+
+    def legacy_digests(self) -> set[str]:
+        """The digests other than :meth:`digest` that :meth:`accepted_digests` accepts: the
+        MD5 form of an xxh128 manifest's digest; none for MD5 (a million entries take a
+        second to digest, so a caller that holds :meth:`digest` asks only for these)."""
+        if self.digest_algorithm == DEFAULT_ALGORITHM:
+            return set()
+        entries = self.entries
+        return {sorted_artifact_digest((path, entries[path].digest) for path in sorted(entries))}
 
     def algorithm_of(self, entry: ManifestEntry) -> str:
         """The algorithm of ``entry.digest``: W&B's ``alg`` tag when present, MD5 for a

@@ -77,18 +77,15 @@ class LocalBlobStore(BlobStore):
     def stored_digests(self, digests: Iterable[str], algorithm: str = "md5") -> set[str]:
         """Asked at ``add`` time for every stat-cache hit: works on hex digests one folder at a
         time, without building 10,000 keys twice."""
-        wanted = list(digests)
-        packed = self._packed_digests(wanted, algorithm)
+        wanted = digests if isinstance(digests, set) else set(digests)
+        present = self._packed_digests(wanted, algorithm)  # a set of its own: added to below
         by_folder: dict[str, list[tuple[str, str]]] = {}
-        for digest in wanted:
-            if digest in packed:
-                continue
+        for digest in wanted - present:
             try:
                 hex_digest = binascii.a2b_base64(digest).hex()
             except ValueError:
                 continue
             by_folder.setdefault(hex_digest[:2], []).append((hex_digest[2:], digest))
-        present: set[str] = set(packed)
         for folder, names in by_folder.items():
             listed = self._listing_or_none(f"{BLOBS}/{algorithm}/{folder}", len(names))
             if listed is None:
@@ -98,7 +95,7 @@ class LocalBlobStore(BlobStore):
                 present.update(d for n, d in names if n in listed)
         return present
 
-    def _packed_digests(self, digests: list[str], algorithm: str) -> set[str]:
+    def _packed_digests(self, digests: Iterable[str], algorithm: str) -> set[str]:
         self.pack_index.refresh()
         return self.pack_index.packed_digests(digests, algorithm)
 
