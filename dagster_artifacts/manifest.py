@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,19 +164,23 @@ class Manifest:
         document at once builds every entry's dict and every piece of text before joining
         them, several times the size of the result for a million entries.
         """
+        return b"".join(self.iter_bytes())
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """:meth:`to_bytes` in pieces, a batch of entries each: what a commit spools to a file
+        (:class:`.storage.spool.Spool`) instead of holding a million entries' text."""
         head = self.to_json_without_contents()
-        parts = [b'{"contents":{']
+        yield b'{"contents":{'
         paths = sorted(self.entries)
         for start in range(0, len(paths), _ENCODE_BATCH):
             batch = {
                 path: self.entries[path].to_json() for path in paths[start : start + _ENCODE_BATCH]
             }
             if start:
-                parts.append(b",")
-            parts.append(_dumps(batch)[1:-1].encode("utf-8"))
-        parts.append(b"},")
-        parts.append(_dumps(head)[1:].encode("utf-8"))
-        return b"".join(parts)
+                yield b","
+            yield _dumps(batch)[1:-1].encode("utf-8")
+        yield b"},"
+        yield _dumps(head)[1:].encode("utf-8")
 
     def to_json_without_contents(self) -> dict[str, Any]:
         return {

@@ -202,8 +202,8 @@ def test_s3_gc_between_a_writers_reuse_check_and_its_commit_spares_the_blob(
     real_existing = blobs.existing
     reports: list[Any] = []
 
-    def existing_then_gc(keys: Any) -> set[str]:
-        present = real_existing(keys)
+    def existing_then_gc(keys: Any, **options: Any) -> set[str]:
+        present = real_existing(keys, **options)
         if not reports:  # the writer has decided what to skip; now gc runs in full
             reports.append(gc(store(), grace="1h", now=later))
         return present

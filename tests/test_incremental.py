@@ -8,6 +8,7 @@ import shutil
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,10 +42,10 @@ class KeySpy:
         self.asked: list[str] = []
         original = blobs.existing
 
-        def existing(keys: Iterable[str]) -> set[str]:
+        def existing(keys: Iterable[str], **options: Any) -> set[str]:
             keys = list(keys)
             self.asked.extend(keys)
-            return original(keys)
+            return original(keys, **options)
 
         monkeypatch.setattr(blobs, "existing", existing)
 

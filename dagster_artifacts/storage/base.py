@@ -94,13 +94,14 @@ class BlobStore(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool: ...
 
-    def existing(self, keys: Iterable[str]) -> set[str]:
+    def existing(self, keys: Iterable[str], *, refresh: bool = True) -> set[str]:
         """Which of ``keys`` the store holds, packed or loose, asked in as few requests as the
-        store allows (one listing of ``packs/``, then the backend's loose check)."""
+        store allows (one listing of ``packs/``, then the backend's loose check). Without
+        ``refresh`` packs are looked up in the index as this process last loaded it."""
         wanted = set(keys)
         if not wanted:
             return set()
-        packed = set(self.packed(wanted))
+        packed = set(self.packed(wanted, refresh=refresh))
         return packed | self.loose_existing(wanted - packed)
 
     @abstractmethod
@@ -139,11 +140,16 @@ class BlobStore(ABC):
 
     # -- writes -----------------------------------------------------------------------------
     def missing(
-        self, uploads: Iterable[BlobUpload], present: set[str] | None = None
+        self,
+        uploads: Iterable[BlobUpload],
+        present: set[str] | None = None,
+        *,
+        refresh: bool = True,
     ) -> list[BlobUpload]:
         """The uploads whose key the store lacks, one per key (a staged copy preferred: the
         cheapest source). ``present``: keys the caller already knows are stored (it just
-        checked them), which saves asking again; ``None`` asks."""
+        checked them), which saves asking again; ``None`` asks (``refresh``: see
+        :meth:`existing`)."""
         by_key: dict[str, BlobUpload] = {}
         for upload in uploads:
             if upload.key not in by_key or (upload.staged and not by_key[upload.key].staged):
@@ -151,7 +157,7 @@ class BlobStore(ABC):
         if not by_key:
             return []
         if present is None:
-            present = self.existing(by_key)
+            present = self.existing(by_key, refresh=refresh)
         return [upload for key, upload in by_key.items() if key not in present]
 
     def put_many(self, uploads: list[BlobUpload], callback: Callback = DEFAULT_CALLBACK) -> None:

@@ -42,7 +42,12 @@ def blob_key(digest: str, algorithm: str = "md5") -> str:
 
 def manifest_key(manifest_bytes: bytes) -> str:
     """The store key of a manifest: named by the MD5 of its exact bytes."""
-    return f"{MANIFESTS}/{hashlib.md5(manifest_bytes, usedforsecurity=False).hexdigest()}.json"
+    return manifest_key_of_md5(hashlib.md5(manifest_bytes, usedforsecurity=False).hexdigest())
+
+
+def manifest_key_of_md5(hex_md5: str) -> str:
+    """The store key of the manifest whose bytes have this MD5 (hashed as they were spooled)."""
+    return f"{MANIFESTS}/{hex_md5}.json"
 
 
 def is_manifest_key(key: str) -> bool:

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
 from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
@@ -42,6 +44,7 @@ from dagster_artifacts.errors import StorageError
 from dagster_artifacts.storage.base import BlobStore, StoredObject
 from dagster_artifacts.storage.layout import GC_MARKERS, LEASES
 from dagster_artifacts.storage.scratch import left_by_dead_process, owner_tag
+from dagster_artifacts.storage.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -57,44 +60,101 @@ MARKER_FRESH = MARKER_SILENCE / 3
 #: A marker older than this by its own timestamp is a dead gc's at first sight, and purged.
 MARKER_TTL = timedelta(minutes=10)
 WAIT_POLL_SECONDS = 0.2
+_LEASE_BATCH = 10_000  # keys encoded together into a lease
 
 
-@contextmanager
+class ReuseLease:
+    """The writer's side (see the module docstring); made by :func:`protect_reuse`.
+
+    A class, not a generator: ``contextlib.contextmanager`` keeps its arguments for the whole
+    block, and a commit of a million files would hold its million keys (about 100 MB) through
+    the upload. The lease drops them once written and checked against gc's markers.
+    """
+
+    def __init__(
+        self, blobs: BlobStore, keys: list[str], clock: Clock, spool_dir: str | None
+    ) -> None:
+        self.blobs = blobs
+        self.clock = clock
+        self._keys: list[str] | None = keys
+        self._spool_dir = spool_dir or tempfile.gettempdir()
+        self._lease: str | None = None
+
+    def __enter__(self) -> set[str] | None:
+        """Yields None: which keys are present is the writer's next question, asked after."""
+        keys, self._keys = self._keys or [], None
+        if not keys:
+            return None
+        lease = f"{LEASES}/{uuid.uuid4().hex}.json"
+        try:
+            with Spool(_lease_chunks(keys), self._spool_dir) as body:
+                body.put(self.blobs, lease)
+        except StorageError as error:
+            # A store that refuses this small write (no bucket, no access, a full or read-only
+            # disk) refuses the blobs too, and that error, naming a blob, is the one to show.
+            # Should the blobs go through anyway, the commit is only as safe as gc's grace
+            # period: say so.
+            log.warning("No gc lease for this commit (%s); continuing without one.", error)
+            return None
+        self._lease = lease
+        try:
+            _wait_for_gc(self.blobs, keys, self.clock)
+        except BaseException:  # the lease goes whatever happened, even if waiting failed
+            self._release()
+            raise
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            _remove_quietly(self.blobs, self._lease)
+            self._lease = None
+
+
 def protect_reuse(
-    blobs: BlobStore, keys: list[str], clock: Clock = SYSTEM_CLOCK
-) -> Iterator[set[str] | None]:
+    blobs: BlobStore,
+    keys: list[str],
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    spool_dir: str | None = None,
+) -> ReuseLease:
     """Hold gc off ``keys`` while a writer stores and commits them (see the module docstring).
 
-    Yields None: which keys are present is the writer's next question, asked after the lease.
+    ``spool_dir``: where a lease too large to hold in memory is written before it is stored
+    (the machine's staging folder; default the system's temp folder).
     """
-    if not keys:
-        yield None
-        return
-    lease = f"{LEASES}/{uuid.uuid4().hex}.json"
-    try:
-        blobs.put_bytes(json.dumps({"keys": keys}).encode(), lease)
-    except StorageError as error:
-        # A store that refuses this small write (no bucket, no access, a full or read-only
-        # disk) refuses the blobs too, and that error, naming a blob, is the one to show. Should
-        # the blobs go through anyway, the commit is only as safe as gc's grace period: say so.
-        log.warning("No gc lease for this commit (%s); continuing without one.", error)
-        yield None
-        return
-    try:
-        _wait_for_gc(blobs, set(keys), clock)
-        yield None
-    finally:  # the lease goes whatever happened, even if waiting for gc failed
-        _remove_quietly(blobs, lease)
+    return ReuseLease(blobs, keys, clock, spool_dir)
 
 
-def _wait_for_gc(blobs: BlobStore, keys: set[str], clock: Clock) -> None:
-    """Wait while a live gc batch is deleting any of ``keys``."""
+def _lease_chunks(keys: list[str]) -> Iterator[bytes]:
+    """``json.dumps({"keys": keys})``, encoded a batch of keys at a time."""
+    yield b'{"keys": ['
+    for start in range(0, len(keys), _LEASE_BATCH):
+        if start:
+            yield b", "
+        yield ", ".join([json.dumps(key) for key in keys[start : start + _LEASE_BATCH]]).encode()
+    yield b"]}"
+
+
+def _wait_for_gc(blobs: BlobStore, keys: list[str], clock: Clock) -> None:
+    """Wait while a live gc batch is deleting any of ``keys`` (no marker, no wait: the usual
+    case costs one listing)."""
     first_seen: dict[tuple[str, float | None], float] = {}
     logged = False
+    wanted: set[str] | None = None
     while True:
-        if not any(
-            _blocks(blobs, marker, keys, clock, first_seen) for marker in blobs.listing(GC_MARKERS)
-        ):
+        markers = list(blobs.listing(GC_MARKERS))
+        if not markers:
+            return
+        wanted = wanted if wanted is not None else set(keys)
+        if not any(_blocks(blobs, marker, wanted, clock, first_seen) for marker in markers):
             return
         if not logged:
             log.info("Waiting for a running gc batch to finish before reusing stored blobs")

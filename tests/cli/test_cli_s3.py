@@ -83,8 +83,8 @@ def test_gc_racing_a_log_that_reuses_an_orphan_on_s3(  # type: ignore[no-untyped
     real_existing = store.existing
     reports: list[dict[str, int]] = []
 
-    def existing_then_gc(keys):  # type: ignore[no-untyped-def]
-        present = real_existing(keys)
+    def existing_then_gc(keys, **options):  # type: ignore[no-untyped-def]
+        present = real_existing(keys, **options)
         if not reports:
             reports.append(json.loads(cli("gc", "--grace", "0", "--json")))
         return present
