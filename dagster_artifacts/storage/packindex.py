@@ -96,6 +96,8 @@ class PackIndex:
                 continue
             _header, records = decode_index(data, index_key(pack_id))
             with self._lock:
+                if pack_id in self._numbers:  # a refresh on another thread loaded it meanwhile
+                    continue
                 number, remembered = self._remember(pack_id, records)
                 where = self._where
                 for record, identity in enumerate(remembered.identities):
