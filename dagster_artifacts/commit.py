@@ -192,24 +192,34 @@ def commit_version(
             )
         except ReusedVersionGoneError:
             pass  # deleted meanwhile: its bytes may be gone, so upload as for new content
-    spool_dir = spool_folder(store)
-    with Spool(manifest.iter_bytes(), spool_dir) as data:  # a million entries: 80 MB, on disk
+    fresh = manifest if carried is None else fresh_entries(manifest, carried)
+    with manifest_under_lease(store, manifest, fresh) as (key, data, present):
+        with logging_failures(store, request.name, fresh):
+            upload_blobs(store, fresh, present)
+            write_manifest(store, key, data, present)
+        return store.registry.commit_version(replace(request, manifest_key=key))
+
+
+@contextlib.contextmanager
+def manifest_under_lease(
+    store: Store, manifest: Manifest, stored: Manifest
+) -> Iterator[tuple[str, Spool, set[str] | None]]:
+    """``manifest`` encoded once (spooled: a million entries are 80 MB), and a gc lease on its
+    key and on the blobs of ``stored`` (the entries this writer stores or reuses); yields the
+    manifest key, its bytes and what :func:`.storage.protection.protect_reuse` yields.
+
+    Large spools go beside the staging folders (a local store on the same filesystem then
+    takes them by hard link).
+    """
+    spool_dir = os.path.join(os.path.abspath(store.settings.cache_dir), STAGING)
+    with Spool(manifest.iter_bytes(), spool_dir) as data:
         key = manifest_key_of_md5(data.md5)
-        fresh = manifest if carried is None else fresh_entries(manifest, carried)
+        # The keys are passed, not named: a million of them (100 MB) go once the lease holds.
         lease = protect_reuse(
-            store.blobs, keys_of([(fresh, key)]), store.clock, spool_dir=spool_dir
+            store.blobs, keys_of([(stored, key)]), store.clock, spool_dir=spool_dir
         )
         with lease as present:
-            with logging_failures(store, request.name, fresh):
-                upload_blobs(store, fresh, present)
-                write_manifest(store, key, data, present)
-            return store.registry.commit_version(replace(request, manifest_key=key))
-
-
-def spool_folder(store: Store) -> str:
-    """Where a commit spools its manifest and lease when they are large: beside the staging
-    folders (a local store on the same filesystem then takes them by hard link)."""
-    return os.path.join(os.path.abspath(store.settings.cache_dir), STAGING)
+            yield key, data, present
 
 
 def _equal_version(

@@ -25,7 +25,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-from dagster_artifacts.commit import logging_failures, spool_folder, upload_blobs, write_manifest
+from dagster_artifacts.commit import (
+    logging_failures,
+    manifest_under_lease,
+    upload_blobs,
+    write_manifest,
+)
 from dagster_artifacts.errors import ConflictError, InvalidArgumentError
 from dagster_artifacts.manifest import Manifest, ManifestEntry
 from dagster_artifacts.registry import (
@@ -35,9 +40,8 @@ from dagster_artifacts.registry import (
     PendingUpsert,
     VersionRecord,
 )
-from dagster_artifacts.storage.layout import keys_of, manifest_key_of_md5, stored_blob_keys
+from dagster_artifacts.storage.layout import stored_blob_keys
 from dagster_artifacts.storage.protection import protect_reuse
-from dagster_artifacts.storage.spool import Spool
 from dagster_artifacts.store import Store
 
 #: How often finish rebuilds its manifest when writers keep upserting meanwhile.
@@ -122,25 +126,16 @@ def finish(
                 stacklevel=3,
             )
         merged, request = _merge(own, snapshot, base, name, distributed_id)
-        spool_dir = spool_folder(store)
-        with Spool(merged.iter_bytes(), spool_dir) as data:
-            key = manifest_key_of_md5(data.md5)
-            lease = protect_reuse(
-                store.blobs, keys_of([(merged, key)]), store.clock, spool_dir=spool_dir
-            )
-            with lease as present:
-                # After the conflict checks, so a refused finish uploads nothing; again on a
-                # retry (a no-op unless a gc removed them between attempts, when nothing
-                # protected them).
-                with logging_failures(store, name, merged):
-                    upload_blobs(store, own, present)
-                    write_manifest(store, key, data, present)
-                try:
-                    record, created = store.registry.commit_version(
-                        replace(request, manifest_key=key)
-                    )
-                except PendingChangedError:
-                    continue
+        with manifest_under_lease(store, merged, merged) as (key, data, present):
+            # After the conflict checks, so a refused finish uploads nothing; again on a retry
+            # (a no-op unless a gc removed them between attempts, when nothing protected them).
+            with logging_failures(store, name, merged):
+                upload_blobs(store, own, present)
+                write_manifest(store, key, data, present)
+            try:
+                record, created = store.registry.commit_version(replace(request, manifest_key=key))
+            except PendingChangedError:
+                continue
         return record, created, merged
     raise ConflictError(
         f"Writers kept upserting into {name!r} ({distributed_id}) while it was being finished "

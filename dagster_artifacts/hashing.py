@@ -242,7 +242,8 @@ def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list
         dirs[:] = _without_loops(directory, sorted(dirs), inside, loops)
         # The folder part of the entry paths is normalized once per folder; a file name from
         # os.walk has no "/" and is never "." or "..", so only a name that the full check may
-        # refuse (a backslash: a Windows separator) needs the full treatment.
+        # refuse or change (a backslash: a Windows separator; a drive letter at the root) needs
+        # the full treatment.
         entry_dir = f"{prefix}/{relative_dir}" if prefix else relative_dir
         if entry_dir:
             entry_dir = normalize_entry_path(entry_dir) + "/"
@@ -250,12 +251,11 @@ def walk_folder(root: str, prefix: str | None, ignore: list[str] | None) -> list
         names = sorted(files)
         if spec is not None:
             names = [name for name in names if not spec.match_file(relative_dir + name)]
-        pairs.extend([(folder + name, entry_dir + name) for name in names])
-        odd = [i for i, name in enumerate(names) if "\\" in name or name[1:2] == ":"]
-        for i in odd:  # rare: fix them where they landed
-            if "\\" in names[i] or not entry_dir:
-                at = len(pairs) - len(names) + i
-                pairs[at] = (pairs[at][0], normalize_entry_path(pairs[at][1]))
+        found = [(folder + name, entry_dir + name) for name in names]
+        for i, name in enumerate(names):
+            if "\\" in name or (not entry_dir and name[1:2] == ":"):
+                found[i] = (found[i][0], normalize_entry_path(found[i][1]))
+        pairs.extend(found)
     if loops:
         shown = ", ".join(loops[:5]) + (" ..." if len(loops) > 5 else "")
         warnings.warn(

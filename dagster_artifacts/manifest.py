@@ -114,9 +114,7 @@ class Manifest:
 
     def digest(self) -> str:
         """The artifact digest, as W&B computes it (hex MD5, or hex xxh128 for xxh128)."""
-        entries = self.entries
-        pairs = ((path, entries[path].digest) for path in sorted(entries))
-        return sorted_artifact_digest(pairs, self.digest_algorithm)
+        return sorted_artifact_digest(self._sorted_digests(), self.digest_algorithm)
 
     def accepted_digests(self) -> set[str]:
         """The digests a registry may hold for this manifest: :meth:`digest`, and for xxh128
@@ -130,8 +128,12 @@ class Manifest:
         second to digest, so a caller that holds :meth:`digest` asks only for these)."""
         if self.digest_algorithm == DEFAULT_ALGORITHM:
             return set()
+        return {sorted_artifact_digest(self._sorted_digests())}
+
+    def _sorted_digests(self) -> Iterator[tuple[str, str]]:
+        """``(path, digest)`` of every entry, by path: the paths are sorted, not the pairs."""
         entries = self.entries
-        return {sorted_artifact_digest((path, entries[path].digest) for path in sorted(entries))}
+        return ((path, entries[path].digest) for path in sorted(entries))
 
     def algorithm_of(self, entry: ManifestEntry) -> str:
         """The algorithm of ``entry.digest``: W&B's ``alg`` tag when present, MD5 for a

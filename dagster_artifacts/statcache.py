@@ -92,8 +92,9 @@ class FileStat(NamedTuple):
 class FileStats:
     """Many files' :class:`FileStat`, kept as five 64-bit columns: 40 bytes a file instead of
     about 250 as objects (a tuple and five ints), which for a million files is the difference
-    between 40 MB and 250 MB. Items and slices come out as :class:`FileStat` objects, made
-    when asked for (a slice: a batch of them, as a list)."""
+    between 40 MB and 250 MB. An item comes out as a :class:`FileStat`, made when asked for;
+    a slice is a :class:`FileStats` of its own (columns still), and :meth:`rows` gives plain
+    tuples for bulk comparisons."""
 
     def __init__(self, columns: tuple[array[int], ...] | None = None) -> None:
         self._columns = columns or (

@@ -159,21 +159,14 @@ class PackIndex:
             if code is None or not where:
                 return set()
             prefix = bytes((code,))
-            wanted = list(digests)
-            try:  # every digest decoded in one C loop; a malformed one: one by one
-                raws = list(map(binascii.a2b_base64, wanted))
-            except (binascii.Error, ValueError):
-                return {digest for digest in wanted if self._packed_one(prefix, digest, where)}
-            return {
-                digest for digest, raw in zip(wanted, raws, strict=True) if prefix + raw in where
-            }
-
-    @staticmethod
-    def _packed_one(prefix: bytes, digest: str, where: dict[bytes, int]) -> bool:
-        try:
-            return prefix + binascii.a2b_base64(digest) in where
-        except (binascii.Error, ValueError):
-            return False
+            found = set()
+            for digest in digests:
+                try:
+                    if prefix + binascii.a2b_base64(digest) in where:
+                        found.add(digest)
+                except (binascii.Error, ValueError):
+                    continue
+            return found
 
     def packs(self) -> dict[str, dict[str, PackedBlob]]:
         """Every known pack -> each blob key its index lists, with its place in *that* pack
