@@ -62,14 +62,26 @@ class PackIndex:
     def __init__(self, list_keys: Callable[[], Iterable[str]], read: Callable[[str], bytes]):
         self._list_keys = list_keys
         self._read = read
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the maps, for each read or change
+        self._refreshing = threading.Lock()  # one refresh at a time, listing to last change
         self._where: dict[bytes, int] = {}
         self._packs: list[_PackRecords | None] = []  # by number; None once forgotten
         self._numbers: dict[str, int] = {}
         self._format_checked = False
 
     def refresh(self) -> None:
-        """Load new indexes, forget removed ones."""
+        """Load new indexes, forget removed ones.
+
+        One refresh at a time, from its listing to its last change: two overlapping ones let
+        the slower, holding the older listing, load back a pack the newer one had just
+        forgotten because gc replaced it; a writer then took that pack's blobs for stored and
+        committed a version whose blob was nowhere (the soak caught it, under load). A
+        refresh that waits for another lists afterwards, so it only ever sees newer packs.
+        """
+        with self._refreshing:
+            self._refresh()
+
+    def _refresh(self) -> None:
         listed = {
             pack_id
             for pack_id, kind in (pack_id_of(key) for key in self._list_keys())
@@ -96,8 +108,6 @@ class PackIndex:
                 continue
             _header, records = decode_index(data, index_key(pack_id))
             with self._lock:
-                if pack_id in self._numbers:  # a refresh on another thread loaded it meanwhile
-                    continue
                 number, remembered = self._remember(pack_id, records)
                 where = self._where
                 for record, identity in enumerate(remembered.identities):

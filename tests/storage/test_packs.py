@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from dagster_artifacts.api import Api
 from dagster_artifacts.errors import ChecksumMismatchError, StorageError
 from dagster_artifacts.settings import Settings
 from dagster_artifacts.state import reset_stores
+from dagster_artifacts.storage.layout import blob_key
 from tests.services.s3 import S3Service
 
 
@@ -364,3 +366,51 @@ def test_two_add_dirs_of_many_files_into_one_draft(isolated_store: Path, tmp_pat
     root = Path(Api().artifact("records:v0").download(str(tmp_path / "out")))
     same_tree(first, root / "one")
     same_tree(second, root / "two")
+
+
+def test_an_index_refresh_holding_an_old_listing_never_brings_back_a_replaced_pack(
+    isolated_store: Path, tmp_path: Path
+) -> None:
+    """Two refreshes of one process's index overlap (a commit's and the next add_dir's): the
+    first lists the old pack and reads its index, then gc replaces the pack before it is done.
+    The blob must end up located in the pack that exists, never in the replaced one (a writer
+    would take it for stored and commit a version whose blob is nowhere). The pause inside
+    the first refresh's read is the one thing a test cannot get from timing alone."""
+    from dagster_artifacts.storage.packindex import PackIndex
+    from dagster_artifacts.storage.packs import index_key
+
+    keep = make_files(tmp_path / "keep", 20, prefix="keep", size=100)
+    folder = make_files(tmp_path / "both", 20, prefix="keep", size=100)
+    make_files(folder, 200, prefix="gone", size=100)
+    log_dir(folder, name="big")
+    small = log_dir(keep, name="small")
+    (old_pack,) = pack_files(isolated_store, ".pack")
+    Api().artifact("big:v0").delete(delete_aliases=True)
+    blobs = Api().store.blobs
+    key = blob_key(next(iter(small.manifest.entries.values())).digest, "md5")
+
+    reading, resume = threading.Event(), threading.Event()
+
+    def paused_read(store_key: str) -> bytes:
+        data = blobs.read_bytes(store_key)
+        if store_key == index_key(old_pack.stem):  # read, not yet remembered
+            reading.set()
+            resume.wait(10)
+        return data
+
+    index = PackIndex(blobs.pack_listing, paused_read)
+    old_listing = threading.Thread(target=index.refresh)
+    old_listing.start()
+    assert reading.wait(10)
+    assert Api().gc(grace="0s").packs_rewritten == 1
+    assert Api().gc(grace="0s").packs_deleted == 1  # the old pack is gone now
+    new_listing = threading.Thread(target=index.refresh)
+    new_listing.start()
+    new_listing.join(timeout=2)  # it waits for the first refresh, or (the bug) finishes first
+    resume.set()
+    old_listing.join(10)
+    new_listing.join(10)
+
+    located = index.locate([key])[key]
+    assert located.pack != old_pack.stem
+    assert (isolated_store / "packs" / f"{located.pack}.pack").exists()
