@@ -9,6 +9,7 @@ process for logs) completes, and what it produced downloads and verifies.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -57,12 +58,31 @@ wandb.Api().artifact(sys.argv[1]).download(root=sys.argv[2])
 print("downloaded", flush=True)
 """
 
-GC = """
+GC_KILLED_MIDWAY = """
+import os
+import signal
+import sys
 import dagster_artifacts as wandb
 
+# A real SIGKILL at a chosen moment: right after the store's N-th deletion. Polling from the
+# parent cannot pick that moment on a loaded machine (a batch of local deletions takes ~20 ms).
+deletions_left = int(sys.argv[1])
+unlink = os.unlink
+
+
+def unlink_then_die_midway(path, *args, **kwargs):
+    global deletions_left
+    unlink(path, *args, **kwargs)
+    if ".tmp-" not in os.path.basename(path):
+        deletions_left -= 1
+        if deletions_left == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+os.unlink = unlink_then_die_midway
 print("collecting", flush=True)
-result = wandb.Api().gc(grace="0")
-print("collected", result.blobs_deleted, flush=True)
+wandb.Api().gc(grace="0")
+print("collected", flush=True)
 """
 
 FILES = 120
@@ -229,12 +249,10 @@ def test_a_gc_killed_is_finished_by_the_next_gc(
         artifact.delete()
     assert all(path.exists() for path in doomed)
 
-    collector = spawn(GC)
-    _expect_line(collector, "collecting")
-    assert wait_for(lambda: not all(path.exists() for path in doomed)), "gc deleted nothing"
-    kill(collector)
+    collector = spawn(GC_KILLED_MIDWAY, str(len(doomed) // 2))
+    assert collector.wait(timeout=120) == -signal.SIGKILL, collector.stderr.read()
     left = sum(path.exists() for path in doomed)
-    assert left > 0, "the kill must land in the middle of the deletions"
+    assert 0 < left < len(doomed), "the kill lands in the middle of the deletions"
 
     api.gc(grace="0")
     assert [path for path in doomed if path.exists()] == []
@@ -254,20 +272,18 @@ def test_a_gc_killed_mid_batch_does_not_hold_up_writers(
     that the marker's owner (a process of this host) is gone and goes on at once, instead of
     waiting for the marker to go silent or stale."""
     monkeypatch.setenv("DAGSTER_ARTIFACTS_PACK_THRESHOLD", "0")  # one file per blob to watch
-    # One deletion batch (under DELETE_BATCH) that is long enough to kill in the middle even
-    # on a loaded machine: gc deletes in key order, so the first key's file going is watched.
-    data = random_files(tmp_path / "d", 900, 2048)
+    # One deletion batch (under DELETE_BATCH), killed after its 100th deletion.
+    data = random_files(tmp_path / "d", 300, 2048)
     log_folder("g", data)
     log_folder("other", random_files(tmp_path / "o", 5, 2048))
     logged = wandb.Api().artifact("g:v0")
     doomed = sorted(blob_path(isolated_store, e.digest) for e in logged.manifest.entries.values())
     logged.delete(delete_aliases=True)
 
-    collector = spawn(GC)
-    _expect_line(collector, "collecting")
-    assert wait_for(lambda: not doomed[0].exists()), "gc deleted nothing"
-    kill(collector)
-    assert any(path.exists() for path in doomed), "the kill must land in the middle of the batch"
+    collector = spawn(GC_KILLED_MIDWAY, "100")
+    assert collector.wait(timeout=120) == -signal.SIGKILL, collector.stderr.read()
+    left = sum(path.exists() for path in doomed)
+    assert 0 < left < len(doomed), "the kill lands in the middle of the batch"
     assert list((isolated_store / "gc").iterdir()), "the dead gc's batch marker is left behind"
 
     started = time.monotonic()
@@ -275,4 +291,4 @@ def test_a_gc_killed_mid_batch_does_not_hold_up_writers(
     assert time.monotonic() - started < MARKER_SILENCE.total_seconds() / 2
     artifact = wandb.Api().artifact("g:latest")
     folder = artifact.download(root=tmp_path / "check")
-    assert artifact.verify(folder).checked == 900
+    assert artifact.verify(folder).checked == 300
