@@ -139,8 +139,10 @@ class Draft:
         *,
         skip_others: bool = False,
         ready: Callable[[], None] | None = None,
+        folder: str | None = None,
     ) -> list[ManifestEntry]:
-        """``ready``: waited for before the store is asked what it holds (a loading index)."""
+        """``ready``: waited for before the store is asked what it holds (a loading index);
+        ``folder``: the folder ``add_dir`` walked (see :func:`.hashing.file_entries`)."""
         algorithm = self.manifest.digest_algorithm
         store = self._target_store()
         stored = None
@@ -160,6 +162,7 @@ class Draft:
             cache=state.stat_cache_for(self._machine()),
             stored=stored,
             skip_others=skip_others,
+            folder=folder,
         )
 
     @_typed_os_errors
@@ -212,7 +215,13 @@ class Draft:
             try:
                 pairs = walk_folder(root, prefix, ignore)
                 state.gc_freeze_built()
-                entries = self._file_entries(pairs, policy, skip_others=True, ready=index_loaded)
+                entries = self._file_entries(
+                    pairs,
+                    policy,
+                    skip_others=True,
+                    ready=index_loaded,
+                    folder=os.path.abspath(root),
+                )
             finally:
                 index_loaded()  # no loader outlives the call
             self.add_entries(entries, overwrite=merge)

@@ -24,13 +24,14 @@ import errno
 import os
 import stat
 import warnings
+from array import array
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import pathspec
 from fsspec.callbacks import Callback
 
-from dagster_artifacts import state
+from dagster_artifacts import dirstate, state
 from dagster_artifacts.digests import algorithm_extra, digest_file
 from dagster_artifacts.errors import (
     ArtifactFileNotFoundError,
@@ -72,19 +73,17 @@ def hash_files(
     workers: int = HASH_WORKERS,
     stats: FileStats | None = None,
     callback: Callback | None = None,
+    trusted: Sequence[str | None] | None = None,
 ) -> list[Hashed]:
     """Digest and size of each absolute path, in order.
 
     ``cache`` answers unchanged files; the others are hashed on ``workers`` threads and recorded
     in the cache afterwards, with the stat taken *before* their read (so a write during the read
     makes the entry stale, never wrong). ``stats``: the paths' stats, when already taken.
+    ``trusted``: digests a dirstate vouches for (None where it does not), asked before ``cache``.
     """
     stats = stats if stats is not None else FileStats.of_paths(paths)
-    known = (
-        cache.lookup_many(zip(paths, stats.rows(), strict=True), algorithm)
-        if cache is not None
-        else {}
-    )
+    known = _known_digests(paths, stats, algorithm, cache, trusted)
     missing = [i for i, path in enumerate(paths) if path not in known]
 
     def read(index: int) -> tuple[str, int, str | None]:
@@ -104,6 +103,7 @@ def stage_files(
     workers: int = HASH_WORKERS,
     stats: FileStats | None = None,
     callback: Callback | None = None,
+    trusted: Sequence[str | None] | None = None,
 ) -> list[Hashed]:
     """Snapshot each absolute path into ``staging`` while hashing it; digests in order.
 
@@ -112,13 +112,10 @@ def stage_files(
     file is copied once, hashed on the way (:func:`.storage.localcopy.stage_copy`), on
     ``workers`` threads; the digest is the copy's, so a file changed meanwhile is logged as it
     was read. Fresh digests go to the stat cache with the stat taken before the read.
+    ``trusted``: as for :func:`hash_files`.
     """
     stats = stats if stats is not None else FileStats.of_paths(paths)
-    known = (
-        cache.lookup_many(zip(paths, stats.rows(), strict=True), algorithm)
-        if cache is not None
-        else {}
-    )
+    known = _known_digests(paths, stats, algorithm, cache, trusted)
     present = stored(set(known.values())) if known and stored is not None else set()
     todo = [i for i, path in enumerate(paths) if known.get(path) not in present]
     # Many small files: appended to a few staging files (no file created per file); the commit
@@ -147,6 +144,25 @@ def stage_files(
     finally:
         if slices is not None:
             slices.close()
+
+
+def _known_digests(
+    paths: Sequence[str],
+    stats: FileStats,
+    algorithm: str,
+    cache: StatCache | None,
+    trusted: Sequence[str | None] | None,
+) -> dict[str, str]:
+    """path -> digest of the files known unchanged: what the dirstate vouches for (``trusted``),
+    then what the stat cache knows of the rest."""
+    if trusted is None:
+        rows = zip(paths, stats.rows(), strict=True)
+        return cache.lookup_many(rows, algorithm) if cache is not None else {}
+    known = {path: digest for path, digest in zip(paths, trusted, strict=True) if digest}
+    if cache is not None and len(known) < len(paths):
+        rest = zip(paths, stats.rows(), trusted, strict=True)
+        known.update(cache.lookup_many(((p, row) for p, row, d in rest if not d), algorithm))
+    return known
 
 
 def _read_missing(
@@ -359,16 +375,21 @@ def file_entries(
     cache: StatCache | None,
     stored: Callable[[set[str]], set[str]] | None,
     skip_others: bool = False,
+    folder: str | None = None,
 ) -> list[ManifestEntry]:
     """Entries for ``(absolute local path, entry path)`` pairs, as cheaply as the policy allows.
 
     ``stored`` (digests -> those the store holds) lets unchanged files skip the copy; it is None
     when the draft does not know its store yet. Only regular files are read (see
     :func:`regular_files`); ``skip_others`` skips FIFOs, sockets and devices with a warning
-    (``add_dir``) instead of refusing them (``add_file``).
+    (``add_dir``) instead of refusing them (``add_file``). ``folder``: the absolute folder the
+    pairs were walked from (``add_dir``), whose dirstate answers first when it is big.
     """
     pairs, stats = regular_files(pairs, skip_others=skip_others)  # every refusal comes first
     state.gc_freeze_built()
+    locals_all = [local for local, _ in pairs]
+    snapshot = _FolderSnapshot.of(folder, cache, algorithm, len(pairs))
+    trusted = snapshot.trusted(locals_all, stats) if snapshot is not None else None
     extra = algorithm_extra(algorithm)
     entries: list[ManifestEntry] = []
     total = stats.total_size()
@@ -379,10 +400,16 @@ def file_entries(
         for start in range(0, len(pairs), FILE_BATCH):
             part = pairs[start : start + FILE_BATCH]
             part_stats = stats[start : start + FILE_BATCH]
-            locals_ = [local for local, _ in part]
+            locals_ = locals_all[start : start + FILE_BATCH]
+            part_trusted = trusted[start : start + FILE_BATCH] if trusted is not None else None
             if policy == IMMUTABLE:
                 hashed = hash_files(
-                    locals_, algorithm, cache=cache, stats=part_stats, callback=callback
+                    locals_,
+                    algorithm,
+                    cache=cache,
+                    stats=part_stats,
+                    callback=callback,
+                    trusted=part_trusted,
                 )
             else:
                 hashed = stage_files(
@@ -393,7 +420,10 @@ def file_entries(
                     stored=stored,
                     stats=part_stats,
                     callback=callback,
+                    trusted=part_trusted,
                 )
+            if snapshot is not None:
+                snapshot.note(hashed)
             entries.extend(
                 ManifestEntry(
                     path=entry_path,
@@ -406,4 +436,46 @@ def file_entries(
                 for (local, entry_path), h in zip(part, hashed, strict=True)
             )
             state.gc_freeze_built()
+    if snapshot is not None:
+        snapshot.save(locals_all, stats)
     return entries
+
+
+class _FolderSnapshot:
+    """What one ``add_dir`` of a big folder asks of its dirstate and tells it afterwards."""
+
+    def __init__(self, path: str, cache: StatCache) -> None:
+        self.path = path
+        self.cache = cache
+        self.begun_ns = cache.now_ns()  # before any file of this add is hashed
+        self.previous = dirstate.load(path)
+        self.complete = False  # the previous state vouched for every file, in order
+        self.digests: list[str] = []
+        self.sizes_read = array("Q")
+
+    @classmethod
+    def of(
+        cls, folder: str | None, cache: StatCache | None, algorithm: str, files: int
+    ) -> _FolderSnapshot | None:
+        if folder is None or cache is None or files < dirstate.MIN_FILES:
+            return None
+        return cls(dirstate.dirstate_file(cache, folder, algorithm), cache)
+
+    def trusted(self, paths: list[str], stats: FileStats) -> list[str | None] | None:
+        if self.previous is None:
+            return None
+        digests, self.complete = self.previous.trusted(paths, stats)
+        self.previous = None  # its memory, for the hashing
+        return digests
+
+    def note(self, hashed: list[Hashed]) -> None:
+        self.digests.extend(h.digest for h in hashed)
+        self.sizes_read.extend(h.size for h in hashed)
+
+    def save(self, paths: list[str], stats: FileStats) -> None:
+        if self.complete:
+            return  # what it holds already
+        settled = dirstate.settled_flags(
+            stats, self.sizes_read, self.begun_ns, self.cache.window_ns
+        )
+        dirstate.save(self.path, dirstate.DirState(paths, stats, self.digests, settled))

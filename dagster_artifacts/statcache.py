@@ -124,6 +124,11 @@ class FileStats:
         return sum(self._columns[2])
 
     @property
+    def columns(self) -> tuple[array[int], ...]:
+        """device, inode, size, mtime_ns, ctime_ns: one array each, in file order."""
+        return self._columns
+
+    @property
     def sizes(self) -> array[int]:
         """The size column: ``sizes[i]`` without building the i-th :class:`FileStat`."""
         return self._columns[2]
