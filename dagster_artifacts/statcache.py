@@ -140,6 +140,11 @@ class FileStats:
     def __len__(self) -> int:
         return len(self._columns[0])
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FileStats) and self._columns == other._columns
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
     @overload
     def __getitem__(self, index: int) -> FileStat: ...
 
