@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
 import warnings
 from array import array
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ from dagster_artifacts.names import normalize_entry_path
 from dagster_artifacts.progress import byte_callback
 from dagster_artifacts.staging import StagingArea
 from dagster_artifacts.statcache import FileStats, StatCache
+from dagster_artifacts.statpaths import OTHER, REGULAR, stat_paths
 from dagster_artifacts.storage.localcopy import SMALL_LIMIT
 from dagster_artifacts.storage.packs import PackPolicy
 from dagster_artifacts.storage.staged import SliceSink, stage_copy
@@ -324,32 +324,22 @@ def regular_files(
     expects data there. FIFOs, sockets and devices are refused, or with ``skip_others`` left
     out with one warning naming them (they are not data, e.g. a socket of a running program).
     """
-    kept: list[tuple[str, str]] = []
-    stats = FileStats()
+    kinds, stats = stat_paths([local for local, _ in pairs])
+    if kinds.count(REGULAR) == len(kinds):
+        return pairs, stats  # the common case: every one a regular file
+    kept_at: list[int] = []
     others: list[str] = []
-    for local, entry_path in pairs:
-        try:
-            info = os.stat(local)
-        except FileNotFoundError:
-            if os.path.islink(local):
-                raise ArtifactFileNotFoundError(
-                    f"{local} is a symbolic link to {os.readlink(local)!r}, which does not "
-                    "exist; fix or remove the link, then add again."
-                ) from None
-            raise ArtifactFileNotFoundError(
-                f"{local} disappeared while it was being added; add it again."
-            ) from None
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise InvalidPathError(
-                    f"{local} is a loop of symbolic links; remove it, then add again."
-                ) from None
-            raise
-        if not stat.S_ISREG(info.st_mode):
+    for index, ((local, _entry_path), kind) in enumerate(zip(pairs, kinds, strict=True)):
+        if kind == REGULAR:
+            kept_at.append(index)
+        elif kind == OTHER:
             others.append(local)
-            continue
-        kept.append((local, entry_path))
-        stats.append(info)
+        else:
+            raise _stat_failure(local, kind)
+    kept = [pairs[index] for index in kept_at]
+    stats = FileStats(
+        tuple(array(column.typecode, (column[i] for i in kept_at)) for column in stats.columns)
+    )
     if others and not skip_others:
         raise InvalidPathError(
             f"{others[0]} is not a regular file (a FIFO, socket or device): only files can "
@@ -364,6 +354,22 @@ def regular_files(
             stacklevel=7,  # the add_dir call in user code
         )
     return kept, stats
+
+
+def _stat_failure(local: str, code: int) -> Exception:
+    """The error a failed ``stat`` of ``local`` (``errno`` ``code``) means to the user."""
+    if code == errno.ENOENT:
+        if os.path.islink(local):
+            return ArtifactFileNotFoundError(
+                f"{local} is a symbolic link to {os.readlink(local)!r}, which does not "
+                "exist; fix or remove the link, then add again."
+            )
+        return ArtifactFileNotFoundError(
+            f"{local} disappeared while it was being added; add it again."
+        )
+    if code == errno.ELOOP:
+        return InvalidPathError(f"{local} is a loop of symbolic links; remove it, then add again.")
+    return OSError(code, os.strerror(code), local)  # PermissionError and so on, by errno
 
 
 def file_entries(
