@@ -94,6 +94,28 @@ def floor(args: dict[str, Any]) -> list[float]:
     return [time.perf_counter() - started]
 
 
+def write_floor(args: dict[str, Any]) -> list[float]:
+    """The floor of a download of many small files: a bare loop creating each file of ``data``
+    under ``dest`` from bytes already in memory (no read, no hash, no cache, no index)."""
+    data, dest = args["data"], args["dest"]
+    names = sorted(os.listdir(data))
+    contents = []
+    for name in names:
+        with open(os.path.join(data, name), "rb") as source:
+            contents.append(source.read())
+    os.makedirs(dest)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    _sync()
+    started = time.perf_counter()
+    for name, content in zip(names, contents, strict=True):
+        fd = os.open(os.path.join(dest, name), flags, 0o644)
+        try:
+            os.write(fd, content)
+        finally:
+            os.close(fd)
+    return [time.perf_counter() - started]
+
+
 def registry(args: dict[str, Any]) -> dict[str, Any]:
     """Fill a registry with ``versions`` versions of one artifact, then time lookups and a list."""
     _configure(args["store"], args["cache"])
@@ -352,6 +374,7 @@ OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "log-file": log_file,
     "download": download,
     "floor": floor,
+    "write-floor": write_floor,
     "hash-file": hash_file,
     "registry": registry,
     "dagster": dagster_materialize,

@@ -416,7 +416,9 @@ class Bench:
                 mine: list[float] = []
                 copies: list[float] = []
                 hashes: list[float] = []
+                floors: list[float] = []  # warm, small files: the bare file-creation loop
                 with_md5 = source is big and not warm
+                with_floor = warm and source is data
                 # small-file rows are quick and noisy (kernel-bound): more repetitions
                 reps = self.sizes.big_reps if source is big or self.quick else 7
                 for rep in range(reps):
@@ -425,6 +427,12 @@ class Bench:
                         if with_md5:
                             hashes.append(ours("hash-file", data=str(big))["seconds"][0])
                     self._download_ours(store, cache, name, warm, mine, source is big)
+                    if with_floor:
+                        floors.append(
+                            ours("write-floor", data=str(data), dest=self.fresh("wfloor"))[
+                                "seconds"
+                            ][0]
+                        )
                     if not rep % 2:
                         if with_md5:
                             hashes.append(ours("hash-file", data=str(big))["seconds"][0])
@@ -441,6 +449,29 @@ class Bench:
                         slower,
                     )
                 )
+                if with_floor:
+                    self.rows.append(
+                        Row(
+                            f"4 download {label} (cache warm)",
+                            median(mine),
+                            "bare Python loop creating the files from memory (floor)",
+                            median(floors),
+                            "report (x of floor)",
+                            None,
+                            slower,
+                        )
+                    )
+                    self.rows.append(
+                        Row(
+                            f"4 floor: create {label} from memory (bare Python loop)",
+                            median(floors),
+                            "cp -r",
+                            median(copies),
+                            "report (the limit)",
+                            None,
+                            slower,
+                        )
+                    )
                 if with_md5:
                     self.rows.append(
                         Row(
