@@ -213,6 +213,9 @@ def safe_targets(root_abs: str, paths: list[str]) -> list[str]:
     join, normpath = os.path.join, os.path.normpath
     targets = []
     for path in paths:
+        if _plain(path):
+            targets.append(prefix + path)  # what normpath(join(...)) gives, for less
+            continue
         target = normpath(join(root_abs, path))
         if not target.startswith(prefix):
             raise InvalidPathError(
@@ -220,6 +223,20 @@ def safe_targets(root_abs: str, paths: list[str]) -> list[str]:
             )
         targets.append(target)
     return targets
+
+
+def _plain(path: str) -> bool:
+    """Whether ``path`` has nothing :func:`os.path.normpath` would change or resolve: relative,
+    no empty, ``.`` or ``..`` part (any part starting with a dot goes the long way), on a
+    system whose separator is ``/``."""
+    return (
+        os.sep == "/"
+        and path != ""
+        and path[0] not in "/."
+        and path[-1] != "/"
+        and "//" not in path
+        and "/." not in path
+    )
 
 
 def _publish(work: str, root_abs: str) -> None:

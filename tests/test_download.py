@@ -7,6 +7,7 @@ within its budget, a damaged cache file is never placed, hard links are read-onl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -20,7 +21,8 @@ import pytest
 
 import dagster_artifacts as wandb
 from dagster_artifacts.api import Api
-from dagster_artifacts.errors import ChecksumMismatchError
+from dagster_artifacts.download import safe_targets
+from dagster_artifacts.errors import ChecksumMismatchError, InvalidPathError
 from dagster_artifacts.storage.cache import DownloadCache
 from dagster_artifacts.storage.layout import blob_key
 from tests.services.s3 import S3Service
@@ -321,3 +323,26 @@ def test_a_damaged_large_cache_file_is_never_placed(
     root = Path(artifact.download(root=str(tmp_path / "third")))
     assert_holds(root, files)
     assert cached.read_bytes() == files["large.bin"]  # refetched
+
+
+def test_download_targets_are_the_normalized_joins_and_never_escape(tmp_path: Path) -> None:
+    """The short way (a plain path appended to the root) gives what ``normpath(join())`` gives,
+    and every path that could resolve elsewhere still goes the long way and is checked."""
+    parts = ["a", "b.c", ".h", "..", ".", "", "x..y", "é", " "]
+    root = str(tmp_path / "root")
+    for count in (1, 2, 3):
+        for combo in itertools.product(parts, repeat=count):
+            path = "/".join(combo)
+            expected = os.path.normpath(os.path.join(root, path))
+            if not expected.startswith(root + os.sep):
+                with pytest.raises(InvalidPathError):
+                    safe_targets(root, [path])
+            else:
+                assert safe_targets(root, [path]) == [expected], path
+    for path in ("/etc/passwd", "a//b", "a/", "//x"):
+        expected = os.path.normpath(os.path.join(root, path))
+        if expected.startswith(root + os.sep):
+            assert safe_targets(root, [path]) == [expected]
+        else:
+            with pytest.raises(InvalidPathError):
+                safe_targets(root, [path])

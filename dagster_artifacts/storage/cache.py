@@ -117,6 +117,8 @@ class DownloadCache:
         return digest_path(digest, algorithm)
 
     def file_path(self, key: str) -> str:
+        if os.sep == "/":  # keys are "/"-separated already: one concatenation per file
+            return f"{self.path}/{BLOBS_DIR}/{key}"
         return os.path.join(self.path, BLOBS_DIR, *key.split("/"))
 
     # -- the main operation ---------------------------------------------------------------------------
