@@ -26,7 +26,7 @@ import json
 import os
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -39,7 +39,8 @@ FOLDER = "dirstate"
 MIN_FILES = 1_000  # below this the SQLite stat cache answers fast enough on its own
 KEEP = 16  # dirstates kept: the folders logged most recently
 _MAGIC = b"dagster-artifacts dirstate 1\n"
-_LENGTH = 8  # bytes of each section length, and of the checksum
+_LENGTH = 8  # bytes of the header length, and of the checksum
+_CHUNK = 65_536  # paths or digests encoded at a time
 
 
 @dataclass
@@ -119,11 +120,7 @@ def save(path: str, state: DirState) -> None:
         tmp = temp_path_beside(path)
         try:
             with open(tmp, "wb") as handle:
-                checksum = xxhash.xxh3_64()
-                for part in _encode(state):
-                    checksum.update(part)
-                    handle.write(part)
-                handle.write(checksum.intdigest().to_bytes(_LENGTH, "little"))
+                _write(handle, state)
             os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -131,24 +128,61 @@ def save(path: str, state: DirState) -> None:
         _prune(os.path.dirname(path))
 
 
-def _encode(state: DirState) -> list[bytes]:
-    sections = [
-        "\0".join(state.paths).encode("utf-8", "surrogateescape"),
-        "\n".join(state.digests).encode("ascii"),
-        *(column.tobytes() for column in state.stats.columns),
-        bytes(state.settled),
+# The file: magic, the sections (paths, digests, five stat columns, settled flags), the JSON
+# header naming their lengths, the header's length, and the xxh3 of everything before it. The
+# header goes last so that the sections can be written a chunk at a time, as they are encoded.
+
+
+def _write(handle: BinaryIO, state: DirState) -> None:
+    checksum = xxhash.xxh3_64()
+
+    def put(data: bytes) -> int:
+        checksum.update(data)
+        handle.write(data)
+        return len(data)
+
+    put(_MAGIC)
+    lengths = [
+        _put_joined(put, state.paths, "\0", "utf-8"),
+        _put_joined(put, state.digests, "\n", "ascii"),
+        *(put(column.tobytes()) for column in state.stats.columns),
+        put(bytes(state.settled)),
     ]
     header = json.dumps(
-        {
-            "count": len(state.paths),
-            "byteorder": sys.byteorder,
-            "lengths": [len(s) for s in sections],
-        }
+        {"count": len(state.paths), "byteorder": sys.byteorder, "lengths": lengths}
     ).encode()
-    return [_MAGIC, len(header).to_bytes(_LENGTH, "little"), header, *sections]
+    put(header)
+    put(len(header).to_bytes(_LENGTH, "little"))
+    handle.write(checksum.intdigest().to_bytes(_LENGTH, "little"))
+
+
+def _put_joined(put: Callable[[bytes], int], items: list[str], separator: str, codec: str) -> int:
+    """Write ``separator.join(items)`` encoded, a chunk at a time (a million paths would
+    otherwise be one 50 MB string and its bytes, at once)."""
+    written = 0
+    for start in range(0, len(items), _CHUNK):
+        text = separator.join(items[start : start + _CHUNK])
+        if start + _CHUNK < len(items):
+            text += separator
+        written += put(text.encode(codec, "surrogateescape"))
+    return written
 
 
 def _read(handle: BinaryIO) -> DirState:
+    size = handle.seek(0, os.SEEK_END)
+    if size < len(_MAGIC) + 2 * _LENGTH:
+        raise ValueError("not a dirstate")
+    handle.seek(size - 2 * _LENGTH)
+    tail = handle.read(2 * _LENGTH)
+    header_start = size - 2 * _LENGTH - int.from_bytes(tail[:_LENGTH], "little")
+    if header_start < len(_MAGIC):
+        raise ValueError("not a dirstate")
+    handle.seek(header_start)
+    header_bytes = handle.read(size - 2 * _LENGTH - header_start)
+    header = json.loads(header_bytes)
+    if header["byteorder"] != sys.byteorder:
+        raise ValueError("written on a machine of the other byte order")
+    handle.seek(0)
     checksum = xxhash.xxh3_64()
 
     def take(length: int) -> bytes:
@@ -160,9 +194,6 @@ def _read(handle: BinaryIO) -> DirState:
 
     if take(len(_MAGIC)) != _MAGIC:
         raise ValueError("not a dirstate")
-    header = json.loads(take(int.from_bytes(take(_LENGTH), "little")))
-    if header["byteorder"] != sys.byteorder:
-        raise ValueError("written on a machine of the other byte order")
     count = header["count"]
     lengths = iter(header["lengths"])
     paths = str(take(next(lengths)), "utf-8", "surrogateescape").split("\0") if count else []
@@ -173,7 +204,11 @@ def _read(handle: BinaryIO) -> DirState:
         column.frombytes(take(next(lengths)))
         columns.append(column)
     settled = take(next(lengths))
-    if handle.read(_LENGTH + 1) != checksum.intdigest().to_bytes(_LENGTH, "little"):
+    if handle.tell() != header_start:
+        raise ValueError("inconsistent dirstate")
+    checksum.update(header_bytes)
+    checksum.update(tail[:_LENGTH])
+    if checksum.intdigest() != int.from_bytes(tail[_LENGTH:], "little"):
         raise ValueError("damaged dirstate")
     if not (len(paths) == len(digests) == len(settled) == count) or any(
         len(column) != count for column in columns
