@@ -39,7 +39,7 @@ from dagster_artifacts.storage.pipeline import copy_verified
 from dagster_artifacts.storage.retry import storage_error
 from dagster_artifacts.storage.scratch import in_flight, temp_file_tag, temp_path_beside
 from dagster_artifacts.storage.staged import adopt_staged
-from dagster_artifacts.storage.threads import map_in_slices, parallel_map
+from dagster_artifacts.storage.threads import parallel_map
 
 #: ``link`` failures that mean "copy instead": another filesystem, no hard links there, too many.
 _NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP)
@@ -237,8 +237,9 @@ class LocalBlobStore(BlobStore):
                 return [(item, error) for item in span.wanted]
             return serve_span(span, data, self.url(key))
 
-        workers = min(COPY_WORKERS, len(spans))
-        results = map_in_slices(one, spans, workers) if workers > 1 else [one(s) for s in spans]
+        # One task per span (not map_in_slices: a span is thousands of files, never "too few
+        # to share"; its per-thread minimum counts items, and kept 4 spans on one thread).
+        results = parallel_map(one, spans, min(COPY_WORKERS, len(spans)))
         return [failure for failures in results for failure in failures]
 
     def get_loose(self, downloads: Iterable[BlobDownload], *, atomic: bool = True) -> None:
