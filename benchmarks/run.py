@@ -138,24 +138,30 @@ def median(values: list[float]) -> float | None:
 
 # -- peers --------------------------------------------------------------------------------------
 def peers_available(install: bool) -> dict[str, bool]:
-    """Which peers import in the peers' venv; create it first when asked and missing."""
-    if install and not PEERS_PYTHON.exists():
-        print(f"Creating {PEERS_VENV} (pip install wandb dvc dvc-s3) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+    """Which peers import in the peers' venv; when asked, create it and install what is
+    missing first (a venv left empty by an interrupted install is filled, not trusted)."""
+    found = _importable_peers()
+    if install and not all(found.values()):
+        print(f"Installing into {PEERS_VENV}: pip install wandb dvc dvc-s3 ...", flush=True)
+        if not PEERS_PYTHON.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
         subprocess.run(
             [str(PEERS_PYTHON), "-m", "pip", "install", "-q", "wandb", "dvc", "dvc-s3"],
             check=False,
         )
-    found = {}
-    for name in ("wandb", "dvc", "dvc_s3"):
-        found[name] = (
-            PEERS_PYTHON.exists()
-            and subprocess.run(
-                [str(PEERS_PYTHON), "-c", f"import {name}"], capture_output=True
-            ).returncode
-            == 0
-        )
+        found = _importable_peers()
     return found
+
+
+def _importable_peers() -> dict[str, bool]:
+    return {
+        name: PEERS_PYTHON.exists()
+        and subprocess.run(
+            [str(PEERS_PYTHON), "-c", f"import {name}"], capture_output=True
+        ).returncode
+        == 0
+        for name in ("wandb", "dvc", "dvc_s3")
+    }
 
 
 # -- data -----------------------------------------------------------------------------------
