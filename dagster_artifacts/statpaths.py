@@ -4,19 +4,16 @@ A million ``os.stat`` calls cost about 2.5 s in Python, half of it in the kernel
 building result objects under the GIL, so threads do not help (measured: two threads were no
 faster than one). git preloads its index's stats on threads; here a second *process* takes the
 second half of the list while this one takes the first: about 1.4 s instead of 2.7 on two cores.
-The helper is a bare interpreter (``-I -S``: no site, no imports but ``os``, ``sys`` and
-``array``; 20 ms to start) fed the paths on a pipe and answering with columns.
+The helper is a bare interpreter (``-I -S``: no site; 20 ms to start) running the same loop,
+:mod:`.stathelper` (standard library only), fed the paths on a pipe and answering in columns.
 
-Each path gets a kind: 0 for a regular file (links followed), -1 for anything else that exists,
-else the ``errno`` of its failed ``stat``. Callers deal with the non-zero ones themselves (with
-their own error messages); the common case, all regular, is one ``array.count``.
+Callers deal with paths whose kind is not :data:`REGULAR` themselves (with their own error
+messages); the common case, all regular, is one ``array.count``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 import subprocess
 import sys
 import threading
@@ -24,48 +21,24 @@ from array import array
 from collections.abc import Sequence
 from typing import IO
 
+from dagster_artifacts import stathelper
 from dagster_artifacts.statcache import FileStats
+from dagster_artifacts.stathelper import (
+    COLUMN_TYPECODES,
+    COUNT_BYTES,
+    KIND_TYPECODE,
+    OTHER,
+    REGULAR,
+    stat_columns,
+)
+
+__all__ = ["HELPER_MIN", "OTHER", "REGULAR", "helper_command", "stat_paths"]
 
 HELPER_MIN = 100_000  # below this a helper's start-up (20 ms) is not worth it
-REGULAR = 0
-OTHER = -1
-_KIND_TYPECODE = "q"
-_COUNT_BYTES = 8
-
-_HELPER = r"""
-import os, stat, sys
-from array import array
-source, sink = sys.stdin.buffer, sys.stdout.buffer
-count = int.from_bytes(source.read(8), "little")
-paths = source.read(int.from_bytes(source.read(8), "little")).decode("utf-8", "surrogateescape")
-paths = paths.split("\0") if count else []
-kinds = array("q")
-device, inode, size, mtime, ctime = array("Q"), array("Q"), array("Q"), array("q"), array("q")
-is_regular = stat.S_ISREG
-for path in paths:
-    try:
-        info = os.stat(path)
-    except OSError as error:
-        kinds.append(error.errno or 1)
-        info = None
-    if info is not None:
-        kinds.append(0 if is_regular(info.st_mode) else -1)
-        device.append(info.st_dev)
-        inode.append(info.st_ino)
-        size.append(info.st_size)
-        mtime.append(info.st_mtime_ns)
-        ctime.append(info.st_ctime_ns)
-    else:
-        for column in (device, inode, size, mtime, ctime):
-            column.append(0)
-for column in (kinds, device, inode, size, mtime, ctime):
-    sink.write(column.tobytes())
-sink.flush()
-"""
 
 
 def stat_paths(paths: Sequence[str]) -> tuple[array[int], FileStats]:
-    """Each path's kind (see the module docstring) and stat, in order; the stat of a path whose
+    """Each path's kind (see :mod:`.stathelper`) and stat, in order; the stat of a path whose
     kind is an errno is all zeros."""
     if len(paths) < HELPER_MIN or not sys.executable:
         return _stat_here(paths)
@@ -94,32 +67,20 @@ def stat_paths(paths: Sequence[str]) -> tuple[array[int], FileStats]:
     return kinds, stats
 
 
+def helper_command() -> list[str]:
+    """The helper: this interpreter, isolated and without ``site``, running the bare script."""
+    return [sys.executable, "-I", "-S", stathelper.__file__]
+
+
 def _stat_here(paths: Sequence[str]) -> tuple[array[int], FileStats]:
-    kinds = array(_KIND_TYPECODE)
-    stats = FileStats()
-    device, inode, size, mtime, ctime = stats.columns
-    is_regular = stat.S_ISREG
-    for path in paths:
-        try:
-            info = os.stat(path)
-        except OSError as error:
-            kinds.append(error.errno or 1)
-            for column in stats.columns:
-                column.append(0)
-            continue
-        kinds.append(REGULAR if is_regular(info.st_mode) else OTHER)
-        device.append(info.st_dev)
-        inode.append(info.st_ino)
-        size.append(info.st_size)
-        mtime.append(info.st_mtime_ns)
-        ctime.append(info.st_ctime_ns)
-    return kinds, stats
+    kinds, *columns = stat_columns(paths)
+    return kinds, FileStats(tuple(columns))
 
 
 def _start_helper() -> subprocess.Popen[bytes] | None:
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _HELPER],
+            helper_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -133,19 +94,19 @@ def _send(pipe: IO[bytes] | None, paths: Sequence[str]) -> None:
         return
     payload = "\0".join(paths).encode("utf-8", "surrogateescape")
     with contextlib.suppress(OSError), pipe:  # a dead helper: its half is taken here instead
-        pipe.write(len(paths).to_bytes(_COUNT_BYTES, "little"))
-        pipe.write(len(payload).to_bytes(_COUNT_BYTES, "little"))
+        pipe.write(len(paths).to_bytes(COUNT_BYTES, "little"))
+        pipe.write(len(payload).to_bytes(COUNT_BYTES, "little"))
         pipe.write(payload)
 
 
 def _receive(pipe: IO[bytes] | None, count: int) -> tuple[array[int], FileStats] | None:
     if pipe is None:
         return None
-    kinds = array(_KIND_TYPECODE)
-    columns = tuple(array(column.typecode) for column in FileStats().columns)
-    for column in (kinds, *columns):
+    columns = tuple(array(typecode) for typecode in (KIND_TYPECODE, *COLUMN_TYPECODES))
+    for column in columns:
         data = pipe.read(count * column.itemsize)
         if len(data) != count * column.itemsize:
             return None
         column.frombytes(data)
-    return kinds, FileStats(columns)
+    kinds, *rest = columns
+    return kinds, FileStats(tuple(rest))

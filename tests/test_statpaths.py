@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,23 +56,37 @@ def _expected_stats(paths: list[str], kinds: dict[str, int]) -> list[tuple[int, 
     ]
 
 
-def test_the_helper_answers_as_os_stat_does_for_every_kind_of_path(tmp_path: Path) -> None:
+def _answers_as_os_stat(tmp_path: Path) -> None:
     expected = _tree(tmp_path)
     paths = list(expected)
     kinds, stats = stat_paths(paths)
     assert list(kinds) == [expected[path] for path in paths]
     assert list(stats.rows()) == _expected_stats(paths, expected)
+
+
+def test_the_helper_answers_as_os_stat_does_for_every_kind_of_path(tmp_path: Path) -> None:
+    _answers_as_os_stat(tmp_path)
 
 
 def test_a_helper_that_dies_leaves_its_half_to_this_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(statpaths, "_HELPER", "import os; os._exit(3)")
-    expected = _tree(tmp_path)
-    paths = list(expected)
-    kinds, stats = stat_paths(paths)
-    assert list(kinds) == [expected[path] for path in paths]
-    assert list(stats.rows()) == _expected_stats(paths, expected)
+    dying = [sys.executable, "-c", "import os; os._exit(3)"]
+    monkeypatch.setattr(statpaths, "helper_command", lambda: dying)
+    _answers_as_os_stat(tmp_path)
+
+
+def test_the_helper_runs_as_a_bare_script(tmp_path: Path) -> None:
+    """Its interpreter has no site-packages: the script must need nothing but the stdlib."""
+    paths = [str(p) for p in _tree(tmp_path)]
+    payload = "\0".join(paths).encode("utf-8", "surrogateescape")
+    out = subprocess.run(
+        statpaths.helper_command(),
+        input=len(paths).to_bytes(8, "little") + len(payload).to_bytes(8, "little") + payload,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert len(out) == 6 * 8 * len(paths)
 
 
 def test_add_dir_through_the_helper_skips_fifos_and_names_a_dangling_link(
