@@ -41,6 +41,7 @@ KEEP = 16  # dirstates kept: the folders logged most recently
 _MAGIC = b"dagster-artifacts dirstate 1\n"
 _LENGTH = 8  # bytes of the header length, and of the checksum
 _CHUNK = 65_536  # paths or digests encoded at a time
+_BLOCK = 4_096  # files whose stats are compared at once
 
 
 @dataclass
@@ -60,12 +61,7 @@ class DirState:
         if paths == self.paths:
             if self.stats.columns == stats.columns and 0 not in self.settled:
                 return list(self.digests), True  # the common re-log: all in C
-            return [
-                digest if settled and now == then else None
-                for now, then, digest, settled in zip(
-                    stats.rows(), self.stats.rows(), self.digests, self.settled, strict=True
-                )
-            ], False
+            return self._aligned(stats), False
         index = {path: position for position, path in enumerate(self.paths)}
         found: list[str | None] = []
         for path, now in zip(paths, stats.rows(), strict=True):
@@ -75,6 +71,26 @@ class DirState:
             else:
                 found.append(None)
         return found, False
+
+    def _aligned(self, stats: FileStats) -> list[str | None]:
+        """``trusted`` for the same paths in the same order, some changed: compared a block of
+        :data:`_BLOCK` files at a time in C, file by file only in the blocks that differ (a
+        few edited files in a million cost a few blocks, not a million tuple comparisons)."""
+        found: list[str | None] = list(self.digests)
+        then, now = self.stats.columns, stats.columns
+        settled = self.settled
+        for start in range(0, len(found), _BLOCK):
+            end = start + _BLOCK
+            if 0 not in settled[start:end] and all(
+                old[start:end] == new[start:end] for old, new in zip(then, now, strict=True)
+            ):
+                continue
+            for index in range(start, min(end, len(found))):
+                if not settled[index] or any(
+                    old[index] != new[index] for old, new in zip(then, now, strict=True)
+                ):
+                    found[index] = None
+        return found
 
 
 def dirstate_file(cache: StatCache, folder: str, algorithm: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from array import array
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,34 @@ def test_a_state_round_trips_through_its_file(tmp_path: Path) -> None:
     dirstate.save(target, state)
     assert dirstate.load(target) == state
     assert not (tmp_path / FILE_NAME).exists()
+
+
+def _synthetic(count: int) -> tuple[list[str], FileStats]:
+    rows = [(1, 100 + i, 10 + i, 1_000 + i, 2_000 + i) for i in range(count)]
+    columns = tuple(
+        array(template.typecode, column)
+        for template, column in zip(FileStats().columns, zip(*rows, strict=True), strict=True)
+    )
+    return [f"/data/{i:02d}" for i in range(count)], FileStats(columns)
+
+
+@pytest.mark.parametrize("block", [4, 5, 4096])
+def test_changed_and_racy_files_are_found_in_any_block(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(dirstate, "_BLOCK", block)
+    paths, stats = _synthetic(12)
+    settled = bytes(0 if i == 7 else 1 for i in range(12))
+    state = dirstate.DirState(paths, stats, [f"d{i}" for i in range(12)], settled)
+    _, now = _synthetic(12)
+    now.columns[2][2] += 1  # grown
+    now.columns[3][10] += 1  # written
+    found, complete = state.trusted(paths, now)
+    assert not complete
+    assert found == [None if i in (2, 7, 10) else f"d{i}" for i in range(12)]
+    assert state.trusted(paths, _synthetic(12)[1]) == (
+        [None if i == 7 else f"d{i}" for i in range(12)],
+        False,
+    )
+    everything = dirstate.DirState(paths, stats, state.digests, bytes([1] * 12))
+    assert everything.trusted(paths, _synthetic(12)[1]) == (state.digests, True)
