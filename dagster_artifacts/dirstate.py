@@ -15,7 +15,10 @@ before, so a dirstate only ever saves work. Any damage (a truncated or edited fi
 format, another byte order) makes it unknown, never wrong: the body ends with its xxh3 checksum.
 
 One file per folder and digest algorithm under ``<cache_dir>/dirstate/``, replaced atomically;
-the :data:`KEEP` most recently used are kept. The format is internal.
+the :data:`KEEP` most recently used are kept. It is rewritten when the folder's paths changed
+or more than one file in :data:`REWRITE_RATIO` is not vouched for: a few edited files in a
+million are answered by the SQLite tier (where their new digests were recorded) rather than
+costing a rewrite of the whole state each time. The format is internal.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from dagster_artifacts.storage.scratch import temp_path_beside
 FOLDER = "dirstate"
 MIN_FILES = 1_000  # below this the SQLite stat cache answers fast enough on its own
 KEEP = 16  # dirstates kept: the folders logged most recently
+REWRITE_RATIO = 64  # rewritten once more than 1 file in this many is not vouched for
 _MAGIC = b"dagster-artifacts dirstate 1\n"
 _LENGTH = 8  # bytes of the header length, and of the checksum
 _CHUNK = 65_536  # paths or digests encoded at a time

@@ -455,7 +455,7 @@ class _FolderSnapshot:
         self.cache = cache
         self.begun_ns = cache.now_ns()  # before any file of this add is hashed
         self.previous = dirstate.load(path)
-        self.complete = False  # the previous state vouched for every file, in order
+        self.current = False  # the previous state is worth keeping as it is (see save)
         self.digests: list[str] = []
         self.sizes_read = array("Q")
 
@@ -470,8 +470,13 @@ class _FolderSnapshot:
     def trusted(self, paths: list[str], stats: FileStats) -> list[str | None] | None:
         if self.previous is None:
             return None
-        digests, self.complete = self.previous.trusted(paths, stats)
+        same_paths = paths == self.previous.paths
+        digests, complete = self.previous.trusted(paths, stats)
         self.previous = None  # its memory, for the hashing
+        # A few changed files are not worth rewriting a million-file state for (0.8 s): they
+        # are in the SQLite stat cache now, which answers them next time.
+        unknown = digests.count(None)
+        self.current = complete or (same_paths and unknown * dirstate.REWRITE_RATIO <= len(paths))
         return digests
 
     def note(self, hashed: list[Hashed]) -> None:
@@ -479,8 +484,8 @@ class _FolderSnapshot:
         self.sizes_read.extend(h.size for h in hashed)
 
     def save(self, paths: list[str], stats: FileStats) -> None:
-        if self.complete:
-            return  # what it holds already
+        if self.current:
+            return
         settled = dirstate.settled_flags(
             stats, self.sizes_read, self.begun_ns, self.cache.window_ns
         )

@@ -269,3 +269,28 @@ def test_changed_and_racy_files_are_found_in_any_block(
     )
     everything = dirstate.DirState(paths, stats, state.digests, bytes([1] * 12))
     assert everything.trusted(paths, _synthetic(12)[1]) == (state.digests, True)
+
+
+def test_a_few_changed_files_are_left_to_the_stat_cache_many_rewrite_the_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dirstate, "REWRITE_RATIO", 4)  # 12 files: up to 3 left as they are
+    folder = _folder(tmp_path)
+    cache = _cache()
+    _add(folder)
+    state_file = _state_file(cache, folder)
+    before = os.stat(state_file).st_ino
+    (folder / "08.txt").write_bytes(b"edited")
+    assert _add(folder)["08.txt"] == _md5(b"edited")
+    assert os.stat(state_file).st_ino == before  # one in twelve: kept as it was
+    sqlite3.connect(cache.path).execute(
+        "UPDATE stat_cache SET digest = 'planted' WHERE path = ?", (str(folder / "08.txt"),)
+    ).connection.commit()
+    assert _add(folder)["08.txt"] == "planted"  # answered by the SQLite tier, not read
+    for name in ("00.txt", "01.txt", "02.txt", "03.txt"):
+        (folder / name).write_bytes(b"edited too")
+    _add(folder)
+    assert os.stat(state_file).st_ino != before  # five in twelve: rewritten
+    state = dirstate.load(state_file)
+    assert state is not None
+    assert state.digests[state.paths.index(str(folder / "01.txt"))] == _md5(b"edited too")
