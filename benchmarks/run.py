@@ -771,7 +771,13 @@ class Bench:
         places = {"data": str(many), "store": store, "cache": cache}
         logged = ours("log-many", **places)
         fetched = ours("download-many", **places, dest=self.fresh("dl"))
-        again = ours("log-many", **places)
+        # The re-log three times (a million: 8-11 s each), the median reported, as other rows
+        # report medians: one re-log right after a million files were written is a coin toss.
+        agains = [ours("log-many", **places) for _ in range(3)]
+        again = {
+            "seconds": [median([result["seconds"][0] for result in agains])],
+            "maxrss_kib": max(result["maxrss_kib"] for result in agains),
+        }
         label = f"10 {count:,} x 1 KiB, local"
         for what, result in (("log", logged), ("download", fetched)):
             self.rows.append(
@@ -788,7 +794,7 @@ class Bench:
             )
         self.rows.append(
             Row(
-                f"{label}: log again, unchanged",
+                f"{label}: log again, unchanged (median of 3)",
                 again["seconds"][0],
                 "-",
                 None,
