@@ -36,6 +36,7 @@ from typing import BinaryIO
 import xxhash
 
 from dagster_artifacts.statcache import FileStats, StatCache
+from dagster_artifacts.stathelper import COLUMN_TYPECODES
 from dagster_artifacts.storage.scratch import temp_path_beside
 
 FOLDER = "dirstate"
@@ -219,8 +220,8 @@ def _read(handle: BinaryIO) -> DirState:
     paths = str(take(next(lengths)), "utf-8", "surrogateescape").split("\0") if count else []
     digests = str(take(next(lengths)), "ascii").split("\n") if count else []
     columns = []
-    for template in FileStats().columns:
-        column = array(template.typecode)
+    for typecode in COLUMN_TYPECODES:
+        column = array(typecode)
         column.frombytes(take(next(lengths)))
         columns.append(column)
     settled = take(next(lengths))

@@ -42,6 +42,7 @@ from typing import NamedTuple, overload
 from dagster_artifacts.clock import SYSTEM_CLOCK, Clock
 from dagster_artifacts.localdb import LocalDatabase
 from dagster_artifacts.settings import ENV_STAT_CACHE
+from dagster_artifacts.stathelper import COLUMN_TYPECODES
 
 FILE_NAME = "statcache.db"
 RACY_WINDOW_NS = 2_000_000_000
@@ -97,13 +98,8 @@ class FileStats:
     tuples for bulk comparisons."""
 
     def __init__(self, columns: tuple[array[int], ...] | None = None) -> None:
-        self._columns = columns or (
-            array("Q"),  # device
-            array("Q"),  # inode
-            array("Q"),  # size
-            array("q"),  # mtime_ns (before 1970 is negative)
-            array("q"),  # ctime_ns
-        )
+        # device, inode, size, mtime_ns, ctime_ns (times before 1970 are negative)
+        self._columns = columns or tuple(array(typecode) for typecode in COLUMN_TYPECODES)
 
     def append(self, st: os.stat_result) -> None:
         device, inode, size, mtime, ctime = self._columns

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 REGULAR = 0
 OTHER = -1
 KIND_TYPECODE = "q"
-#: device, inode, size, mtime_ns, ctime_ns (as :class:`.statcache.FileStats` keeps them)
+#: device, inode, size, mtime_ns, ctime_ns: the columns of :class:`.statcache.FileStats`
 COLUMN_TYPECODES = ("Q", "Q", "Q", "q", "q")
 COUNT_BYTES = 8
 
