@@ -490,6 +490,19 @@ class Bench:
                             slower,
                         )
                     )
+                    # A verified download must both hash and write every byte: it cannot beat
+                    # the slower of the two. Taken round by round, as the disk's speed drifts.
+                    self.rows.append(
+                        Row(
+                            f"4 download {label} (verified, no cache)",
+                            median(mine),
+                            "slower of md5 alone and cp -r, per round (floor)",
+                            median([max(pair) for pair in zip(hashes, copies, strict=True)]),
+                            "report (x of floor)",
+                            None,
+                            slower,
+                        )
+                    )
 
     def _download_ours(
         self, store: str, cache: str, name: str, warm: bool, into: list[float], big: bool
