@@ -10,12 +10,12 @@ from __future__ import annotations
 import binascii
 import contextlib
 import threading
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 
 from dagster_artifacts.storage.packs import (
     ALGORITHM_CODES,
     FORMAT_KEY,
+    IndexColumns,
     PackedBlob,
     PackEntry,
     check_format,
@@ -29,20 +29,15 @@ from dagster_artifacts.storage.threads import parallel_map
 
 
 class _PackRecords:
-    """One pack's index, kept compact: its blobs' identities (to forget them with the pack) and
-    their offsets and lengths in two 64-bit arrays, by record number."""
+    """One pack's index, kept compact: its records as columns (see :class:`.IndexColumns`)."""
 
     __slots__ = ("identities", "lengths", "offsets", "pack_id")
 
-    def __init__(self, pack_id: str, records: Iterable[tuple[bytes, int, int]]) -> None:
+    def __init__(self, pack_id: str, columns: IndexColumns) -> None:
         self.pack_id = pack_id
-        self.identities: list[bytes] = []
-        self.offsets = array("Q")
-        self.lengths = array("Q")
-        for identity, offset, length in records:
-            self.identities.append(identity)
-            self.offsets.append(offset)
-            self.lengths.append(length)
+        self.identities = columns.identities
+        self.offsets = columns.offsets
+        self.lengths = columns.lengths
 
     def blob(self, record: int) -> PackedBlob:
         return PackedBlob(self.pack_id, self.offsets[record], self.lengths[record])
@@ -106,21 +101,24 @@ class PackIndex:
         for pack_id, data in zip(new, parallel_map(fetch, new), strict=True):
             if data is None:
                 continue
-            _header, records = decode_index(data, index_key(pack_id))
+            _header, columns = decode_index(data, index_key(pack_id))
             with self._lock:
-                number, remembered = self._remember(pack_id, records)
-                where = self._where
-                for record, identity in enumerate(remembered.identities):
-                    where[identity] = number << 32 | record
+                number, _remembered = self._remember(pack_id, columns)
+                first = number << 32  # record r of this pack is first | r
+                self._where.update(
+                    zip(
+                        columns.identities,
+                        range(first, first + len(columns.identities)),
+                        strict=True,
+                    )
+                )
         with self._lock:
             for pack_id in known - listed:
                 self._forget(pack_id)
 
-    def _remember(
-        self, pack_id: str, records: Iterable[tuple[bytes, int, int]]
-    ) -> tuple[int, _PackRecords]:
+    def _remember(self, pack_id: str, columns: IndexColumns) -> tuple[int, _PackRecords]:
         number = len(self._packs)
-        remembered = _PackRecords(pack_id, records)
+        remembered = _PackRecords(pack_id, columns)
         self._packs.append(remembered)
         self._numbers[pack_id] = number
         return number, remembered
@@ -199,7 +197,7 @@ class PackIndex:
             assert identity is not None
             records.append((identity, entry.offset, entry.length))
         with self._lock:
-            number, _remembered = self._remember(pack_id, records)
+            number, _remembered = self._remember(pack_id, IndexColumns.of(records))
             for record, (identity, _offset, _length) in enumerate(records):
                 self._where.setdefault(identity, number << 32 | record)
 

@@ -3,6 +3,7 @@ dedupe across packs, reads verified, on a local folder and on S3 (moto)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -414,3 +415,50 @@ def test_an_index_refresh_holding_an_old_listing_never_brings_back_a_replaced_pa
     located = index.locate([key])[key]
     assert located.pack != old_pack.stem
     assert (isolated_store / "packs" / f"{located.pack}.pack").exists()
+
+
+def test_an_index_decodes_to_the_records_it_was_encoded_from() -> None:
+    from dagster_artifacts.storage.packs import (
+        PackEntry,
+        decode_index,
+        encode_index,
+        key_of_identity,
+    )
+
+    entries = [
+        PackEntry(blob_key(base64.b64encode(os.urandom(16)).decode(), algorithm), offset, length)
+        for offset, length, algorithm in [(0, 10, "md5"), (10, 4096, "xxh128"), (4106, 0, "md5")]
+    ]
+    header, columns = decode_index(encode_index("p1", 4106, entries), "idx")
+
+    assert header == {"pack": "p1", "size": 4106, "count": 3}
+    assert list(columns.offsets) == [0, 10, 4106]
+    assert list(columns.lengths) == [10, 4096, 0]
+    assert [key_of_identity(identity) for identity in columns.identities] == [
+        entry.key for entry in entries
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "a record too many", "unknown algorithm code", "no header line", "bad header"],
+)
+def test_a_damaged_index_is_refused_naming_it(damage: str) -> None:
+    from dagster_artifacts.storage.packs import INDEX_MAGIC, PackEntry, decode_index, encode_index
+
+    entries = [
+        PackEntry(blob_key(base64.b64encode(os.urandom(16)).decode(), "md5"), 29 * i, 29)
+        for i in range(4)
+    ]
+    data = encode_index("p1", 116, entries)
+    header_end = data.index(b"\n", len(INDEX_MAGIC)) + 1
+    damaged = {
+        "truncated": data[:-1],
+        "a record too many": data + data[header_end : header_end + 29],
+        # the last record's algorithm code (byte 0 of a record) set to one no algorithm has
+        "unknown algorithm code": data[: len(data) - 29] + b"\x07" + data[len(data) - 28 :],
+        "no header line": INDEX_MAGIC + b'{"count": 0}',
+        "bad header": INDEX_MAGIC + b"{count\n" + data[header_end:],
+    }[damage]
+    with pytest.raises(StorageError, match=r"pack index s3://b/packs/p1\.idx is damaged"):
+        decode_index(damaged, "s3://b/packs/p1.idx")
