@@ -422,7 +422,7 @@ class Bench:
                 mine: list[float] = []
                 copies: list[float] = []
                 hashes: list[float] = []
-                floors: list[float] = []  # warm, small files: the bare file-creation loop
+                floors: list[float] = []  # warm, small files: the bare file-creation loops
                 with_md5 = source is big and not warm
                 with_floor = warm and source is data
                 # small-file rows are quick and noisy (kernel-bound): more repetitions
@@ -460,7 +460,7 @@ class Bench:
                         Row(
                             f"4 download {label} (cache warm)",
                             median(mine),
-                            "bare Python loop creating the files from memory (floor)",
+                            "creating the files from memory, 2 threads (floor)",
                             median(floors),
                             "report (x of floor)",
                             None,
@@ -469,7 +469,7 @@ class Bench:
                     )
                     self.rows.append(
                         Row(
-                            f"4 floor: create {label} from memory (bare Python loop)",
+                            f"4 floor: create {label} from memory (2 threads)",
                             median(floors),
                             "cp -r",
                             median(copies),
