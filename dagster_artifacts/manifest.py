@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from dagster_artifacts.digests import (
@@ -26,6 +27,25 @@ STREAM_PARSE_FROM = 16 * 1024 * 1024
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _entry_text(path: str, entry: ManifestEntry, quote: Callable[[str], str] = _quote) -> str:
+    """``"path":{entry}`` exactly as :func:`_dumps` writes it inside ``contents``.
+
+    The usual entry (a digest and a size, perhaps a birth artifact id) is formatted directly,
+    its strings quoted by the encoder's own C function: a third faster than building its dict
+    and dumping it, which counts at a million entries. Any other goes through :func:`_dumps`.
+    """
+    size, birth = entry.size, entry.birth_artifact_id
+    if entry.ref is None and not entry.extra and type(size) is int and type(entry.digest) is str:
+        if birth is None:
+            return f'{quote(path)}:{{"digest":{quote(entry.digest)},"size":{size}}}'
+        if type(birth) is str:
+            return (
+                f'{quote(path)}:{{"birthArtifactID":{quote(birth)},'
+                f'"digest":{quote(entry.digest)},"size":{size}}}'
+            )
+    return f"{quote(path)}:{_dumps(entry.to_json())}"
 
 
 @dataclass(slots=True)
@@ -182,13 +202,12 @@ class Manifest:
         head = self.to_json_without_contents()
         yield b'{"contents":{'
         paths = sorted(self.entries)
+        entries = self.entries
         for start in range(0, len(paths), _ENCODE_BATCH):
-            batch = {
-                path: self.entries[path].to_json() for path in paths[start : start + _ENCODE_BATCH]
-            }
             if start:
                 yield b","
-            yield _dumps(batch)[1:-1].encode("utf-8")
+            batch = paths[start : start + _ENCODE_BATCH]
+            yield ",".join([_entry_text(path, entries[path]) for path in batch]).encode("utf-8")
         yield b"},"
         yield _dumps(head)[1:].encode("utf-8")
 

@@ -62,11 +62,11 @@ def test_the_stored_form_is_written_in_batches_to_exactly_the_one_shot_bytes(
     monkeypatch.setattr(manifest_module, "STREAM_PARSE_FROM", 0)
     entries = {}
     for index in range(count):
-        path = f'dir {index % 3}/é\\"{index}.bin'
+        path = f'dir {index % 3}/é\\"\t😀{index}.bin'
         entries[path] = ManifestEntry(
             path=path,
             digest=f"digest{index}==",
-            size=index,
+            size=None if index % 7 == 3 else index * 10**12,
             ref="s3://bucket/key" if index % 4 == 0 else None,
             extra={"etag": "x", "versionID": "v"} if index % 3 == 0 else {},
             birth_artifact_id="QXJ0aWZhY3Q6MQ==" if index % 5 == 0 else None,
