@@ -86,6 +86,10 @@ class ManifestEntry:
     @classmethod
     def from_json(cls, path: str, data: dict[str, Any]) -> ManifestEntry:
         """One entry as stored; ``ValueError`` (saying what is wrong) for any other shape."""
+        if type(data) is dict and len(data) == 2:  # the usual shape, checked in fewer steps
+            digest, size = data.get("digest"), data.get("size")
+            if type(digest) is str and digest and type(size) is int and size >= 0:
+                return cls(check_stored_path(path), digest, size)
         if not isinstance(data, dict):
             raise ValueError(f"entry {path!r} is {type(data).__name__}, not an object")
         digest, size, ref = data.get("digest"), data.get("size"), data.get("ref")
