@@ -125,7 +125,7 @@ def test_a_manifest_is_read_entry_by_entry_to_what_a_one_shot_parse_gives(
         (_document(contents={"a": {"digest": "x", "size": True}}), "has size True"),
         (_document(contents={"a": {"digest": "x", "size": 1.5}}), "has size 1.5"),
         (_document(contents={"a": {"digest": 7, "size": 1}}), "has no digest"),
-        (_document(contents={"a\\u0000b": {"digest": "x", "size": 1}}), "NUL byte"),
+        (_document(contents={"a\u0000b": {"digest": "x", "size": 1}}), "NUL byte"),
         (_document(contents="x"), "not an object"),
         ([1, 2], "not an object"),
     ],
