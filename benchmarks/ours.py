@@ -281,7 +281,7 @@ def _configure_s3(args: dict[str, Any]) -> Any:
         os.environ.setdefault(key, value)
     if not args.get("packs", True):
         os.environ["DAGSTER_ARTIFACTS_PACK_THRESHOLD"] = "0"
-    os.environ["DAGSTER_ARTIFACTS_CACHE"] = "0"
+    os.environ["DAGSTER_ARTIFACTS_CACHE"] = "1" if args.get("download_cache") else "0"
     from dagster_artifacts.settings import Settings
 
     return Settings.resolve(

@@ -662,7 +662,7 @@ class Bench:
 
         access_log = str(self.work / "moto-access.log")
         times: dict[str, list[float]] = {"packs": [], "loose": [], "dvc": []}
-        downloads: dict[str, list[float]] = {"packs": [], "loose": []}
+        downloads: dict[str, list[float]] = {"packs": [], "loose": [], "cached": []}
         requests: dict[str, dict[str, dict[str, int]]] = {}
         with moto_server(access_log) as endpoint:
             client = boto3.client(
@@ -706,6 +706,11 @@ class Bench:
                     "log": {k: logged[k] - fetched.get(k, 0) for k in logged},
                     "download": fetched,
                 }
+                if mode == "packs":  # the same download with the default for buckets: cache on
+                    cold = {**common, "cache": self.fresh("c"), "download_cache": True}
+                    downloads["cached"].append(
+                        ours("s3-download", dest=self.fresh("dl"), **cold)["seconds"][0]
+                    )
 
             def run_dvc() -> None:
                 where = bucket()
@@ -754,6 +759,17 @@ class Bench:
                 ">= 5x faster",
                 lambda r: r >= 5,
                 faster,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"9 S3 download {n}, download cache on (the default), cold",
+                median(downloads["cached"]),
+                "the same, cache off",
+                median(downloads["packs"]),
+                "report",
+                None,
+                slower,
             )
         )
         for mode, label in (("packs", "packs"), ("loose", "packs off"), ("dvc", "dvc push")):
