@@ -49,7 +49,10 @@ def test_every_speed_case_runs_in_quick_mode(tmp_path: Path) -> None:
     )
     rows = json.loads(rows_file.read_text())
     cases = {row["case"].split()[0] for row in rows}
-    assert cases == {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}, cases
+    # every case, and "0": the disk probes before and after them
+    assert cases == {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}, cases
+    probes = [row for row in rows if row["case"].startswith("0 disk")]
+    assert [row["unit"] for row in probes] == ["MB/s", "s", "MB/s", "s"], probes
     ours = [row["ours"] for row in rows]
     assert all(isinstance(value, (int, float)) and value > 0 for value in ours), rows
     # The printed table has one line per row, each with its target.
