@@ -470,13 +470,14 @@ class _FolderSnapshot:
     def trusted(self, paths: list[str], stats: FileStats) -> list[str | None] | None:
         if self.previous is None:
             return None
-        same_paths = paths == self.previous.paths
-        digests, complete = self.previous.trusted(paths, stats)
-        self.previous = None  # its memory, for the hashing
+        previous, self.previous = self.previous, None  # its memory, for the hashing
+        digests, complete = previous.trusted(paths, stats)
         # A few changed files are not worth rewriting a million-file state for (0.8 s): they
-        # are in the SQLite stat cache now, which answers them next time.
-        unknown = digests.count(None)
-        self.current = complete or (same_paths and unknown * dirstate.REWRITE_RATIO <= len(paths))
+        # are in the SQLite stat cache now, which answers them next time. (Checked only when
+        # not complete: a complete answer already compared the million paths once.)
+        self.current = complete or (
+            digests.count(None) * dirstate.REWRITE_RATIO <= len(paths) and paths == previous.paths
+        )
         return digests
 
     def note(self, hashed: list[Hashed]) -> None:

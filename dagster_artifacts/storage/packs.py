@@ -37,7 +37,7 @@ from dagster_artifacts.storage.layout import BLOBS, PACKS
 
 INDEX_MAGIC = b"DAIDX1\n"
 _RECORD = struct.Struct("<B16sQI")  # algorithm code, raw digest, offset, length
-_IDENTITY_SIZE = 17  # the record's first bytes: algorithm code and raw digest
+_IDENTITY_SIZE = struct.calcsize("<B16s")  # the record's first bytes: code and raw digest
 _RECORD_TAIL = struct.Struct(f"<{_IDENTITY_SIZE}xQI")  # what follows: offset, length
 ALGORITHM_CODES = {"md5": 0, "xxh128": 1}
 _ALGORITHMS = {code: name for name, code in ALGORITHM_CODES.items()}
@@ -217,10 +217,9 @@ def decode_index(data: bytes, url: str) -> tuple[dict[str, object], IndexColumns
         raise StorageError(damaged, url=url)
     if body[0::size].translate(None, _ALGORITHM_BYTES):  # a code byte that names no algorithm
         raise StorageError(damaged, url=url)
-    identity = _IDENTITY_SIZE
     tails = list(_RECORD_TAIL.iter_unpack(body))
     columns = IndexColumns(
-        [body[start : start + identity] for start in range(0, len(body), size)],
+        [body[start : start + _IDENTITY_SIZE] for start in range(0, len(body), size)],
         array("Q", [offset for offset, _length in tails]),
         array("Q", [length for _offset, length in tails]),
     )
