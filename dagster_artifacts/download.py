@@ -152,7 +152,12 @@ def _fetch_stored(
         blobs.get_files(
             (
                 BlobDownload(
-                    blob_key(item.digest, algorithm), item.dest, item.digest, algorithm, item.size
+                    blob_key(item.digest, algorithm),
+                    item.dest,
+                    item.digest,
+                    algorithm,
+                    item.size,
+                    item.tee,
                 )
                 for item in items
             ),

@@ -47,7 +47,28 @@ def numbered(count: int, size: int = 3000, folder: str = "") -> dict[str, bytes]
 
 
 def cache_files(cache_dir: Path) -> list[Path]:
-    return [p for p in (cache_dir / "blobs").rglob("*") if p.is_file()]
+    """Every file the cache keeps on disk: blobs of their own and segments."""
+    return [
+        p
+        for folder in ("blobs", "segments")
+        for p in (cache_dir / folder).rglob("*")
+        if p.is_file()
+    ]
+
+
+def cached_count(cache_dir: Path) -> int:
+    return DownloadCache(cache_dir).info().files
+
+
+def damage(cache_dir: Path, digest: str, data: bytes) -> None:
+    """Overwrite a cached blob in place with ``data`` (same size), wherever the cache keeps it."""
+    where = DownloadCache(cache_dir).locate(digest)
+    assert where is not None and where.size == len(data)
+    os.chmod(where.path, 0o644)
+    with open(where.path, "r+b") as handle:
+        handle.seek(where.offset or 0)
+        handle.write(data)
+    os.chmod(where.path, 0o444)
 
 
 def cached_path(cache_dir: Path, digest: str) -> Path:
@@ -225,19 +246,18 @@ def test_a_damaged_cache_file_is_never_placed(
     files = numbered(40)
     artifact = log_files("healing", files)
     artifact.download(root=str(tmp_path / "first"))
-    cached = cached_path(tmp_path / "cache", artifact.manifest.entries["f0003.bin"].digest)
-    cached.chmod(0o644)
-    cached.write_bytes(b"\7" * 3000)  # same size, other bytes
+    digest = artifact.manifest.entries["f0003.bin"].digest
+    damage(tmp_path / "cache", digest, b"\7" * 3000)  # same size, other bytes
     root = Path(artifact.download(root=str(tmp_path / "second")))
     assert_holds(root, files)
-    assert cached.read_bytes() == files["f0003.bin"]  # refetched into the cache too
-    assert not cached.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert DownloadCache(tmp_path / "cache").locate(digest) is None  # its segment dropped
+    assert_holds(Path(artifact.download(root=str(tmp_path / "refill"))), files)
+    assert cached_count(tmp_path / "cache") == 40  # kept again by the next download
 
     # damaged in the cache *and* in the store: an error, and no wrong file anywhere
-    cached.chmod(0o644)
-    cached.write_bytes(b"\7" * 3000)
+    damage(tmp_path / "cache", digest, b"\7" * 3000)
     for blob in (isolated_store / "blobs").rglob("*"):
-        if blob.is_file() and _is(blob, artifact.manifest.entries["f0003.bin"].digest):
+        if blob.is_file() and _is(blob, digest):
             blob.write_bytes(b"\7" * 3000)
     with pytest.raises(ChecksumMismatchError):
         artifact.download(root=str(tmp_path / "third"))
@@ -273,7 +293,7 @@ def test_skip_cache_bypasses_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path
     files = numbered(5)
     artifact = log_files("skipped", files)
     assert_holds(Path(artifact.download(root=str(tmp_path / "out"), skip_cache=True)), files)
-    assert not (tmp_path / "cache" / "blobs").exists() or cache_files(tmp_path / "cache") == []
+    assert cache_files(tmp_path / "cache") == []
 
 
 def test_s3_downloads_fetch_only_the_misses_through_the_cache(
@@ -287,7 +307,8 @@ def test_s3_downloads_fetch_only_the_misses_through_the_cache(
     log_dir(settings, folder)
     fetched = Api(settings=settings).artifact("dataset:latest")
     fetched.download(str(tmp_path / "half"), path_prefix="a-")  # the cache (auto: on) gets a-*
-    assert len(cache_files(tmp_path / "s3cache")) == 12
+    assert cached_count(tmp_path / "s3cache") == 12
+    assert [p.parent.name for p in cache_files(tmp_path / "s3cache")] == ["segments"]
     # the store now holds wrong bytes for every a-* blob: only the cache can serve them, and
     # the b-* misses must come from the store in the same download
     for name in (p.name for p in folder.iterdir() if p.name.startswith("a-")):
@@ -297,7 +318,7 @@ def test_s3_downloads_fetch_only_the_misses_through_the_cache(
     root = Path(fetched.download(str(tmp_path / "all")))
     for source in folder.iterdir():
         assert (root / source.name).read_bytes() == source.read_bytes()
-    assert len(cache_files(tmp_path / "s3cache")) == 24
+    assert cached_count(tmp_path / "s3cache") == 24
     info = json.loads(json.dumps(DownloadCache(tmp_path / "s3cache").info().__dict__))
     assert info["files"] == 24
 

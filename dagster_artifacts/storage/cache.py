@@ -1,16 +1,21 @@
 """The local download cache: verified blobs kept by digest, shared by every run on the machine.
 
 Downloading the same artifact twice (two runs, two download roots, a re-run after a crash) should
-cost one transfer. The cache keeps each stored blob once, under ``<cache dir>/blobs/<algorithm>/
-<hex[:2]>/<hex[2:]>``, with an index (:mod:`.cache_index`) of sizes and last use; eviction removes
-the least recently used files until the cache fits its byte budget.
+cost one transfer. The cache keeps each stored blob once: a small one (up to
+:data:`.localcopy.SMALL_LIMIT`) in a segment under ``<cache dir>/segments/`` (many blobs end to
+end in one file, see :mod:`.cache_segments`), a large one as a file of its own under
+``<cache dir>/blobs/<algorithm>/<hex[:2]>/<hex[2:]>``, with an index (:mod:`.cache_index`) of
+places, sizes and last use; eviction removes the least recently used files and segments until
+the cache fits its byte budget.
 
 Rules that keep it safe:
 
-- Every file enters the cache through a temporary name and a rename, after its digest was checked,
-  so a reader never sees a partial or wrong file. Files in the cache are read-only.
+- Every file and segment enters the cache through a temporary name and a rename, holding only
+  bytes whose digest was checked, so a reader never sees a partial or wrong blob. Files and
+  segments in the cache are read-only and never change.
 - A download root never shares a writable inode with the cache: entries are *copied* out, or,
-  when asked (``hardlink``), hard-linked read-only.
+  when asked (``hardlink``), large ones and those fetched in that mode hard-linked read-only
+  (a blob inside a segment cannot be linked: it is copied).
 - Every file that leaves the cache is hashed on the way out, in the same pass as the copy (for a
   link: just before linking); large files whose stat fingerprint is unchanged since they were
   verified in are trusted (see :meth:`DownloadCache._copy_out`). A cache file damaged on disk,
@@ -26,16 +31,24 @@ Whether a download goes through the cache, its budget and placement are settings
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import stat
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ChecksumMismatchError, InvalidArgumentError
-from dagster_artifacts.storage.cache_index import CacheIndex
+from dagster_artifacts.storage.cache_index import CacheIndex, Location, Victim
+from dagster_artifacts.storage.cache_segments import (
+    SEGMENTS_DIR,
+    Placed,
+    SegmentWriter,
+    add_placed,
+)
 from dagster_artifacts.storage.layout import digest_path
 from dagster_artifacts.storage.localcopy import (
     SMALL_LIMIT,
@@ -55,11 +68,16 @@ _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 @dataclass(frozen=True)
 class CacheItem:
-    """The bytes of ``digest`` (``size`` bytes) wanted at local path ``dest``."""
+    """The bytes of ``digest`` (``size`` bytes) wanted at local path ``dest``.
+
+    ``tee``: set by the cache on items it wants to keep; a fetch that holds an item's verified
+    bytes in memory may hand them to it (see :class:`.items.BlobDownload`).
+    """
 
     digest: str
     size: int | None
     dest: str
+    tee: Callable[[bytes], None] | None = None
 
 
 #: ``fetch_many(items, atomic)``: write each item's verified bytes to its ``dest`` in one batch.
@@ -75,6 +93,16 @@ class CacheInfo:
     bytes: int
     max_bytes: int
     enabled: str
+
+
+@dataclass(frozen=True)
+class CachedBlob:
+    """Where the cache keeps a blob: ``size`` bytes at ``offset`` of ``path`` (a segment), or
+    the whole file ``path`` (``offset`` None)."""
+
+    path: str
+    offset: int | None
+    size: int
 
 
 @dataclass(frozen=True)
@@ -109,6 +137,7 @@ class DownloadCache:
         self.max_bytes = max_bytes
         self.mode = mode
         self.verify_always = verify_always
+        self.segments_path = os.path.join(self.path, SEGMENTS_DIR)
         os.makedirs(os.path.join(self.path, BLOBS_DIR), exist_ok=True)
         self.index = CacheIndex(os.path.join(self.path, INDEX_NAME))
 
@@ -120,6 +149,17 @@ class DownloadCache:
         if os.sep == "/":  # keys are "/"-separated already: one concatenation per file
             return f"{self.path}/{BLOBS_DIR}/{key}"
         return os.path.join(self.path, BLOBS_DIR, *key.split("/"))
+
+    def locate(self, digest: str, algorithm: str = "md5") -> CachedBlob | None:
+        """Where the cache keeps ``digest`` (None: not cached); does not count as a use."""
+        key = self.key(digest, algorithm)
+        found = self.index.lookup(key)
+        if found is None:
+            return None
+        size, where = found
+        if where is None:
+            return CachedBlob(self.file_path(key), None, size)
+        return CachedBlob(os.path.join(self.segments_path, where.segment), where.position, size)
 
     # -- the main operation ---------------------------------------------------------------------------
     def place_many(
@@ -142,12 +182,16 @@ class DownloadCache:
            least recently used others are evicted until the budget holds. Digests beyond the
            budget (a download bigger than the cache) are not cached at all: fetched straight to
            their destination, so the cache never exceeds its size.
-        2. The misses are fetched into the cache in one batch (atomically, verified) and made
+        2. Small misses are fetched straight to their destinations, and their verified bytes
+           (handed over by the fetch, or read back from the file just placed) appended to new
+           segments, published in one more transaction. Large misses (and, with ``hardlink``,
+           every miss) are fetched into cache files of their own in one batch and made
            read-only.
-        3. Every item is copied out of the cache, checked on the way (see :meth:`_copy_out`), or,
-           with ``hardlink``, hashed and then linked read-only. A cached file that is missing (evicted
-           by another process) or damaged is fetched into the cache again and copied again; if
-           that fails too it is fetched straight to its destination.
+        3. Hits and large misses are copied out of the cache, checked on the way (see
+           :meth:`_copy_out`), or, with ``hardlink``, hashed and then linked read-only. A cached
+           file that is missing (evicted by another process) or damaged is fetched into the cache
+           again and copied again; if that fails too it is fetched straight to its destination.
+           A segment that is missing or damaged is dropped, its blobs fetched straight.
 
         ``atomic=False``: the destinations lie in a private folder published as a whole later
         (see :func:`.localcopy.copy_verified_many`).
@@ -168,16 +212,24 @@ class DownloadCache:
                 room -= item.size
             cached.append((item, key))
         reservation = self.index.reserve(keep, self.max_bytes)
-        self._unlink_all(key for key, _size in reservation.evicted)
-        misses, fingerprints = reservation.misses, reservation.fingerprints
-        if misses:
-            by_key = {key: item for item, key in cached}
-            self._fetch_into_cache([by_key[key] for key in misses], algorithm, fetch_many)
-        failed = self._copy_out(cached, algorithm, hardlink, atomic, fingerprints)
-        if failed:  # missing (evicted meanwhile) or damaged: refetch into the cache, once
-            self._fetch_into_cache([item for item, _key in failed], algorithm, fetch_many)
-            failed = self._copy_out(failed, algorithm, hardlink, atomic, {})
-            direct.extend(item for item, _key in failed)
+        self._remove(reservation.evicted)
+        misses = set(reservation.misses)
+        locations = reservation.locations
+        into_segments: list[tuple[CacheItem, str]] = []
+        copied: list[tuple[CacheItem, str]] = []  # hits, and misses fetched into cache files
+        for item, key in cached:
+            small = not hardlink and (item.size or 0) <= SMALL_LIMIT
+            (into_segments if key in misses and small else copied).append((item, key))
+        into_files = [item for item, key in copied if key in misses]
+        if into_files:
+            self._fetch_into_cache(into_files, algorithm, fetch_many)
+        if into_segments:
+            self._fetch_into_segments(into_segments, algorithm, fetch_many, atomic)
+        failed = self._copy_out(
+            copied, algorithm, hardlink, atomic, reservation.fingerprints, locations
+        )
+        if failed:
+            direct.extend(self._heal(failed, locations, algorithm, fetch_many, hardlink, atomic))
         if direct:
             fetch_many(direct, atomic)
 
@@ -238,6 +290,106 @@ class DownloadCache:
                 continue  # evicted by another process already: copying it out fetches it again
         self.index.record_fingerprints(recorded)
 
+    def _heal(
+        self,
+        failed: list[tuple[CacheItem, str, BaseException]],
+        locations: dict[str, Location],
+        algorithm: str,
+        fetch_many: FetchMany,
+        hardlink: bool,
+        atomic: bool,
+    ) -> list[CacheItem]:
+        """What to do with hits that could not be copied out; returns those to fetch straight.
+
+        - In a segment (missing: evicted meanwhile; or damaged): the segment is dropped whole.
+        - A small file of its own, missing: another process has reserved it and is fetching it
+          into a segment of its own; damaged: dropped. Either way it is not fetched into a file
+          again (that file would duplicate the other process's segment).
+        - A large file (or one fetched to be hard-linked): fetched into the cache again, once.
+        """
+        direct: list[CacheItem] = []
+        lost = {locations[key].segment for _item, key, _error in failed if key in locations}
+        if lost:
+            self.index.drop_segments(lost)
+            self._remove([Victim(None, name, 0, 0) for name in lost])
+        damaged: list[str] = []
+        refetch: list[tuple[CacheItem, str]] = []
+        for item, key, error in failed:
+            if key in locations:
+                direct.append(item)
+            elif not hardlink and (item.size or 0) <= SMALL_LIMIT:
+                direct.append(item)
+                if isinstance(error, ChecksumMismatchError):
+                    damaged.append(key)
+            else:
+                refetch.append((item, key))
+        if damaged:
+            self.index.forget(damaged)
+            self._remove([Victim(key, None, 0, 0) for key in damaged])
+        if refetch:
+            self._fetch_into_cache([item for item, _key in refetch], algorithm, fetch_many)
+            again = self._copy_out(refetch, algorithm, hardlink, atomic, {}, {})
+            direct.extend(item for item, _key, _error in again)
+        return direct
+
+    def _fetch_into_segments(
+        self,
+        chosen: list[tuple[CacheItem, str]],
+        algorithm: str,
+        fetch_many: FetchMany,
+        atomic: bool,
+    ) -> None:
+        """Step 2 for small misses: fetched to their destinations, kept in new segments.
+
+        The fetch hands over the bytes it holds in memory (blobs read from packs); the others
+        are read back from their destinations, verified. If the cache folder cannot take them
+        (full, read-only), the download is still complete: it is just not cached, and a
+        warning says so.
+        """
+        writer = SegmentWriter(self.segments_path)
+        try:
+            fetch_many(
+                [
+                    CacheItem(item.digest, item.size, item.dest, functools.partial(writer.add, key))
+                    for item, key in chosen
+                ],
+                atomic,
+            )
+        except BaseException:
+            writer.discard()
+            self.index.forget(key for _item, key in chosen)
+            raise
+        first = {key: item for item, key in reversed(chosen)}
+        add_placed(
+            writer,
+            [
+                Placed(key, item.dest, item.digest, item.size or 0)
+                for key, item in first.items()
+                if key not in writer.keys
+            ],
+            algorithm,
+        )
+        segments = writer.publish()
+        stored = {key for segment in segments for key in segment.positions}
+        try:
+            evicted = self.index.record_segments(
+                [(segment.name, segment.size, segment.positions) for segment in segments],
+                [key for key in first if key not in stored],
+                self.max_bytes,
+            )
+        except BaseException:
+            self._remove([Victim(None, segment.name, 0, 0) for segment in segments])
+            raise
+        self._remove(evicted)
+        if writer.error is not None:
+            warnings.warn(
+                f"The download cache {self.path} cannot keep this download's files "
+                f"({writer.error}); the download is complete but not cached. Free space "
+                "there, or set DAGSTER_ARTIFACTS_CACHE=0.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
     def _copy_out(
         self,
         cached: list[tuple[CacheItem, str]],
@@ -245,8 +397,9 @@ class DownloadCache:
         hardlink: bool,
         atomic: bool,
         fingerprints: dict[str, str],
-    ) -> list[tuple[CacheItem, str]]:
-        """Step 3: copies (or links) out of the cache; returns the ones to refetch.
+        locations: dict[str, Location],
+    ) -> list[tuple[CacheItem, str, BaseException]]:
+        """Step 3: copies (or links) out of the cache; returns the ones that failed, and why.
 
         How a cached file is checked on its way out:
 
@@ -263,40 +416,51 @@ class DownloadCache:
           it. ``DAGSTER_ARTIFACTS_CACHE_VERIFY=1`` hashes every copy anyway (for disks that can
           rot silently), and any large file whose fingerprint differs is hashed.
         - ``hardlink``: every file is hashed before it is linked.
+        - A blob in a segment is small: read with one ``pread`` and hashed with its copy.
         """
-        jobs = [
-            CopyJob(self.file_path(key), item.dest, item.digest, item.size) for item, key in cached
-        ]
+        jobs = [self._job(item, key, locations.get(key)) for item, key in cached]
         trusted: list[int] = []
-        if not hardlink and fingerprints and not self.verify_always:
-            for index, (_item, key) in enumerate(cached):
-                recorded = fingerprints.get(key)
-                if recorded is not None and _fingerprint_or_none(jobs[index].source) == recorded:
-                    trusted.append(index)
-        chosen = set(trusted)
-        hashed = [i for i in range(len(jobs)) if i not in chosen] if trusted else None
-        if hardlink:
-            failures = _link_verified_many(jobs, algorithm, atomic)
-        elif hashed is None:
-            failures = copy_verified_many(jobs, algorithm, atomic=atomic)
-        else:
-            failures = [
-                (hashed[i], error)
-                for i, error in copy_verified_many(
-                    [jobs[i] for i in hashed], algorithm, atomic=atomic
-                )
-            ]
-            for index in trusted:
-                try:
-                    copy_trusted(jobs[index].source, jobs[index].dest, jobs[index].size, atomic)
-                except (FileNotFoundError, ChecksumMismatchError) as error:
-                    failures.append((index, error))
-        again = []
+        linked: list[int] = []
+        hashed: list[int] = []
+        for index, (_item, key) in enumerate(cached):
+            if key in locations:
+                hashed.append(index)
+            elif hardlink:
+                linked.append(index)
+            elif (
+                not self.verify_always
+                and key in fingerprints
+                and _fingerprint_or_none(jobs[index].source) == fingerprints[key]
+            ):
+                trusted.append(index)
+            else:
+                hashed.append(index)
+        failures: list[tuple[int, BaseException]] = []
+        if linked:
+            found = _link_verified_many([jobs[i] for i in linked], algorithm, atomic)
+            failures += [(linked[i], error) for i, error in found]
+        if len(hashed) == len(jobs):
+            failures += copy_verified_many(jobs, algorithm, atomic=atomic)
+        elif hashed:
+            found = copy_verified_many([jobs[i] for i in hashed], algorithm, atomic=atomic)
+            failures += [(hashed[i], error) for i, error in found]
+        for index in trusted:
+            try:
+                copy_trusted(jobs[index].source, jobs[index].dest, jobs[index].size, atomic)
+            except (FileNotFoundError, ChecksumMismatchError) as error:
+                failures.append((index, error))
+        failed = []
         for index, failure in failures:
             if not isinstance(failure, (FileNotFoundError, ChecksumMismatchError)):
                 raise failure
-            again.append(cached[index])
-        return again
+            failed.append((*cached[index], failure))
+        return failed
+
+    def _job(self, item: CacheItem, key: str, where: Location | None) -> CopyJob:
+        if where is None:
+            return CopyJob(self.file_path(key), item.dest, item.digest, item.size)
+        source = os.path.join(self.segments_path, where.segment)
+        return CopyJob(source, item.dest, item.digest, item.size, offset=where.position)
 
     def failed_itself(self, error: BaseException) -> bool:
         """Whether ``error`` (or its cause) is the cache's own folder or index refusing work (a
@@ -319,11 +483,11 @@ class DownloadCache:
     def evict(self, max_bytes: int) -> CachePruneResult:
         """Remove least recently used files until the cache holds at most ``max_bytes``."""
         victims = self.index.evict(max_bytes)
-        self._unlink_all(key for key, _size in victims)
+        self._remove(victims)
         totals = self.index.totals()
         return CachePruneResult(
-            files_removed=len(victims),
-            bytes_freed=sum(size for _key, size in victims),
+            files_removed=sum(victim.blobs for victim in victims),
+            bytes_freed=sum(victim.bytes for victim in victims),
             files_left=totals.files,
             bytes_left=totals.bytes,
         )
@@ -338,22 +502,28 @@ class DownloadCache:
         return result
 
     def _drop_strays(self) -> None:
-        known = self.index.keys()
+        """Files the index does not name (a crashed download's, an older version's), an hour
+        old or more (younger ones may be someone's download in flight)."""
+        files = self.index.file_keys()
         base = os.path.join(self.path, BLOBS_DIR)
-        now = time.time()
-        for directory, _dirs, files in os.walk(base):
-            for name in files:
+        for directory, _dirs, names in os.walk(base):
+            for name in names:
                 full = os.path.join(directory, name)
-                key = os.path.relpath(full, base).replace(os.sep, "/")
-                if key in known:
-                    continue
-                with contextlib.suppress(OSError):
-                    if now - os.path.getmtime(full) > 3600:  # not someone's download in flight
-                        _unlink(full)
+                if os.path.relpath(full, base).replace(os.sep, "/") not in files:
+                    _unlink_if_old(full)
+        segments = self.index.segment_names()
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(self.segments_path):
+                if name not in segments:
+                    _unlink_if_old(os.path.join(self.segments_path, name))
 
-    def _unlink_all(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            _unlink(self.file_path(key))
+    def _remove(self, victims: Iterable[Victim]) -> None:
+        """Delete the files and segments the index no longer names."""
+        for victim in victims:
+            if victim.segment is not None:
+                _unlink(os.path.join(self.segments_path, victim.segment))
+            elif victim.key is not None:
+                _unlink(self.file_path(victim.key))
 
 
 def _fingerprint(path: str) -> str:
@@ -371,6 +541,12 @@ def _fingerprint_or_none(path: str) -> str | None:
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def _unlink_if_old(path: str, age: float = 3600) -> None:
+    with contextlib.suppress(OSError):
+        if time.time() - os.path.getmtime(path) > age:
+            _unlink(path)
 
 
 def _link_verified_many(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -25,10 +26,16 @@ class BlobUpload:
 
 @dataclass(frozen=True)
 class BlobDownload:
-    """One stored blob to copy to local ``dest``, verified against ``digest`` (and ``size``)."""
+    """One stored blob to copy to local ``dest``, verified against ``digest`` (and ``size``).
+
+    ``tee``, if given, may be handed the verified bytes too, when the transfer holds them in
+    memory anyway (a blob read from a pack): the download cache keeps them that way without
+    reading the file back.
+    """
 
     key: str
     dest: str
     digest: str
     algorithm: str = "md5"
     size: int | None = None
+    tee: Callable[[bytes], None] | None = None

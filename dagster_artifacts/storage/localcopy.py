@@ -113,13 +113,16 @@ def write_file(dest: str, data: bytes, *, atomic: bool) -> None:
 
 @dataclass(frozen=True)
 class CopyJob:
-    """One verified copy: ``source`` must hold ``size`` bytes hashing to ``digest``."""
+    """One verified copy: ``source`` must hold ``size`` bytes hashing to ``digest``; or, with
+    ``offset``, the ``size`` bytes at ``offset`` of ``source`` must (a small blob in a segment
+    of the download cache)."""
 
     source: str
     dest: str
     digest: str
     size: int | None
     label: str = ""  # how errors name the source (a store URL); default: ``source``
+    offset: int | None = None
 
 
 #: Threads for :func:`copy_verified_many`: one per core, at most 4. Nearly all of a small file's
@@ -194,6 +197,22 @@ def _copy_slice(
     atomic: bool,
     failures: list[tuple[int, BaseException]],
 ) -> None:
+    shared: dict[str, int] = {}  # segment files, opened once per thread
+    try:
+        _copy_each(jobs, indices, algorithm, atomic, failures, shared)
+    finally:
+        for fd in shared.values():
+            os.close(fd)
+
+
+def _copy_each(
+    jobs: Sequence[CopyJob],
+    indices: range,
+    algorithm: str,
+    atomic: bool,
+    failures: list[tuple[int, BaseException]],
+    shared: dict[str, int],
+) -> None:
     """The per-file loop, kept free of calls that are not needed (it runs 10,000s of times)."""
     new = hashlib.md5 if algorithm == "md5" else None
     read, open_, close = os.read, os.open, os.close
@@ -201,19 +220,22 @@ def _copy_slice(
         job = jobs[index]
         try:
             size = job.size
-            if size is None or size > SMALL_LIMIT:
+            if job.offset is not None and size is not None:
+                data = _read_at(job.source, job.offset, size, shared)
+            elif size is None or size > SMALL_LIMIT:
                 _copy_large(job, algorithm)
                 continue
-            fd = open_(job.source, _READ_FLAGS)
-            try:
-                data = read(fd, size + 1)
-                while 0 < len(data) < size:  # a short read: keep reading to the end
-                    more = read(fd, size + 1 - len(data))
-                    if not more:
-                        break
-                    data += more
-            finally:
-                close(fd)
+            else:
+                fd = open_(job.source, _READ_FLAGS)
+                try:
+                    data = read(fd, size + 1)
+                    while 0 < len(data) < size:  # a short read: keep reading to the end
+                        more = read(fd, size + 1 - len(data))
+                        if not more:
+                            break
+                        data += more
+                finally:
+                    close(fd)
             if new is not None:
                 raw = new(data, usedforsecurity=False).digest()
             else:
@@ -231,6 +253,20 @@ def _copy_slice(
             write_file(job.dest, data, atomic=atomic)
         except BaseException as error:  # reported per file; the caller decides
             failures.append((index, error))
+
+
+def _read_at(path: str, offset: int, size: int, shared: dict[str, int]) -> bytes:
+    """``size`` bytes at ``offset`` of ``path`` (fewer if the file is shorter)."""
+    fd = shared.get(path)
+    if fd is None:
+        fd = shared[path] = os.open(path, _READ_FLAGS)
+    data = os.pread(fd, size, offset)
+    while 0 < len(data) < size:
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _copy_large(job: CopyJob, algorithm: str) -> None:

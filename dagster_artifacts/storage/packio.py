@@ -16,7 +16,7 @@ import functools
 import itertools
 import os
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple, Protocol
 
@@ -335,11 +335,18 @@ def _read_all(
             located[download.key],
             download.digest,
             download.algorithm,
-            functools.partial(write_file, download.dest, atomic=atomic),
+            functools.partial(_deliver, download.dest, atomic, download.tee),
         )
         by_id[id(item)] = download
         wanted.append(item)
     return [(by_id[id(item)], error) for item, error in store.read_spans(plan_spans(wanted))]
+
+
+def _deliver(dest: str, atomic: bool, tee: Callable[[bytes], None] | None, data: bytes) -> None:
+    """Write one verified blob to its destination, then hand it to ``tee`` (the cache)."""
+    write_file(dest, data, atomic=atomic)
+    if tee is not None:
+        tee(data)
 
 
 def _typed(

@@ -351,13 +351,17 @@ def test_cache_info_and_prune_through_the_cli(
 ) -> None:
     monkeypatch.setenv("DAGSTER_ARTIFACTS_CACHE", "1")
     log_version("bikes", {"a.bin": "a" * 3000, "b.bin": "b" * 3000})
+    log_version("cars", {"c.bin": "c" * 4000})
     cli("get", "bikes:v0", "--root", str(tmp_path / "one"))
+    cli("get", "cars:v0", "--root", str(tmp_path / "two"))
     info = cli_json("cache", "info")
-    assert (info["files"], info["bytes"], info["enabled"]) == (2, 6000, "on")
-    assert "6.0 kB" in cli("cache", "info").stdout
-    pruned = cli_json("cache", "prune", "--max-size", "4kB")
-    assert (pruned["files_removed"], pruned["bytes_left"]) == (1, 3000)
-    assert cli_json("cache", "info")["bytes"] == 3000
+    assert (info["files"], info["bytes"], info["enabled"]) == (3, 10000, "on")
+    assert "10.0 kB" in cli("cache", "info").stdout
+    # the two downloads' small files are kept in one segment each, evicted whole: the
+    # least recently used is the first download's (a.bin and b.bin)
+    pruned = cli_json("cache", "prune", "--max-size", "5kB")
+    assert (pruned["files_removed"], pruned["bytes_left"]) == (2, 4000)
+    assert cli_json("cache", "info")["bytes"] == 4000
 
 
 def test_memory_store_end_to_end(tmp_path: Path) -> None:
