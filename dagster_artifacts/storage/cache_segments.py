@@ -47,6 +47,9 @@ class Segment:
 class SegmentWriter:
     """Appends verified blobs to new segments in ``folder``; safe to call from many threads.
 
+    Each blob is written as it comes (gathering 1 MiB in memory before each write was tried:
+    0.88-1.26 s against 0.57-0.77 s for a first download of 10,000 blobs of 4 KiB from moto,
+    six interleaved pairs; the other threads wait while the large write holds the lock).
     :meth:`add` never raises: the cache only saves transfers, so a full or read-only cache
     folder stops the writer (``error`` says why) and the download goes on without it.
     """
@@ -83,11 +86,16 @@ class SegmentWriter:
                 self._finish()
 
     def publish(self) -> list[Segment]:
-        """Rename every segment written into place (read-only); return them for the index."""
+        """Rename every segment written into place (read-only); return them for the index.
+        Nothing is published once a write has failed (the last blob may be cut short)."""
         with self._lock:
             if self._fd is not None:
                 self._finish()
             finished, self._finished = self._finished, []
+            if self.error is not None:
+                for segment in finished:
+                    _unlink(self._temp(segment.name))
+                return []
         published = []
         try:
             for segment in finished:
