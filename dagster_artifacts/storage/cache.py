@@ -302,9 +302,12 @@ class DownloadCache:
         """What to do with hits that could not be copied out; returns those to fetch straight.
 
         - In a segment (missing: evicted meanwhile; or damaged): the segment is dropped whole.
-        - A small file of its own, missing: another process has reserved it and is fetching it
-          into a segment of its own; damaged: dropped. Either way it is not fetched into a file
-          again (that file would duplicate the other process's segment).
+        - A small file of its own: missing, it is another process's reservation (that process
+          is putting it in a segment of its own, or died doing so); damaged, an older version's
+          file. Either way its entry is dropped (a live reservation's owner enters it again
+          when it publishes; a dead one's is then fetched into a segment by the next
+          download), and it is not fetched into a file again here (that file would duplicate
+          the other process's segment).
         - A large file (or one fetched to be hard-linked): fetched into the cache again, once.
         """
         direct: list[CacheItem] = []
@@ -312,20 +315,22 @@ class DownloadCache:
         if lost:
             self.index.drop_segments(lost)
             self._remove([Victim(None, name, 0, 0) for name in lost])
-        damaged: list[str] = []
+        dropped: list[str] = []
+        damaged: list[Victim] = []
         refetch: list[tuple[CacheItem, str]] = []
         for item, key, error in failed:
             if key in locations:
                 direct.append(item)
             elif not hardlink and (item.size or 0) <= SMALL_LIMIT:
                 direct.append(item)
+                dropped.append(key)
                 if isinstance(error, ChecksumMismatchError):
-                    damaged.append(key)
+                    damaged.append(Victim(key, None, 0, 0))
             else:
                 refetch.append((item, key))
-        if damaged:
-            self.index.forget(damaged)
-            self._remove([Victim(key, None, 0, 0) for key in damaged])
+        if dropped:
+            self.index.forget(dropped)
+            self._remove(damaged)
         if refetch:
             self._fetch_into_cache([item for item, _key in refetch], algorithm, fetch_many)
             again = self._copy_out(refetch, algorithm, hardlink, atomic, {}, {})

@@ -452,3 +452,44 @@ def test_processes_sharing_the_cache_keep_its_size_exact(tmp_path: Path, budget:
     # files of their own that no entry names (a blob another process put in a segment first)
     # are the only bytes on disk the index may not count; none are expected for small blobs
     assert on_disk == info.bytes
+
+
+CRASHER = """
+import os, sys
+from pathlib import Path
+from dagster_artifacts.storage.cache import CacheItem, DownloadCache
+
+def fetch_many(items, atomic):
+    os._exit(3)  # killed in the middle of its download, after the cache reserved the blob
+
+DownloadCache(sys.argv[1], max_bytes=1000).place_many(
+    [CacheItem(sys.argv[2], int(sys.argv[3]), sys.argv[4])], "md5", fetch_many
+)
+"""
+
+
+def test_a_download_killed_after_its_reservation_leaves_a_cache_that_heals(
+    tmp_path: Path,
+) -> None:
+    """The killed process's entry names a blob that never arrived: the next download fetches
+    it straight and drops the entry, the one after keeps it in a segment, then it is served."""
+    import subprocess
+    import sys
+
+    source = Source()
+    digest = source.add(b"never arrived")
+    script = tmp_path / "crasher.py"
+    script.write_text(CRASHER)
+    killed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "c"), digest, "13", str(tmp_path / "x")]
+    )
+    assert killed.returncode == 3
+    cache = DownloadCache(tmp_path / "c", max_bytes=1000)
+    assert cache.info().files == 1  # the reservation it left
+    for name in ("first", "second", "third"):
+        cache.place(digest, "md5", 13, str(tmp_path / name), source.fetcher(digest))
+        assert (tmp_path / name).read_bytes() == b"never arrived"
+    assert source.fetches[digest] == 2
+    where = cache.locate(digest)
+    assert where is not None and where.offset is not None
+    assert cache.info().bytes == cache_bytes(tmp_path / "c") == 13
