@@ -454,11 +454,12 @@ class DownloadCache:
                 copy_trusted(jobs[index].source, jobs[index].dest, jobs[index].size, atomic)
             except (FileNotFoundError, ChecksumMismatchError) as error:
                 failures.append((index, error))
-        failed = []
+        failed: list[tuple[CacheItem, str, BaseException]] = []
         for index, failure in failures:
             if not isinstance(failure, (FileNotFoundError, ChecksumMismatchError)):
                 raise failure
-            failed.append((*cached[index], failure))
+            item, key = cached[index]
+            failed.append((item, key, failure))
         return failed
 
     def _job(self, item: CacheItem, key: str, where: Location | None) -> CopyJob:
