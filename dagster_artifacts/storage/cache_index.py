@@ -70,7 +70,9 @@ class CacheIndex:
                 "CREATE TABLE IF NOT EXISTS entries ("
                 " key TEXT PRIMARY KEY, size INTEGER NOT NULL, accessed REAL NOT NULL)"
             )
-            db.execute("CREATE INDEX IF NOT EXISTS ix_entries_accessed ON entries(accessed)")
+            # Eviction ranks files and whole segments (a GROUP BY), which an index on the
+            # last use cannot serve; keeping one only made stamping 10,000 hits slower.
+            db.execute("DROP INDEX IF EXISTS ix_entries_accessed")
             columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
             for column, kind in _ADDED_COLUMNS:
                 if column not in columns:  # an index written by an older version
