@@ -169,5 +169,6 @@ def add_placed(writer: SegmentWriter, placed: Sequence[Placed], algorithm: str) 
 
 
 def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Best effort: what cannot be removed now is a stray that ``cache prune`` removes later."""
+    with contextlib.suppress(OSError):
         os.unlink(path)
