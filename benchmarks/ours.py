@@ -256,7 +256,9 @@ def hash_file(args: dict[str, Any]) -> list[float]:
 
 
 def _sync() -> None:
-    os.sync()
+    from benchmarks.prefault import settle
+
+    settle()
 
 
 def idle(args: dict[str, Any]) -> list[float]:

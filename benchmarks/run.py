@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.prefault import ENV as PREFAULT_ENV
+from benchmarks.prefault import settle
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PEERS_VENV = HERE / ".venv-peers"
@@ -95,7 +98,7 @@ def slower(ours: float, peer: float) -> float:
 # -- running one measurement ------------------------------------------------------------------
 def ours(op: str, **args: Any) -> dict[str, Any]:
     """Run ``benchmarks/ours.py OP`` in a fresh process; return its RESULT JSON."""
-    os.sync()
+    settle()
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.ours", op, json.dumps(args)],
         cwd=REPO,
@@ -112,7 +115,7 @@ def ours(op: str, **args: Any) -> dict[str, Any]:
 
 
 def peer(*args: str) -> dict[str, Any]:
-    os.sync()
+    settle()
     proc = subprocess.run(
         [str(PEERS_PYTHON), str(HERE / "peers.py"), *args],
         capture_output=True,
@@ -126,7 +129,7 @@ def peer(*args: str) -> dict[str, Any]:
 
 
 def timed_command(*command: str) -> float:
-    os.sync()
+    settle()
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return time.perf_counter() - started
@@ -995,6 +998,14 @@ def table(rows: list[Row]) -> str:
 CASES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
 
 
+def _prefault_mib(case: str, sizes: Sizes) -> int:
+    """What a measurement of ``case`` writes, plus 384 MiB for a process's imports and data."""
+    written = {"3": sizes.big, "4": sizes.big, "10": sizes.million * 1024}.get(
+        case, sizes.files * sizes.file_size
+    )
+    return (written + 384 * MIB) // MIB
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -1002,6 +1013,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(CASES), help="e.g. 1,2,3 (default: all)")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--prefault",
+        action="store_true",
+        help="before each measurement, write and delete a scratch file as large as what it "
+        "writes plus room for its imports, so that it runs on memory the VM's host has not "
+        "taken back (benchmarks/prefault.py)",
+    )
     parser.add_argument(
         "--million",
         action="store_true",
@@ -1044,12 +1062,15 @@ def main(argv: list[str] | None = None) -> int:
         bench.probe_disk(data, "before the cases")
         for number, step in steps:
             if number in cases:
+                if options.prefault:
+                    os.environ[PREFAULT_ENV] = f"{work}:{_prefault_mib(number, sizes)}"
                 print(f"case {number} ...", flush=True)
                 case_started = time.perf_counter()
                 step()
                 print(
                     f"case {number} done in {time.perf_counter() - case_started:.1f} s", flush=True
                 )
+        os.environ.pop(PREFAULT_ENV, None)  # the probes measure the memory as it comes
         bench.probe_disk(data, "after the cases")
     finally:
         shutil.rmtree(work, ignore_errors=True)
