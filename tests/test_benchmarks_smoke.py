@@ -126,3 +126,37 @@ def test_gc_pause_benchmark_compares_the_three_choices(tmp_path: Path) -> None:
     rows = re.findall(r"^  (\w+)\s+add_dir\s+[\d.]+ s \(([\d.]+)x\)", result.stdout, re.M)
     assert [name for name, _ in rows] == ["freeze", "disable", "none"], result.stdout
     assert dict(rows)["none"] == "1.00"
+
+
+def test_prefault_mode_runs_and_leaves_no_scratch_file(tmp_path: Path) -> None:
+    """``--prefault`` precedes each measurement with a scratch file written and deleted."""
+    import os
+
+    from benchmarks.prefault import ENV, settle
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    os.environ[ENV] = f"{scratch}:3"
+    try:
+        settle()
+    finally:
+        del os.environ[ENV]
+    assert list(scratch.iterdir()) == []
+    rows_file = tmp_path / "rows.json"
+    _run(
+        tmp_path,
+        "-m",
+        "benchmarks.run",
+        "--quick",
+        "--no-install",
+        "--prefault",
+        "--cases",
+        "1",
+        "--workdir",
+        str(scratch),
+        "--json",
+        str(rows_file),
+    )
+    rows = json.loads(rows_file.read_text())
+    assert {row["case"].split()[0] for row in rows} == {"0", "1"}
+    assert all(row["ours"] > 0 for row in rows)
