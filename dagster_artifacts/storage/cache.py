@@ -18,7 +18,7 @@ Rules that keep it safe:
   (a blob inside a segment cannot be linked: it is copied).
 - Every file that leaves the cache is hashed on the way out, in the same pass as the copy (for a
   link: just before linking); large files whose stat fingerprint is unchanged since they were
-  verified in are trusted (see :meth:`DownloadCache._copy_out`). A cache file damaged on disk,
+  verified in are trusted (see :mod:`.cache_copyout`). A cache file damaged on disk,
   or written through a hard link made writable again, is detected, fetched again, never placed.
 - The budget is a hard bound: the space for a download's misses is reserved, and the least
   recently used files evicted, before they are fetched; what does not fit in the whole budget
@@ -35,30 +35,18 @@ import functools
 import os
 import sqlite3
 import stat
-import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from dagster_artifacts.digests import digest_file
 from dagster_artifacts.errors import ChecksumMismatchError, InvalidArgumentError
+from dagster_artifacts.storage.cache_copyout import copy_out_many, fingerprint, fingerprint_or_none
 from dagster_artifacts.storage.cache_index import CacheIndex, Location, Victim
-from dagster_artifacts.storage.cache_segments import (
-    SEGMENTS_DIR,
-    Placed,
-    SegmentWriter,
-    add_placed,
-)
+from dagster_artifacts.storage.cache_segments import SEGMENTS_DIR, Placed, SegmentWriter, add_placed
+from dagster_artifacts.storage.cache_sweep import sweep_strays
 from dagster_artifacts.storage.layout import digest_path
-from dagster_artifacts.storage.localcopy import (
-    SMALL_LIMIT,
-    CopyJob,
-    copy_trusted,
-    copy_verified_many,
-)
-from dagster_artifacts.storage.pipeline import check_content
+from dagster_artifacts.storage.localcopy import SMALL_LIMIT, CopyJob
 from dagster_artifacts.storage.scratch import temp_path_beside
-from dagster_artifacts.storage.threads import parallel_map
 
 DEFAULT_MAX_BYTES = 10 * 1000**3
 INDEX_NAME = "index.db"
@@ -268,7 +256,7 @@ class DownloadCache:
         """Step 2: one batched fetch of ``chosen`` into their cache files, then read-only.
 
         Large files get their stat fingerprint recorded (after the ``chmod``, which moves ctime)
-        so that later copies out can trust them without hashing (see :meth:`_copy_out`).
+        so that later copies out can trust them without hashing (see :mod:`.cache_copyout`).
         """
         targets = [
             CacheItem(item.digest, item.size, self.file_path(self.key(item.digest, algorithm)))
@@ -285,7 +273,7 @@ class DownloadCache:
             try:
                 os.chmod(target.dest, _READ_ONLY)
                 if (target.size or 0) > SMALL_LIMIT:
-                    recorded.append((_fingerprint(target.dest), self.key(target.digest, algorithm)))
+                    recorded.append((fingerprint(target.dest), self.key(target.digest, algorithm)))
             except FileNotFoundError:
                 continue  # evicted by another process already: copying it out fetches it again
         self.index.record_fingerprints(recorded)
@@ -314,9 +302,9 @@ class DownloadCache:
         lost = {locations[key].segment for _item, key, _error in failed if key in locations}
         if lost:
             self.index.drop_segments(lost)
-            self._remove([Victim(None, name, 0, 0) for name in lost])
+            self._unlink_segments(lost)
         dropped: list[str] = []
-        damaged: list[Victim] = []
+        damaged: list[str] = []
         refetch: list[tuple[CacheItem, str]] = []
         for item, key, error in failed:
             if key in locations:
@@ -325,12 +313,12 @@ class DownloadCache:
                 direct.append(item)
                 dropped.append(key)
                 if isinstance(error, ChecksumMismatchError):
-                    damaged.append(Victim(key, None, 0, 0))
+                    damaged.append(key)
             else:
                 refetch.append((item, key))
         if dropped:
             self.index.forget(dropped)
-            self._remove(damaged)
+            self._unlink_files(damaged)
         if refetch:
             self._fetch_into_cache([item for item, _key in refetch], algorithm, fetch_many)
             again = self._copy_out(refetch, algorithm, hardlink, atomic, {}, {})
@@ -383,7 +371,7 @@ class DownloadCache:
                 self.max_bytes,
             )
         except BaseException:
-            self._remove([Victim(None, segment.name, 0, 0) for segment in segments])
+            self._unlink_segments(segment.name for segment in segments)
             raise
         self._remove(evicted)
         if writer.error is not None:
@@ -404,56 +392,28 @@ class DownloadCache:
         fingerprints: dict[str, str],
         locations: dict[str, Location],
     ) -> list[tuple[CacheItem, str, BaseException]]:
-        """Step 3: copies (or links) out of the cache; returns the ones that failed, and why.
-
-        How a cached file is checked on its way out:
-
-        - Small files (up to :data:`.localcopy.SMALL_LIMIT`) are hashed in the same pass as the
-          copy: the bytes are in memory anyway and MD5 of 4 KiB costs about 5 us, far less than
-          creating the file.
-        - A large file whose stat fingerprint (inode, size, mtime and ctime in ns) is the one
-          recorded when it was verified into the cache is copied in the kernel
-          (``copy_file_range``, as ``cp`` does) without hashing: it was hashed on the way in,
-          and nothing can write to it since without moving its ctime (a write, a ``chmod`` to
-          make a hard link writable, a replacement: all change ctime or the inode; no
-          unprivileged call can set ctime back). This is the stat cache's rule for logging,
-          applied to our own read-only files. Hashing 1 GiB with MD5 takes longer than copying
-          it. ``DAGSTER_ARTIFACTS_CACHE_VERIFY=1`` hashes every copy anyway (for disks that can
-          rot silently), and any large file whose fingerprint differs is hashed.
-        - ``hardlink``: every file is hashed before it is linked.
-        - A blob in a segment is small: read with one ``pread`` and hashed with its copy.
-        """
+        """Step 3: copies (or links) out of the cache, each checked as
+        :mod:`.cache_copyout` says; returns the ones that failed, and why."""
         jobs = [self._job(item, key, locations.get(key)) for item, key in cached]
         trusted: list[int] = []
         linked: list[int] = []
         hashed: list[int] = []
         for index, (_item, key) in enumerate(cached):
             if key in locations:
-                hashed.append(index)
+                hashed.append(index)  # a slice of a segment: small, and cannot be linked
             elif hardlink:
                 linked.append(index)
             elif (
                 not self.verify_always
                 and key in fingerprints
-                and _fingerprint_or_none(jobs[index].source) == fingerprints[key]
+                and fingerprint_or_none(jobs[index].source) == fingerprints[key]
             ):
                 trusted.append(index)
             else:
                 hashed.append(index)
-        failures: list[tuple[int, BaseException]] = []
-        if linked:
-            found = _link_verified_many([jobs[i] for i in linked], algorithm, atomic)
-            failures += [(linked[i], error) for i, error in found]
-        if len(hashed) == len(jobs):
-            failures += copy_verified_many(jobs, algorithm, atomic=atomic)
-        elif hashed:
-            found = copy_verified_many([jobs[i] for i in hashed], algorithm, atomic=atomic)
-            failures += [(hashed[i], error) for i, error in found]
-        for index in trusted:
-            try:
-                copy_trusted(jobs[index].source, jobs[index].dest, jobs[index].size, atomic)
-            except (FileNotFoundError, ChecksumMismatchError) as error:
-                failures.append((index, error))
+        failures = copy_out_many(
+            jobs, algorithm, atomic, hashed=hashed, linked=linked, trusted=trusted
+        )
         failed: list[tuple[CacheItem, str, BaseException]] = []
         for index, failure in failures:
             if not isinstance(failure, (FileNotFoundError, ChecksumMismatchError)):
@@ -499,95 +459,34 @@ class DownloadCache:
         )
 
     def prune(self, max_bytes: int) -> CachePruneResult:
-        """Shrink the cache to ``max_bytes`` now, and drop files the index does not know (crash
-        leftovers)."""
+        """Shrink the cache to ``max_bytes`` now, and drop files the index does not name (crash
+        leftovers, see :mod:`.cache_sweep`)."""
         if max_bytes < 0:
             raise InvalidArgumentError(f"Cache size {max_bytes} is negative; give 0 or more bytes.")
         result = self.evict(max_bytes)
-        self._drop_strays()
+        sweep_strays(
+            os.path.join(self.path, BLOBS_DIR),
+            self.index.file_keys(),
+            self.segments_path,
+            self.index.segment_names(),
+        )
         return result
-
-    def _drop_strays(self) -> None:
-        """Files the index does not name (a crashed download's, an older version's), an hour
-        old or more (younger ones may be someone's download in flight)."""
-        files = self.index.file_keys()
-        base = os.path.join(self.path, BLOBS_DIR)
-        for directory, _dirs, names in os.walk(base):
-            for name in names:
-                full = os.path.join(directory, name)
-                if os.path.relpath(full, base).replace(os.sep, "/") not in files:
-                    _unlink_if_old(full)
-        segments = self.index.segment_names()
-        with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(self.segments_path):
-                if name not in segments:
-                    _unlink_if_old(os.path.join(self.segments_path, name))
 
     def _remove(self, victims: Iterable[Victim]) -> None:
         """Delete the files and segments the index no longer names."""
-        for victim in victims:
-            if victim.segment is not None:
-                _unlink(os.path.join(self.segments_path, victim.segment))
-            elif victim.key is not None:
-                _unlink(self.file_path(victim.key))
+        victims = list(victims)
+        self._unlink_segments(v.segment for v in victims if v.segment is not None)
+        self._unlink_files(v.key for v in victims if v.key is not None)
 
+    def _unlink_segments(self, names: Iterable[str]) -> None:
+        for name in names:
+            _unlink(os.path.join(self.segments_path, name))
 
-def _fingerprint(path: str) -> str:
-    info = os.stat(path)
-    return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-
-
-def _fingerprint_or_none(path: str) -> str | None:
-    try:
-        return _fingerprint(path)
-    except OSError:
-        return None
+    def _unlink_files(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            _unlink(self.file_path(key))
 
 
 def _unlink(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _unlink_if_old(path: str, age: float = 3600) -> None:
-    with contextlib.suppress(OSError):
-        if time.time() - os.path.getmtime(path) > age:
-            _unlink(path)
-
-
-def _link_verified_many(
-    jobs: list[CopyJob], algorithm: str, atomic: bool
-) -> list[tuple[int, BaseException]]:
-    """Hash each cached file, then hard-link it (read-only) at its ``dest``; copy where links fail.
-
-    The hash is what makes a link safe to hand out: the cache file is checked as a copy would be.
-    A user can still ``chmod`` a linked file and write through it into the cache; the next use
-    of that cache file hashes it again, finds the damage, and fetches it anew.
-    """
-
-    def one(job: CopyJob) -> BaseException | None:
-        try:
-            actual, size = digest_file(job.source, algorithm)
-            check_content(
-                actual, size, expected_digest=job.digest, expected_size=job.size, source=job.source
-            )
-            target = temp_path_beside(job.dest) if atomic else job.dest
-            try:
-                os.link(job.source, target)
-            except OSError as error:
-                if isinstance(error, FileNotFoundError):
-                    raise
-                failure = copy_verified_many([job], algorithm, atomic=atomic)  # another filesystem
-                return failure[0][1] if failure else None
-            if atomic:
-                try:
-                    os.replace(target, job.dest)
-                except BaseException:
-                    _unlink(target)  # never leave the temp link behind
-                    raise
-            return None
-        except BaseException as error:
-            return error
-
-    results = parallel_map(one, jobs)
-    return [(index, error) for index, error in enumerate(results) if error is not None]
